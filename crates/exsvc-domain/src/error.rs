@@ -1,0 +1,33 @@
+//! The error of every Service use case. HTTP status codes are chosen in the app
+//! crate; this enum only says what went wrong in domain terms.
+
+use crate::principal::Permission;
+use crate::validation::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The service does not exist in the caller's tenant (it may exist in another
+    /// one: that must never be revealed).
+    #[error("Service with ID '{0}' not found")]
+    NotFound(String),
+    #[error("A service named '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Validation(FieldErrors),
+    #[error("The cursor is not one this server issued")]
+    InvalidCursor,
+    #[error("The service has changed since the version named in If-Match")]
+    PreconditionFailed,
+    #[error("Missing permission '{}'", .0.as_str())]
+    Forbidden(Permission),
+    #[error("The data store is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<FieldErrors> for ServiceError {
+    fn from(errors: FieldErrors) -> Self {
+        ServiceError::Validation(errors)
+    }
+}

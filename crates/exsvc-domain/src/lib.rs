@@ -1,0 +1,15 @@
+//! The exsvc domain: the Service registry's entities, validated value objects, the
+//! ports the adapters implement, and the use cases that enforce tenancy and
+//! permissions. Nothing here performs I/O; adapters live in their own crates.
+
+pub mod error;
+pub mod pagination;
+pub mod ports;
+pub mod principal;
+pub mod service;
+pub mod usecases;
+pub mod validation;
+
+pub use error::ServiceError;
+pub use principal::{Permission, Principal, TenantId};
+pub use service::{Service, ServiceId, ServiceSpec};

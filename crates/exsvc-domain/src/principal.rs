@@ -1,0 +1,167 @@
+//! Who is calling: the tenant, the actor and the effective permissions, as the
+//! token verifier understood them (SPEC §4.2, §4.3).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The longest tenant identifier a token may carry.
+pub const TENANT_ID_MAX_CHARS: usize = 128;
+
+/// A tenant identifier: a non-empty string of at most 128 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the tenant must be a non-empty string of at most {TENANT_ID_MAX_CHARS} characters")]
+pub struct InvalidTenant;
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidTenant> {
+        let chars = raw.chars().count();
+        if chars == 0 || chars > TENANT_ID_MAX_CHARS || raw.trim().is_empty() {
+            return Err(InvalidTenant);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The permissions the Auth Manager issues for this API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    Read,
+    Create,
+    Update,
+    Delete,
+    /// Read the plaintext of stored credentials.
+    Credentials,
+    Audit,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::Read,
+        Permission::Create,
+        Permission::Update,
+        Permission::Delete,
+        Permission::Credentials,
+        Permission::Audit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "external-service:read",
+            Permission::Create => "external-service:create",
+            Permission::Update => "external-service:update",
+            Permission::Delete => "external-service:delete",
+            Permission::Credentials => "external-service:credentials",
+            Permission::Audit => "external-service:audit",
+        }
+    }
+
+    /// The permission of that exact name; other names (the Auth Manager issues
+    /// permissions for other APIs too) are `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    tenant: TenantId,
+    actor: String,
+    permissions: BTreeSet<Permission>,
+}
+
+impl Principal {
+    pub fn new(
+        tenant: TenantId,
+        actor: impl Into<String>,
+        permissions: impl IntoIterator<Item = Permission>,
+    ) -> Self {
+        Self {
+            tenant,
+            actor: actor.into(),
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The effective permissions, sorted.
+    pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
+        self.permissions.iter().copied()
+    }
+
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// # Errors
+    /// `ServiceError::Forbidden(permission)` when the caller lacks it.
+    pub fn require(&self, permission: Permission) -> Result<(), crate::ServiceError> {
+        if self.has(permission) {
+            Ok(())
+        } else {
+            Err(crate::ServiceError::Forbidden(permission))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_rules() {
+        assert!(TenantId::parse("acme").is_ok());
+        assert!(TenantId::parse("").is_err());
+        assert!(TenantId::parse("   ").is_err());
+        assert!(TenantId::parse(&"t".repeat(128)).is_ok());
+        assert!(TenantId::parse(&"t".repeat(129)).is_err());
+        // Characters, not bytes.
+        assert!(TenantId::parse(&"é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn permission_names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.as_str()), Some(p));
+        }
+        assert_eq!(Permission::from_name("external-service:admin"), None);
+        assert_eq!(Permission::from_name("EXTERNAL-SERVICE:READ"), None);
+    }
+
+    #[test]
+    fn require_checks_the_set() {
+        let tenant = TenantId::parse("t").unwrap();
+        let p = Principal::new(tenant, "alice", [Permission::Read]);
+        assert!(p.require(Permission::Read).is_ok());
+        assert!(matches!(
+            p.require(Permission::Delete),
+            Err(crate::ServiceError::Forbidden(Permission::Delete))
+        ));
+    }
+}

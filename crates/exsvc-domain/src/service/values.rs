@@ -1,0 +1,304 @@
+//! Validated value objects of a Service. Each is built by `parse`, which states the
+//! rule it enforces; the reason strings end up in `details.fields` of a 400.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+const NAME_MAX_CHARS: usize = 100;
+const DESCRIPTION_MAX_CHARS: usize = 1000;
+const TYPE_MAX_CHARS: usize = 50;
+const BASE_URL_MAX_CHARS: usize = 2048;
+const API_VERSION_MAX_CHARS: usize = 32;
+/// Largest serialized `metadata` object.
+pub const METADATA_MAX_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(Uuid);
+
+impl ServiceId {
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// Any textual UUID; `None` for anything else (such an id can name no service).
+    pub fn parse(raw: &str) -> Option<Self> {
+        Uuid::try_parse(raw).ok().map(Self)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// 1–100 characters after trimming, no control characters. Unique per tenant,
+/// case-insensitively (the store enforces that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 {
+            return Err("must not be empty".into());
+        }
+        if chars > NAME_MAX_CHARS {
+            return Err(format!("must be at most {NAME_MAX_CHARS} characters"));
+        }
+        if has_control_chars(trimmed) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// At most 1000 characters; empty by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > DESCRIPTION_MAX_CHARS {
+            return Err(format!("must be at most {DESCRIPTION_MAX_CHARS} characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A category such as `payment`: 1–50 characters of `[a-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceType(String);
+
+impl ServiceType {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > TYPE_MAX_CHARS {
+            return Err(format!("must be 1-{TYPE_MAX_CHARS} characters"));
+        }
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
+        if !raw.chars().all(allowed) {
+            return Err("must contain only a-z, 0-9, '.', '_' and '-'".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServiceStatus {
+    #[default]
+    Active,
+    Inactive,
+}
+
+impl ServiceStatus {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "active" => Ok(Self::Active),
+            "inactive" => Ok(Self::Inactive),
+            _ => Err("must be 'active' or 'inactive'".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// An absolute `https` URL (or `http` when the deployment allows it) with a host,
+/// no user-info and no fragment, at most 2048 characters. Kept as the client wrote
+/// it: validation does not rewrite the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(raw: &str, allow_http: bool) -> Result<Self, String> {
+        if raw.chars().count() > BASE_URL_MAX_CHARS {
+            return Err(format!("must be at most {BASE_URL_MAX_CHARS} characters"));
+        }
+        if raw.trim() != raw || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain whitespace or control characters".into());
+        }
+        let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL".to_owned())?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            "http" => return Err("must use https".into()),
+            _ if allow_http => return Err("must use http or https".into()),
+            _ => return Err("must use https".into()),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must have a host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain user information".into());
+        }
+        // `Url` drops an empty fragment ("https://a/#"), so look at the raw text.
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err("must not contain a fragment".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// At most 32 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiVersion(String);
+
+impl ApiVersion {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > API_VERSION_MAX_CHARS {
+            return Err(format!("must be at most {API_VERSION_MAX_CHARS} characters"));
+        }
+        if has_control_chars(raw) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A JSON object of at most 16 KiB serialized.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metadata(Map<String, Value>);
+
+impl Metadata {
+    pub fn parse(value: Map<String, Value>) -> Result<Self, String> {
+        let size = Value::Object(value.clone()).to_string().len();
+        if size > METADATA_MAX_BYTES {
+            return Err(format!("must be at most {METADATA_MAX_BYTES} bytes serialized"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_is_trimmed_and_bounded() {
+        assert_eq!(ServiceName::parse("  Stripe ").unwrap().as_str(), "Stripe");
+        assert!(ServiceName::parse("   ").is_err());
+        assert!(ServiceName::parse("").is_err());
+        assert!(ServiceName::parse(&"a".repeat(100)).is_ok());
+        assert!(ServiceName::parse(&format!("  {}  ", "a".repeat(100))).is_ok());
+        assert!(ServiceName::parse(&"a".repeat(101)).is_err());
+        assert!(ServiceName::parse(&"ü".repeat(100)).is_ok());
+        assert!(ServiceName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn description_is_bounded() {
+        assert!(Description::parse("").is_ok());
+        assert!(Description::parse(&"d".repeat(1000)).is_ok());
+        assert!(Description::parse(&"d".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn type_charset() {
+        for ok in ["payment", "a", "llm.v2", "mail_provider", "x-1", &"a".repeat(50)] {
+            assert!(ServiceType::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Payment", "pay ment", "pay/ment", "é", &"a".repeat(51)] {
+            assert!(ServiceType::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_values() {
+        assert_eq!(ServiceStatus::parse("active"), Ok(ServiceStatus::Active));
+        assert_eq!(ServiceStatus::parse("inactive"), Ok(ServiceStatus::Inactive));
+        assert!(ServiceStatus::parse("Active").is_err());
+        assert!(ServiceStatus::parse("").is_err());
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(BaseUrl::parse("https://api.stripe.com/v1", false).is_ok());
+        assert!(BaseUrl::parse("https://10.0.0.1:8443", false).is_ok());
+        assert_eq!(
+            BaseUrl::parse("https://api.example.com", false).unwrap().as_str(),
+            "https://api.example.com"
+        );
+        assert!(BaseUrl::parse("http://api.example.com", false).is_err());
+        assert!(BaseUrl::parse("http://api.example.com", true).is_ok());
+        assert!(BaseUrl::parse("ftp://api.example.com", true).is_err());
+        assert!(BaseUrl::parse("/relative", false).is_err());
+        assert!(BaseUrl::parse("api.example.com", false).is_err());
+        assert!(BaseUrl::parse("https://user:pw@api.example.com", false).is_err());
+        assert!(BaseUrl::parse("https://user@api.example.com", false).is_err());
+        assert!(BaseUrl::parse("https://api.example.com/#frag", false).is_err());
+        assert!(BaseUrl::parse("https://api.example.com/#", false).is_err());
+        assert!(BaseUrl::parse(" https://api.example.com", false).is_err());
+        assert!(BaseUrl::parse("https://", false).is_err());
+        assert!(BaseUrl::parse("javascript:alert(1)", false).is_err());
+        let long = format!("https://a.com/{}", "p".repeat(2048 - 14));
+        assert_eq!(long.len(), 2048);
+        assert!(BaseUrl::parse(&long, false).is_ok());
+        assert!(BaseUrl::parse(&format!("{long}p"), false).is_err());
+    }
+
+    #[test]
+    fn api_version_is_bounded() {
+        assert!(ApiVersion::parse("2024-06-20").is_ok());
+        assert!(ApiVersion::parse(&"v".repeat(32)).is_ok());
+        assert!(ApiVersion::parse(&"v".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn metadata_is_bounded() {
+        let mut small = Map::new();
+        small.insert("k".into(), Value::String("v".repeat(100)));
+        assert!(Metadata::parse(small).is_ok());
+        let mut big = Map::new();
+        big.insert("k".into(), Value::String("v".repeat(16 * 1024)));
+        assert!(Metadata::parse(big).is_err());
+    }
+
+    #[test]
+    fn service_id_parse() {
+        assert!(ServiceId::parse("0190b6d2-7d7e-7c4a-9a8e-4a4d2f0c1b2a").is_some());
+        assert!(ServiceId::parse("abc123").is_none());
+    }
+}

@@ -1,0 +1,187 @@
+//! `ServiceRepository` on PostgreSQL.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use exsvc_domain::pagination::ListQuery;
+use exsvc_domain::ports::{RepositoryError, ServiceRepository};
+use exsvc_domain::{Service, ServiceId, TenantId};
+
+use crate::errors::from_diesel;
+use crate::rows::ServiceRow;
+use crate::schema::services::dsl;
+use crate::PgStore;
+
+fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
+    Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
+}
+
+/// Escapes LIKE wildcards so `q` matches literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl ServiceRepository for PgStore {
+    async fn insert(&self, service: &Service) -> Result<(), RepositoryError> {
+        let row = ServiceRow::from(service);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            diesel::insert_into(dsl::services)
+                .values(&row)
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find(&self, tenant: &TenantId, id: ServiceId) -> Result<Option<Service>, RepositoryError> {
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let row = dsl::services
+                .filter(dsl::tenant_id.eq(tenant.as_str()))
+                .filter(dsl::id.eq(id.as_uuid()))
+                .select(ServiceRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?;
+            row.map(to_domain).transpose()
+        })
+        .await
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Vec<Service>, RepositoryError> {
+        let mut select = dsl::services
+            .filter(dsl::tenant_id.eq(tenant.as_str()))
+            .select(ServiceRow::as_select())
+            .order((dsl::created_at.desc(), dsl::id.desc()))
+            .limit(i64::from(query.limit) + 1)
+            .into_boxed();
+        if let Some(after) = &query.after {
+            // (created_at, id) < (after.created_at, after.id), written so the
+            // index range starts at the cursor.
+            select = select.filter(dsl::created_at.le(after.created_at)).filter(
+                dsl::created_at
+                    .lt(after.created_at)
+                    .or(dsl::id.lt(after.id.as_uuid())),
+            );
+        }
+        if let Some(service_type) = &query.filter.service_type {
+            select = select.filter(dsl::service_type.eq(service_type.as_str().to_owned()));
+        }
+        if let Some(status) = query.filter.status {
+            select = select.filter(dsl::status.eq(status.as_str()));
+        }
+        if let Some(q) = &query.filter.name_contains {
+            select = select.filter(dsl::name.ilike(like_pattern(q)));
+        }
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let rows: Vec<ServiceRow> = select.load(&mut conn).await.map_err(from_diesel)?;
+            rows.into_iter().map(to_domain).collect()
+        })
+        .await
+    }
+
+    async fn update(&self, service: &Service, expected_version: i64) -> Result<(), RepositoryError> {
+        let row = ServiceRow::from(service);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let updated = diesel::update(
+                dsl::services
+                    .filter(dsl::tenant_id.eq(&row.tenant_id))
+                    .filter(dsl::id.eq(row.id))
+                    .filter(dsl::version.eq(expected_version)),
+            )
+            .set((
+                dsl::name.eq(&row.name),
+                dsl::description.eq(&row.description),
+                dsl::service_type.eq(&row.service_type),
+                dsl::status.eq(&row.status),
+                dsl::base_url.eq(&row.base_url),
+                dsl::api_version.eq(&row.api_version),
+                dsl::metadata.eq(&row.metadata),
+                dsl::updated_at.eq(row.updated_at),
+                dsl::version.eq(row.version),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+            if updated == 1 {
+                return Ok(());
+            }
+            // Nothing matched: tell a vanished service from a newer version.
+            let exists = diesel::select(diesel::dsl::exists(
+                dsl::services
+                    .filter(dsl::tenant_id.eq(&row.tenant_id))
+                    .filter(dsl::id.eq(row.id)),
+            ))
+            .get_result::<bool>(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: ServiceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), RepositoryError> {
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let target = dsl::services
+                .filter(dsl::tenant_id.eq(tenant.as_str()))
+                .filter(dsl::id.eq(id.as_uuid()));
+            let deleted = match expected_version {
+                Some(version) => diesel::delete(target.filter(dsl::version.eq(version)))
+                    .execute(&mut conn)
+                    .await,
+                None => diesel::delete(target).execute(&mut conn).await,
+            }
+            .map_err(from_diesel)?;
+            if deleted == 1 {
+                return Ok(());
+            }
+            let exists = diesel::select(diesel::dsl::exists(target))
+                .get_result::<bool>(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}
