@@ -1,1 +1,74 @@
+//! The HTTP adapter: actix-web routes, DTOs, the error envelope, middleware and
+//! the OpenAPI document. HTTP status codes exist only in this crate.
 
+pub mod auth;
+pub mod body;
+pub mod dto;
+pub mod error;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{web, App, HttpResponse};
+use exsvc_domain::ports::TokenVerifier;
+use exsvc_domain::usecases::ServiceCatalog;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+
+/// What every handler may use.
+pub struct AppState {
+    pub catalog: ServiceCatalog,
+    pub verifier: Arc<dyn TokenVerifier>,
+    /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
+    pub base_path: String,
+}
+
+/// The application: API routes, docs, error handling, under the base path.
+/// `extra` registers more routes inside the same middleware (tests use it).
+pub fn build_app(
+    state: web::Data<AppState>,
+    extra: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let base = state.base_path.clone();
+    let doc = openapi::document(&base);
+    App::new()
+        .app_data(state)
+        // Malformed query strings and paths of any extractor answer in the envelope.
+        .app_data(web::QueryConfig::default().error_handler(|_, _| {
+            ApiError::validation(&exsvc_domain::validation::FieldErrors::single(
+                "query",
+                "is not a valid query string",
+            ))
+            .into()
+        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
+        )
+        .wrap(actix_web::middleware::from_fn(middleware::envelope))
+        // SwaggerUi registers absolute paths, so it sits beside the scope, not in it.
+        .service(
+            SwaggerUi::new(format!("{base}/swagger-ui/{{_:.*}}"))
+                .url(format!("{base}/api-docs/openapi.json"), doc),
+        )
+        .service(
+            web::scope(&base)
+                .configure(routes::register)
+                .configure(extra),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::route_not_found())
+        }))
+}

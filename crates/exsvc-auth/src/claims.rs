@@ -18,7 +18,10 @@ pub struct ClaimRules {
 
 impl Default for ClaimRules {
     fn default() -> Self {
-        Self { tenant_claim: "tenant_id".into(), leeway_secs: 60 }
+        Self {
+            tenant_claim: "tenant_id".into(),
+            leeway_secs: 60,
+        }
     }
 }
 
@@ -35,7 +38,10 @@ fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
 /// # Errors
 /// `InvalidClaim(<tenant claim>)` when the tenant claim is missing, not a string,
 /// empty or longer than 128 characters.
-pub fn principal_from_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<Principal, TokenError> {
+pub fn principal_from_claims(
+    claims: &Map<String, Value>,
+    rules: &ClaimRules,
+) -> Result<Principal, TokenError> {
     let tenant = claims
         .get(&rules.tenant_claim)
         .and_then(Value::as_str)
@@ -44,7 +50,12 @@ pub fn principal_from_claims(claims: &Map<String, Value>, rules: &ClaimRules) ->
 
     let actor = ["sub", "client_id", "user_id"]
         .iter()
-        .find_map(|c| claims.get(*c).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .find_map(|c| {
+            claims
+                .get(*c)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("unknown");
 
     let is_admin = strings(claims.get("roles"))
@@ -90,7 +101,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             perms(&p),
-            ["external-service:read", "external-service:create", "external-service:update", "external-service:delete"]
+            [
+                "external-service:read",
+                "external-service:create",
+                "external-service:update",
+                "external-service:delete"
+            ]
         );
         assert_eq!(p.tenant().as_str(), "acme");
         assert_eq!(p.actor(), "u1");
@@ -104,13 +120,29 @@ mod tests {
         ] {
             assert_eq!(principal(claims).unwrap().permissions().count(), 6);
         }
-        assert_eq!(principal(json!({"tenant_id": "t", "role": "Admin"})).unwrap().permissions().count(), 0);
+        assert_eq!(
+            principal(json!({"tenant_id": "t", "role": "Admin"}))
+                .unwrap()
+                .permissions()
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn actor_falls_back_from_sub_to_client_id_to_user_id() {
-        assert_eq!(principal(json!({"tenant_id": "t", "client_id": "c", "user_id": "u"})).unwrap().actor(), "c");
-        assert_eq!(principal(json!({"tenant_id": "t", "user_id": "u"})).unwrap().actor(), "u");
+        assert_eq!(
+            principal(json!({"tenant_id": "t", "client_id": "c", "user_id": "u"}))
+                .unwrap()
+                .actor(),
+            "c"
+        );
+        assert_eq!(
+            principal(json!({"tenant_id": "t", "user_id": "u"}))
+                .unwrap()
+                .actor(),
+            "u"
+        );
     }
 
     #[test]
@@ -122,13 +154,19 @@ mod tests {
             json!({"tenant_id": ["a"]}),
             json!({"tenant_id": "x".repeat(129)}),
         ] {
-            assert_eq!(principal(claims), Err(TokenError::InvalidClaim("tenant_id".into())));
+            assert_eq!(
+                principal(claims),
+                Err(TokenError::InvalidClaim("tenant_id".into()))
+            );
         }
     }
 
     #[test]
     fn tenant_claim_name_is_configurable() {
-        let rules = ClaimRules { tenant_claim: "org".into(), ..ClaimRules::default() };
+        let rules = ClaimRules {
+            tenant_claim: "org".into(),
+            ..ClaimRules::default()
+        };
         let claims = json!({"org": "o1", "tenant_id": "ignored"});
         let p = principal_from_claims(claims.as_object().unwrap(), &rules).unwrap();
         assert_eq!(p.tenant().as_str(), "o1");

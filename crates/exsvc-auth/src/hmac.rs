@@ -60,7 +60,11 @@ impl HmacVerifier {
         validation.leeway = rules.leeway_secs;
         // `aud` is checked only when a deployment configures an audience.
         validation.validate_aud = false;
-        Self { key: DecodingKey::from_secret(secret.expose_bytes()), validation, rules }
+        Self {
+            key: DecodingKey::from_secret(secret.expose_bytes()),
+            validation,
+            rules,
+        }
     }
 }
 
@@ -68,9 +72,9 @@ fn token_error(kind: &ErrorKind) -> TokenError {
     match kind {
         ErrorKind::ExpiredSignature => TokenError::Expired,
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-        ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-            TokenError::BadSignature
-        }
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName => TokenError::BadSignature,
         ErrorKind::MissingRequiredClaim(claim) => TokenError::InvalidClaim(claim.clone()),
         ErrorKind::InvalidClaimFormat(claim) => TokenError::InvalidClaim(claim.clone()),
         _ => TokenError::Malformed,
@@ -80,10 +84,17 @@ fn token_error(kind: &ErrorKind) -> TokenError {
 #[async_trait]
 impl TokenVerifier for HmacVerifier {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token.as_bytes(), &self.key, &self.validation)
-            .map_err(|e| token_error(e.kind()))?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(
+            token.as_bytes(),
+            &self.key,
+            &self.validation,
+        )
+        .map_err(|e| token_error(e.kind()))?;
         let principal = principal_from_claims(&data.claims, &self.rules)?;
-        Ok(VerifiedToken { principal, claims: data.claims })
+        Ok(VerifiedToken {
+            principal,
+            claims: data.claims,
+        })
     }
 }
 
@@ -96,7 +107,10 @@ mod tests {
     const SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!";
 
     fn verifier() -> HmacVerifier {
-        HmacVerifier::new(&HmacSecret::new(SECRET.into()).unwrap(), ClaimRules::default())
+        HmacVerifier::new(
+            &HmacSecret::new(SECRET.into()).unwrap(),
+            ClaimRules::default(),
+        )
     }
 
     fn now() -> i64 {
@@ -104,19 +118,28 @@ mod tests {
     }
 
     fn mint(claims: Value) -> String {
-        mint_hs256(&HmacSecret::new(SECRET.into()).unwrap(), claims.as_object().unwrap()).unwrap()
+        mint_hs256(
+            &HmacSecret::new(SECRET.into()).unwrap(),
+            claims.as_object().unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn short_secrets_are_refused_and_debug_is_redacted() {
-        assert_eq!(HmacSecret::new("x".repeat(31).into()).unwrap_err(), SecretTooShort(31));
+        assert_eq!(
+            HmacSecret::new("x".repeat(31).into()).unwrap_err(),
+            SecretTooShort(31)
+        );
         let secret = HmacSecret::new(SECRET.into()).unwrap();
         assert!(!format!("{secret:?}").contains("hmac-secret"));
     }
 
     #[tokio::test]
     async fn a_valid_token_passes() {
-        let token = mint(json!({"tenant_id": "acme", "sub": "u", "exp": now() + 60, "scope": "external-service:read"}));
+        let token = mint(
+            json!({"tenant_id": "acme", "sub": "u", "exp": now() + 60, "scope": "external-service:read"}),
+        );
         let verified = verifier().verify(&token).await.unwrap();
         assert_eq!(verified.principal.tenant().as_str(), "acme");
         assert!(verified.principal.has(exsvc_domain::Permission::Read));
@@ -126,22 +149,45 @@ mod tests {
     async fn refusals() {
         let v = verifier();
         let cases = [
-            (mint(json!({"tenant_id": "a"})), TokenError::InvalidClaim("exp".into())),
-            (mint(json!({"tenant_id": "a", "exp": now() - 3600})), TokenError::Expired),
-            (mint(json!({"tenant_id": "a", "exp": (now() + 60).to_string()})), TokenError::InvalidClaim("exp".into())),
-            (mint(json!({"tenant_id": "a", "exp": now() + 60, "nbf": now() + 3600})), TokenError::NotYetValid),
-            (mint(json!({"exp": now() + 60})), TokenError::InvalidClaim("tenant_id".into())),
+            (
+                mint(json!({"tenant_id": "a"})),
+                TokenError::InvalidClaim("exp".into()),
+            ),
+            (
+                mint(json!({"tenant_id": "a", "exp": now() - 3600})),
+                TokenError::Expired,
+            ),
+            (
+                mint(json!({"tenant_id": "a", "exp": (now() + 60).to_string()})),
+                TokenError::InvalidClaim("exp".into()),
+            ),
+            (
+                mint(json!({"tenant_id": "a", "exp": now() + 60, "nbf": now() + 3600})),
+                TokenError::NotYetValid,
+            ),
+            (
+                mint(json!({"exp": now() + 60})),
+                TokenError::InvalidClaim("tenant_id".into()),
+            ),
         ];
         for (token, expected) in cases {
             assert_eq!(v.verify(&token).await.unwrap_err(), expected);
         }
         let other_key = mint_hs256(
             &HmacSecret::new("another-secret-that-is-32-bytes-long".into()).unwrap(),
-            json!({"tenant_id": "a", "exp": now() + 60}).as_object().unwrap(),
+            json!({"tenant_id": "a", "exp": now() + 60})
+                .as_object()
+                .unwrap(),
         )
         .unwrap();
-        assert_eq!(v.verify(&other_key).await.unwrap_err(), TokenError::BadSignature);
-        assert_eq!(v.verify("not.a.jwt").await.unwrap_err(), TokenError::Malformed);
+        assert_eq!(
+            v.verify(&other_key).await.unwrap_err(),
+            TokenError::BadSignature
+        );
+        assert_eq!(
+            v.verify("not.a.jwt").await.unwrap_err(),
+            TokenError::Malformed
+        );
         assert_eq!(v.verify("").await.unwrap_err(), TokenError::Malformed);
     }
 

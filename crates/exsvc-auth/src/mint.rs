@@ -15,5 +15,9 @@ pub struct MintError(#[from] jsonwebtoken::errors::Error);
 /// # Errors
 /// Only if the claims cannot be serialized.
 pub fn mint_hs256(secret: &HmacSecret, claims: &Map<String, Value>) -> Result<String, MintError> {
-    Ok(encode(&Header::default(), claims, &EncodingKey::from_secret(secret.expose_bytes()))?)
+    Ok(encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.expose_bytes()),
+    )?)
 }

@@ -46,7 +46,11 @@ impl Cursor {
         if bytes.len() != CURSOR_LEN || bytes[0] != CURSOR_FORMAT {
             return Err(ServiceError::InvalidCursor);
         }
-        let micros = i64::from_be_bytes(bytes[1..9].try_into().map_err(|_| ServiceError::InvalidCursor)?);
+        let micros = i64::from_be_bytes(
+            bytes[1..9]
+                .try_into()
+                .map_err(|_| ServiceError::InvalidCursor)?,
+        );
         let created_at =
             DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
         let id = Uuid::from_slice(&bytes[9..]).map_err(|_| ServiceError::InvalidCursor)?;
@@ -54,7 +58,10 @@ impl Cursor {
         if id.get_version_num() != 7 {
             return Err(ServiceError::InvalidCursor);
         }
-        Ok(Self { created_at, id: ServiceId::from_uuid(id) })
+        Ok(Self {
+            created_at,
+            id: ServiceId::from_uuid(id),
+        })
     }
 }
 
@@ -96,17 +103,24 @@ impl ListQuery {
             Some(text) => match text.parse::<u16>() {
                 Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => n,
                 _ => {
-                    errors.add("limit", format!("must be an integer from 1 to {MAX_PAGE_LIMIT}"));
+                    errors.add(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_PAGE_LIMIT}"),
+                    );
                     DEFAULT_PAGE_LIMIT
                 }
             },
         };
-        let service_type = raw
-            .service_type
-            .and_then(|t| ServiceType::parse(t).map_err(|r| errors.add("type", r)).ok());
-        let status = raw
-            .status
-            .and_then(|s| ServiceStatus::parse(s).map_err(|r| errors.add("status", r)).ok());
+        let service_type = raw.service_type.and_then(|t| {
+            ServiceType::parse(t)
+                .map_err(|r| errors.add("type", r))
+                .ok()
+        });
+        let status = raw.status.and_then(|s| {
+            ServiceStatus::parse(s)
+                .map_err(|r| errors.add("status", r))
+                .ok()
+        });
         let name_contains = match raw.q {
             Some(q) if q.chars().count() > QUERY_MAX_CHARS => {
                 errors.add("q", format!("must be at most {QUERY_MAX_CHARS} characters"));
@@ -122,7 +136,11 @@ impl ListQuery {
         Ok(Self {
             limit,
             after,
-            filter: ServiceFilter { service_type, status, name_contains },
+            filter: ServiceFilter {
+                service_type,
+                status,
+                name_contains,
+            },
         })
     }
 }
@@ -157,15 +175,35 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
         bytes[0] = 2;
         let other_format = URL_SAFE_NO_PAD.encode(&bytes);
-        let v4 = Cursor { id: ServiceId::from_uuid(Uuid::from_u128(1 << 76)), ..cursor() }.encode();
-        for bad in ["", "abc", "!!!!", &good[..good.len() - 2], &format!("{good}AA"), &other_format, &v4] {
-            assert!(matches!(Cursor::decode(bad), Err(ServiceError::InvalidCursor)), "{bad}");
+        let v4 = Cursor {
+            id: ServiceId::from_uuid(Uuid::from_u128(1 << 76)),
+            ..cursor()
+        }
+        .encode();
+        for bad in [
+            "",
+            "abc",
+            "!!!!",
+            &good[..good.len() - 2],
+            &format!("{good}AA"),
+            &other_format,
+            &v4,
+        ] {
+            assert!(
+                matches!(Cursor::decode(bad), Err(ServiceError::InvalidCursor)),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn limit_bounds() {
-        let parse = |l: &str| ListQuery::parse(&RawListParams { limit: Some(l), ..Default::default() });
+        let parse = |l: &str| {
+            ListQuery::parse(&RawListParams {
+                limit: Some(l),
+                ..Default::default()
+            })
+        };
         assert_eq!(parse("1").unwrap().limit, 1);
         assert_eq!(parse("100").unwrap().limit, 100);
         for bad in ["0", "101", "-1", "ten", "", "1.5", "99999999999"] {
@@ -174,7 +212,10 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
-        assert_eq!(ListQuery::parse(&RawListParams::default()).unwrap().limit, 20);
+        assert_eq!(
+            ListQuery::parse(&RawListParams::default()).unwrap().limit,
+            20
+        );
     }
 
     #[test]
@@ -196,7 +237,9 @@ mod tests {
             ..Default::default()
         })
         .unwrap_err();
-        let ServiceError::Validation(e) = err else { panic!() };
+        let ServiceError::Validation(e) = err else {
+            panic!()
+        };
         assert!(e.get("type").is_some() && e.get("status").is_some() && e.get("q").is_some());
     }
 }

@@ -6,7 +6,9 @@ use exsvc_domain::ports::RepositoryError;
 
 pub(crate) fn from_diesel(error: DieselError) -> RepositoryError {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => RepositoryError::Duplicate,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            RepositoryError::Duplicate
+        }
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _,

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::AsyncPgConnection;
 use exsvc_domain::ports::RepositoryError;
 
@@ -44,8 +46,10 @@ impl PgStore {
         // throughput of a point read here; a broken connection is still caught by
         // the manager's `is_broken` check (closed socket, broken transaction).
         config.recycling_method = RecyclingMethod::Fast;
-        let manager =
-            AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&settings.database_url, config);
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            &settings.database_url,
+            config,
+        );
         let pool = Pool::builder(manager)
             .max_size(settings.max_size)
             .wait_timeout(Some(settings.timeout))
@@ -53,7 +57,10 @@ impl PgStore {
             .recycle_timeout(Some(settings.timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()?;
-        Ok(Self { pool, timeout: settings.timeout })
+        Ok(Self {
+            pool,
+            timeout: settings.timeout,
+        })
     }
 
     pub(crate) async fn connection(&self) -> Result<Object<AsyncPgConnection>, RepositoryError> {
@@ -69,7 +76,10 @@ impl PgStore {
         match tokio::time::timeout(self.timeout, operation).await {
             Ok(result) => result,
             Err(_) => {
-                tracing::warn!(timeout_ms = self.timeout.as_millis() as u64, "database operation timed out");
+                tracing::warn!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "database operation timed out"
+                );
                 Err(RepositoryError::Unavailable)
             }
         }
@@ -77,6 +87,10 @@ impl PgStore {
 
     pub fn status(&self) -> PoolStatus {
         let status = self.pool.status();
-        PoolStatus { max_size: status.max_size, size: status.size, available: status.available }
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+        }
     }
 }

@@ -70,7 +70,8 @@ impl TryFrom<ServiceRow> for Service {
         };
         Ok(Service {
             id: ServiceId::from_uuid(row.id),
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| bad("tenant_id")(e.to_string()))?,
+            tenant_id: TenantId::parse(&row.tenant_id)
+                .map_err(|e| bad("tenant_id")(e.to_string()))?,
             spec: ServiceSpec {
                 name: ServiceName::parse(&row.name).map_err(bad("name"))?,
                 description: Description::parse(&row.description).map_err(bad("description"))?,

@@ -46,7 +46,11 @@ impl ServiceRepository for PgStore {
         .await
     }
 
-    async fn find(&self, tenant: &TenantId, id: ServiceId) -> Result<Option<Service>, RepositoryError> {
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        id: ServiceId,
+    ) -> Result<Option<Service>, RepositoryError> {
         self.bounded(async {
             let mut conn = self.connection().await?;
             let row = dsl::services
@@ -62,7 +66,11 @@ impl ServiceRepository for PgStore {
         .await
     }
 
-    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Vec<Service>, RepositoryError> {
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Vec<Service>, RepositoryError> {
         let mut select = dsl::services
             .filter(dsl::tenant_id.eq(tenant.as_str()))
             .select(ServiceRow::as_select())
@@ -95,7 +103,11 @@ impl ServiceRepository for PgStore {
         .await
     }
 
-    async fn update(&self, service: &Service, expected_version: i64) -> Result<(), RepositoryError> {
+    async fn update(
+        &self,
+        service: &Service,
+        expected_version: i64,
+    ) -> Result<(), RepositoryError> {
         let row = ServiceRow::from(service);
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -131,7 +143,11 @@ impl ServiceRepository for PgStore {
             .get_result::<bool>(&mut conn)
             .await
             .map_err(from_diesel)?;
-            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+            Err(if exists {
+                RepositoryError::VersionConflict
+            } else {
+                RepositoryError::NotFound
+            })
         })
         .await
     }
@@ -148,9 +164,11 @@ impl ServiceRepository for PgStore {
                 .filter(dsl::tenant_id.eq(tenant.as_str()))
                 .filter(dsl::id.eq(id.as_uuid()));
             let deleted = match expected_version {
-                Some(version) => diesel::delete(target.filter(dsl::version.eq(version)))
-                    .execute(&mut conn)
-                    .await,
+                Some(version) => {
+                    diesel::delete(target.filter(dsl::version.eq(version)))
+                        .execute(&mut conn)
+                        .await
+                }
                 None => diesel::delete(target).execute(&mut conn).await,
             }
             .map_err(from_diesel)?;
@@ -161,7 +179,11 @@ impl ServiceRepository for PgStore {
                 .get_result::<bool>(&mut conn)
                 .await
                 .map_err(from_diesel)?;
-            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+            Err(if exists {
+                RepositoryError::VersionConflict
+            } else {
+                RepositoryError::NotFound
+            })
         })
         .await
     }
@@ -169,7 +191,10 @@ impl ServiceRepository for PgStore {
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.bounded(async {
             let mut conn = self.connection().await?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
             Ok(())
         })
         .await

@@ -40,7 +40,11 @@ pub trait ServiceRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` / `Internal` only.
-    async fn find(&self, tenant: &TenantId, id: ServiceId) -> Result<Option<Service>, RepositoryError>;
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        id: ServiceId,
+    ) -> Result<Option<Service>, RepositoryError>;
 
     /// Up to `query.limit + 1` services of `tenant` matching the filter, newest
     /// `created_at` first then highest `id`, strictly after `query.after`. The extra
@@ -48,7 +52,11 @@ pub trait ServiceRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// `Unavailable` / `Internal` only.
-    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Vec<Service>, RepositoryError>;
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Vec<Service>, RepositoryError>;
 
     /// Overwrites the writable fields, `updated_at` and `version` of the stored
     /// service with those of `service`, only if its stored version is still
@@ -59,7 +67,8 @@ pub trait ServiceRepository: Send + Sync + 'static {
     /// MUST return `NotFound` when the tenant has no such service,
     /// `VersionConflict` when its version differs, `Duplicate` when the new name
     /// clashes with another service of the tenant.
-    async fn update(&self, service: &Service, expected_version: i64) -> Result<(), RepositoryError>;
+    async fn update(&self, service: &Service, expected_version: i64)
+        -> Result<(), RepositoryError>;
 
     /// Deletes the service, only if its version is `expected_version` when given.
     ///

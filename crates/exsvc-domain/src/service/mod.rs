@@ -6,8 +6,7 @@ mod values;
 
 pub use document::{apply_merge_patch, check_field_names, UrlPolicy};
 pub use values::{
-    ApiVersion, BaseUrl, Description, Metadata, ServiceId, ServiceName, ServiceStatus,
-    ServiceType,
+    ApiVersion, BaseUrl, Description, Metadata, ServiceId, ServiceName, ServiceStatus, ServiceType,
 };
 
 use chrono::{DateTime, Utc};

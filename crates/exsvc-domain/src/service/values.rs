@@ -75,7 +75,9 @@ pub struct Description(String);
 impl Description {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.chars().count() > DESCRIPTION_MAX_CHARS {
-            return Err(format!("must be at most {DESCRIPTION_MAX_CHARS} characters"));
+            return Err(format!(
+                "must be at most {DESCRIPTION_MAX_CHARS} characters"
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -177,7 +179,9 @@ pub struct ApiVersion(String);
 impl ApiVersion {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.chars().count() > API_VERSION_MAX_CHARS {
-            return Err(format!("must be at most {API_VERSION_MAX_CHARS} characters"));
+            return Err(format!(
+                "must be at most {API_VERSION_MAX_CHARS} characters"
+            ));
         }
         if has_control_chars(raw) {
             return Err("must not contain control characters".into());
@@ -198,7 +202,9 @@ impl Metadata {
     pub fn parse(value: Map<String, Value>) -> Result<Self, String> {
         let size = Value::Object(value.clone()).to_string().len();
         if size > METADATA_MAX_BYTES {
-            return Err(format!("must be at most {METADATA_MAX_BYTES} bytes serialized"));
+            return Err(format!(
+                "must be at most {METADATA_MAX_BYTES} bytes serialized"
+            ));
         }
         Ok(Self(value))
     }
@@ -237,7 +243,14 @@ mod tests {
 
     #[test]
     fn type_charset() {
-        for ok in ["payment", "a", "llm.v2", "mail_provider", "x-1", &"a".repeat(50)] {
+        for ok in [
+            "payment",
+            "a",
+            "llm.v2",
+            "mail_provider",
+            "x-1",
+            &"a".repeat(50),
+        ] {
             assert!(ServiceType::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", "Payment", "pay ment", "pay/ment", "é", &"a".repeat(51)] {
@@ -248,7 +261,10 @@ mod tests {
     #[test]
     fn status_values() {
         assert_eq!(ServiceStatus::parse("active"), Ok(ServiceStatus::Active));
-        assert_eq!(ServiceStatus::parse("inactive"), Ok(ServiceStatus::Inactive));
+        assert_eq!(
+            ServiceStatus::parse("inactive"),
+            Ok(ServiceStatus::Inactive)
+        );
         assert!(ServiceStatus::parse("Active").is_err());
         assert!(ServiceStatus::parse("").is_err());
     }
@@ -258,7 +274,9 @@ mod tests {
         assert!(BaseUrl::parse("https://api.stripe.com/v1", false).is_ok());
         assert!(BaseUrl::parse("https://10.0.0.1:8443", false).is_ok());
         assert_eq!(
-            BaseUrl::parse("https://api.example.com", false).unwrap().as_str(),
+            BaseUrl::parse("https://api.example.com", false)
+                .unwrap()
+                .as_str(),
             "https://api.example.com"
         );
         assert!(BaseUrl::parse("http://api.example.com", false).is_err());

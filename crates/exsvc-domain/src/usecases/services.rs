@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 use crate::pagination::{Cursor, ListQuery, Page};
 use crate::ports::{Clock, IdGenerator, RepositoryError, ServiceRepository};
 use crate::principal::{Permission, Principal};
-use crate::service::{apply_merge_patch, check_field_names, Service, ServiceId, ServiceSpec, UrlPolicy};
+use crate::service::{
+    apply_merge_patch, check_field_names, Service, ServiceId, ServiceSpec, UrlPolicy,
+};
 use crate::validation::FieldErrors;
 use crate::ServiceError;
 
@@ -47,7 +49,12 @@ impl ServiceCatalog {
         ids: Arc<dyn IdGenerator>,
         url_policy: UrlPolicy,
     ) -> Self {
-        Self { repository, clock, ids, url_policy }
+        Self {
+            repository,
+            clock,
+            ids,
+            url_policy,
+        }
     }
 
     /// Registers a service from a request body.
@@ -55,7 +62,11 @@ impl ServiceCatalog {
     /// # Errors
     /// `Forbidden` without `external-service:create`; `Validation` for a bad body;
     /// `AlreadyExists` when the tenant has a service of that name in any case.
-    pub async fn create(&self, principal: &Principal, body: &Map<String, Value>) -> Result<Service, ServiceError> {
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        body: &Map<String, Value>,
+    ) -> Result<Service, ServiceError> {
         principal.require(Permission::Create)?;
         let spec = ServiceSpec::from_document(body, self.url_policy)?;
         let now = self.clock.now();
@@ -84,7 +95,11 @@ impl ServiceCatalog {
 
     /// # Errors
     /// `Forbidden` without `external-service:read`.
-    pub async fn list(&self, principal: &Principal, query: &ListQuery) -> Result<Page<Service>, ServiceError> {
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        query: &ListQuery,
+    ) -> Result<Page<Service>, ServiceError> {
         principal.require(Permission::Read)?;
         let mut items = self
             .repository
@@ -94,7 +109,10 @@ impl ServiceCatalog {
         let limit = usize::from(query.limit);
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| Cursor { created_at: last.created_at, id: last.id })
+            items.last().map(|last| Cursor {
+                created_at: last.created_at,
+                id: last.id,
+            })
         } else {
             None
         };
@@ -117,7 +135,8 @@ impl ServiceCatalog {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         let spec = ServiceSpec::from_document(body, self.url_policy)?;
-        self.modify(principal, id, precondition, |_| Ok(spec.clone())).await
+        self.modify(principal, id, precondition, |_| Ok(spec.clone()))
+            .await
     }
 
     /// Applies a JSON Merge Patch (RFC 7396) to the writable fields (PATCH).
@@ -175,7 +194,11 @@ impl ServiceCatalog {
                 Some(current.version)
             }
         };
-        match self.repository.delete(principal.tenant(), id, expected_version).await {
+        match self
+            .repository
+            .delete(principal.tenant(), id, expected_version)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(RepositoryError::NotFound) => Err(ServiceError::NotFound(id.to_string())),
             Err(RepositoryError::VersionConflict) => Err(ServiceError::PreconditionFailed),
@@ -242,7 +265,9 @@ fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
 /// Translates a store error of a write of `service`.
 fn store_error(error: RepositoryError, service: &Service) -> ServiceError {
     match error {
-        RepositoryError::Duplicate => ServiceError::AlreadyExists(service.spec.name.as_str().to_owned()),
+        RepositoryError::Duplicate => {
+            ServiceError::AlreadyExists(service.spec.name.as_str().to_owned())
+        }
         RepositoryError::NotFound => ServiceError::NotFound(service.id.to_string()),
         RepositoryError::VersionConflict => ServiceError::PreconditionFailed,
         other => plain_store_error(other),

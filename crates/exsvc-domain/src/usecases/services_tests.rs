@@ -52,10 +52,18 @@ fn stored(version: i64) -> Service {
 
 fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
     let mut clock = MockClock::new();
-    clock.expect_now().returning(|| t0() + Duration::seconds(60));
+    clock
+        .expect_now()
+        .returning(|| t0() + Duration::seconds(60));
     let mut ids = MockIdGenerator::new();
-    ids.expect_new_service_id().returning(|| ServiceId::from_uuid(Uuid::now_v7()));
-    ServiceCatalog::new(Arc::new(repo), Arc::new(clock), Arc::new(ids), UrlPolicy::default())
+    ids.expect_new_service_id()
+        .returning(|| ServiceId::from_uuid(Uuid::now_v7()));
+    ServiceCatalog::new(
+        Arc::new(repo),
+        Arc::new(clock),
+        Arc::new(ids),
+        UrlPolicy::default(),
+    )
 }
 
 /// Every use case refuses a caller without its permission, before touching the store.
@@ -64,18 +72,49 @@ async fn each_use_case_requires_its_permission() {
     let c = catalog(MockServiceRepository::new()); // any call to the store would panic
     let id = Uuid::now_v7().to_string();
     let q = ListQuery::parse(&RawListParams::default()).unwrap();
-    let all_but = |p: Permission| caller(&Permission::ALL.into_iter().filter(|x| *x != p).collect::<Vec<_>>());
+    let all_but = |p: Permission| {
+        caller(
+            &Permission::ALL
+                .into_iter()
+                .filter(|x| *x != p)
+                .collect::<Vec<_>>(),
+        )
+    };
 
     let forbidden = |r: Result<(), ServiceError>, p: Permission| match r {
         Err(ServiceError::Forbidden(got)) => assert_eq!(got, p),
         other => panic!("expected Forbidden({p}), got {other:?}"),
     };
-    forbidden(c.create(&all_but(Permission::Create), &body()).await.map(drop), Permission::Create);
-    forbidden(c.get(&all_but(Permission::Read), &id).await.map(drop), Permission::Read);
-    forbidden(c.list(&all_but(Permission::Read), &q).await.map(drop), Permission::Read);
-    forbidden(c.replace(&all_but(Permission::Update), &id, &body(), None).await.map(drop), Permission::Update);
-    forbidden(c.patch(&all_but(Permission::Update), &id, &json!({}), None).await.map(drop), Permission::Update);
-    forbidden(c.delete(&all_but(Permission::Delete), &id, None).await, Permission::Delete);
+    forbidden(
+        c.create(&all_but(Permission::Create), &body())
+            .await
+            .map(drop),
+        Permission::Create,
+    );
+    forbidden(
+        c.get(&all_but(Permission::Read), &id).await.map(drop),
+        Permission::Read,
+    );
+    forbidden(
+        c.list(&all_but(Permission::Read), &q).await.map(drop),
+        Permission::Read,
+    );
+    forbidden(
+        c.replace(&all_but(Permission::Update), &id, &body(), None)
+            .await
+            .map(drop),
+        Permission::Update,
+    );
+    forbidden(
+        c.patch(&all_but(Permission::Update), &id, &json!({}), None)
+            .await
+            .map(drop),
+        Permission::Update,
+    );
+    forbidden(
+        c.delete(&all_but(Permission::Delete), &id, None).await,
+        Permission::Delete,
+    );
 }
 
 #[tokio::test]
@@ -85,7 +124,10 @@ async fn create_stores_a_versioned_service_in_the_callers_tenant() {
         .withf(|s| s.tenant_id.as_str() == "acme" && s.version == 1 && s.created_at == s.updated_at)
         .times(1)
         .returning(|_| Ok(()));
-    let created = catalog(repo).create(&caller(&[Permission::Create]), &body()).await.unwrap();
+    let created = catalog(repo)
+        .create(&caller(&[Permission::Create]), &body())
+        .await
+        .unwrap();
     assert_eq!(created.spec.name.as_str(), "Stripe");
     assert_eq!(created.created_at, t0() + Duration::seconds(60));
     assert_eq!(created.id.as_uuid().get_version_num(), 7);
@@ -94,28 +136,49 @@ async fn create_stores_a_versioned_service_in_the_callers_tenant() {
 #[tokio::test]
 async fn create_validates_before_storing() {
     let c = catalog(MockServiceRepository::new());
-    let err = c.create(&everyone(), &obj(json!({"name": ""}))).await.unwrap_err();
-    let ServiceError::Validation(fields) = err else { panic!("{err:?}") };
-    assert!(fields.get("name").is_some() && fields.get("type").is_some() && fields.get("base_url").is_some());
+    let err = c
+        .create(&everyone(), &obj(json!({"name": ""})))
+        .await
+        .unwrap_err();
+    let ServiceError::Validation(fields) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        fields.get("name").is_some()
+            && fields.get("type").is_some()
+            && fields.get("base_url").is_some()
+    );
 }
 
 #[tokio::test]
 async fn create_duplicate_name_is_already_exists() {
     let mut repo = MockServiceRepository::new();
-    repo.expect_insert().returning(|_| Err(RepositoryError::Duplicate));
-    let err = catalog(repo).create(&everyone(), &body()).await.unwrap_err();
+    repo.expect_insert()
+        .returning(|_| Err(RepositoryError::Duplicate));
+    let err = catalog(repo)
+        .create(&everyone(), &body())
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::AlreadyExists(name) if name == "Stripe"));
 }
 
 #[tokio::test]
 async fn store_outage_and_failure_are_reported_as_such() {
     let mut repo = MockServiceRepository::new();
-    repo.expect_insert().returning(|_| Err(RepositoryError::Unavailable));
-    repo.expect_find().returning(|_, _| Err(RepositoryError::Internal("boom".into())));
+    repo.expect_insert()
+        .returning(|_| Err(RepositoryError::Unavailable));
+    repo.expect_find()
+        .returning(|_, _| Err(RepositoryError::Internal("boom".into())));
     let c = catalog(repo);
-    assert!(matches!(c.create(&everyone(), &body()).await, Err(ServiceError::Unavailable)));
+    assert!(matches!(
+        c.create(&everyone(), &body()).await,
+        Err(ServiceError::Unavailable)
+    ));
     let id = Uuid::now_v7().to_string();
-    assert!(matches!(c.get(&everyone(), &id).await, Err(ServiceError::Internal(_))));
+    assert!(matches!(
+        c.get(&everyone(), &id).await,
+        Err(ServiceError::Internal(_))
+    ));
 }
 
 #[tokio::test]
@@ -127,7 +190,10 @@ async fn get_is_scoped_to_the_callers_tenant() {
         .with(eq(tenant()), eq(id))
         .times(1)
         .returning(move |_, _| Ok(Some(service.clone())));
-    let got = catalog(repo).get(&caller(&[Permission::Read]), &id.to_string()).await.unwrap();
+    let got = catalog(repo)
+        .get(&caller(&[Permission::Read]), &id.to_string())
+        .await
+        .unwrap();
     assert_eq!(got.id, id);
 }
 
@@ -139,7 +205,9 @@ async fn get_missing_or_malformed_id_is_not_found() {
     let id = Uuid::now_v7().to_string();
     assert!(matches!(c.get(&everyone(), &id).await, Err(ServiceError::NotFound(got)) if got == id));
     // Not a UUID: no store call can find it.
-    assert!(matches!(c.get(&everyone(), "abc123").await, Err(ServiceError::NotFound(got)) if got == "abc123"));
+    assert!(
+        matches!(c.get(&everyone(), "abc123").await, Err(ServiceError::NotFound(got)) if got == "abc123")
+    );
 }
 
 #[tokio::test]
@@ -150,13 +218,24 @@ async fn list_returns_a_cursor_only_when_more_rows_exist() {
     repo.expect_list()
         .withf(|t, q| t.as_str() == "acme" && q.limit == 2)
         .returning(move |_, _| Ok(rows.clone()));
-    let q = ListQuery::parse(&RawListParams { limit: Some("2"), ..Default::default() }).unwrap();
+    let q = ListQuery::parse(&RawListParams {
+        limit: Some("2"),
+        ..Default::default()
+    })
+    .unwrap();
     let page = catalog(repo).list(&everyone(), &q).await.unwrap();
     assert_eq!(page.items.len(), 2);
-    assert_eq!(page.next_cursor, Some(Cursor { created_at: third.created_at, id: third.id }));
+    assert_eq!(
+        page.next_cursor,
+        Some(Cursor {
+            created_at: third.created_at,
+            id: third.id
+        })
+    );
 
     let mut repo = MockServiceRepository::new();
-    repo.expect_list().returning(|_, _| Ok(vec![stored(1), stored(1)]));
+    repo.expect_list()
+        .returning(|_, _| Ok(vec![stored(1), stored(1)]));
     let page = catalog(repo).list(&everyone(), &q).await.unwrap();
     assert_eq!((page.items.len(), page.next_cursor), (2, None));
 }
@@ -166,7 +245,8 @@ async fn replace_writes_the_next_version_under_the_read_version() {
     let current = stored(3);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update()
         .withf(|s, expected| *expected == 3 && s.version == 4 && s.spec.name.as_str() == "Renamed")
         .times(1)
@@ -174,7 +254,12 @@ async fn replace_writes_the_next_version_under_the_read_version() {
     let mut new_body = body();
     new_body.insert("name".into(), json!("Renamed"));
     let updated = catalog(repo)
-        .replace(&everyone(), &id.to_string(), &new_body, Some(Precondition::Versions(vec![3])))
+        .replace(
+            &everyone(),
+            &id.to_string(),
+            &new_body,
+            Some(Precondition::Versions(vec![3])),
+        )
         .await
         .unwrap();
     assert_eq!(updated.version, 4);
@@ -189,10 +274,16 @@ async fn replace_with_a_stale_if_match_changes_nothing() {
     let current = stored(3);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update().never();
     let err = catalog(repo)
-        .replace(&everyone(), &id.to_string(), &body(), Some(Precondition::Versions(vec![2])))
+        .replace(
+            &everyone(),
+            &id.to_string(),
+            &body(),
+            Some(Precondition::Versions(vec![2])),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::PreconditionFailed));
@@ -203,9 +294,13 @@ async fn an_identical_replace_is_not_a_change() {
     let current = stored(5);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update().never();
-    let same = catalog(repo).replace(&everyone(), &id.to_string(), &body(), None).await.unwrap();
+    let same = catalog(repo)
+        .replace(&everyone(), &id.to_string(), &body(), None)
+        .await
+        .unwrap();
     assert_eq!(same.version, 5);
 }
 
@@ -214,11 +309,16 @@ async fn replace_onto_another_services_name_is_already_exists() {
     let current = stored(1);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_update().returning(|_, _| Err(RepositoryError::Duplicate));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update()
+        .returning(|_, _| Err(RepositoryError::Duplicate));
     let mut renamed = body();
     renamed.insert("name".into(), json!("Taken"));
-    let err = catalog(repo).replace(&everyone(), &id.to_string(), &renamed, None).await.unwrap_err();
+    let err = catalog(repo)
+        .replace(&everyone(), &id.to_string(), &renamed, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::AlreadyExists(n) if n == "Taken"));
 }
 
@@ -227,27 +327,37 @@ async fn replace_of_a_missing_service_is_not_found() {
     let mut repo = MockServiceRepository::new();
     repo.expect_find().returning(|_, _| Ok(None));
     let id = Uuid::now_v7().to_string();
-    let err = catalog(repo).replace(&everyone(), &id, &body(), None).await.unwrap_err();
+    let err = catalog(repo)
+        .replace(&everyone(), &id, &body(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)));
     // Deleted between read and write.
     let current = stored(1);
     let id = current.id.to_string();
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_update().returning(|_, _| Err(RepositoryError::NotFound));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update()
+        .returning(|_, _| Err(RepositoryError::NotFound));
     let mut renamed = body();
     renamed.insert("name".into(), json!("Other"));
-    let err = catalog(repo).replace(&everyone(), &id, &renamed, None).await.unwrap_err();
+    let err = catalog(repo)
+        .replace(&everyone(), &id, &renamed, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::NotFound(_)));
 }
 
 #[tokio::test]
 async fn patch_merges_and_keeps_untouched_fields() {
     let mut current = stored(1);
-    current.spec.metadata = crate::service::Metadata::parse(obj(json!({"team": "core", "tier": 1}))).unwrap();
+    current.spec.metadata =
+        crate::service::Metadata::parse(obj(json!({"team": "core", "tier": 1}))).unwrap();
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update().times(1).returning(|_, _| Ok(()));
     let patched = catalog(repo)
         .patch(
@@ -260,7 +370,10 @@ async fn patch_merges_and_keeps_untouched_fields() {
         .unwrap();
     assert_eq!(patched.spec.description.as_str(), "cards");
     assert_eq!(patched.spec.name.as_str(), "Stripe");
-    assert_eq!(Value::Object(patched.spec.metadata.into_map()), json!({"team": "core", "region": "eu"}));
+    assert_eq!(
+        Value::Object(patched.spec.metadata.into_map()),
+        json!({"team": "core", "region": "eu"})
+    );
     assert_eq!(patched.version, 2);
 }
 
@@ -269,7 +382,8 @@ async fn patch_refuses_bad_patches_without_writing() {
     let current = stored(1);
     let id = current.id.to_string();
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update().never();
     let c = catalog(repo);
     for (patch, field) in [
@@ -282,7 +396,9 @@ async fn patch_refuses_bad_patches_without_writing() {
         (json!({"metadata": 3}), "metadata"),
     ] {
         match c.patch(&everyone(), &id, &patch, None).await {
-            Err(ServiceError::Validation(fields)) => assert!(fields.get(field).is_some(), "{patch}"),
+            Err(ServiceError::Validation(fields)) => {
+                assert!(fields.get(field).is_some(), "{patch}")
+            }
             other => panic!("{patch}: {other:?}"),
         }
     }
@@ -297,20 +413,31 @@ async fn unconditional_patch_retries_a_lost_race_so_no_update_is_lost() {
     second.spec.metadata = crate::service::Metadata::parse(obj(json!({"a": 1}))).unwrap();
     let mut seq = mockall::Sequence::new();
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().times(1).in_sequence(&mut seq).returning(move |_, _| Ok(Some(first.clone())));
+    repo.expect_find()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(Some(first.clone())));
     repo.expect_update()
         .with(always(), eq(1))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Err(RepositoryError::VersionConflict));
-    repo.expect_find().times(1).in_sequence(&mut seq).returning(move |_, _| Ok(Some(second.clone())));
+    repo.expect_find()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(Some(second.clone())));
     repo.expect_update()
         .withf(|s, expected| *expected == 2 && s.spec.metadata.as_map().len() == 2)
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
     let patched = catalog(repo)
-        .patch(&everyone(), &id.to_string(), &json!({"metadata": {"b": 2}}), None)
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"metadata": {"b": 2}}),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(patched.version, 3);
@@ -321,10 +448,19 @@ async fn conditional_patch_that_loses_a_race_is_412() {
     let current = stored(1);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().times(1).returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_update().times(1).returning(|_, _| Err(RepositoryError::VersionConflict));
+    repo.expect_find()
+        .times(1)
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update()
+        .times(1)
+        .returning(|_, _| Err(RepositoryError::VersionConflict));
     let err = catalog(repo)
-        .patch(&everyone(), &id.to_string(), &json!({"description": "x"}), Some(Precondition::Versions(vec![1])))
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"description": "x"}),
+            Some(Precondition::Versions(vec![1])),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::PreconditionFailed));
@@ -335,8 +471,14 @@ async fn delete_without_precondition_goes_straight_to_the_store() {
     let id = ServiceId::from_uuid(Uuid::now_v7());
     let mut repo = MockServiceRepository::new();
     repo.expect_find().never();
-    repo.expect_delete().with(eq(tenant()), eq(id), eq(None)).times(1).returning(|_, _, _| Ok(()));
-    catalog(repo).delete(&caller(&[Permission::Delete]), &id.to_string(), None).await.unwrap();
+    repo.expect_delete()
+        .with(eq(tenant()), eq(id), eq(None))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    catalog(repo)
+        .delete(&caller(&[Permission::Delete]), &id.to_string(), None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -344,19 +486,39 @@ async fn delete_paths() {
     let current = stored(4);
     let id = current.id;
     let mut repo = MockServiceRepository::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_delete().with(always(), eq(id), eq(Some(4))).times(1).returning(|_, _, _| Ok(()));
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_delete()
+        .with(always(), eq(id), eq(Some(4)))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let c = catalog(repo);
-    c.delete(&everyone(), &id.to_string(), Some(Precondition::Versions(vec![4]))).await.unwrap();
-    let err = c.delete(&everyone(), &id.to_string(), Some(Precondition::Versions(vec![3]))).await;
+    c.delete(
+        &everyone(),
+        &id.to_string(),
+        Some(Precondition::Versions(vec![4])),
+    )
+    .await
+    .unwrap();
+    let err = c
+        .delete(
+            &everyone(),
+            &id.to_string(),
+            Some(Precondition::Versions(vec![3])),
+        )
+        .await;
     assert!(matches!(err, Err(ServiceError::PreconditionFailed)));
 
     let mut repo = MockServiceRepository::new();
-    repo.expect_delete().returning(|_, _, _| Err(RepositoryError::NotFound));
+    repo.expect_delete()
+        .returning(|_, _, _| Err(RepositoryError::NotFound));
     let c = catalog(repo);
     let err = c.delete(&everyone(), &id.to_string(), None).await;
     assert!(matches!(err, Err(ServiceError::NotFound(_))));
-    assert!(matches!(c.delete(&everyone(), "nope", None).await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(
+        c.delete(&everyone(), "nope", None).await,
+        Err(ServiceError::NotFound(_))
+    ));
 }
 
 #[test]

@@ -1,0 +1,58 @@
+//! Authentication as an extractor: a handler that takes `Authenticated` only runs
+//! for a fully verified bearer token.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use exsvc_domain::ports::{TokenVerifier, VerifiedToken};
+use exsvc_domain::Principal;
+
+use crate::error::ApiError;
+use crate::middleware::RequestTenant;
+use crate::AppState;
+
+pub struct Authenticated(pub VerifiedToken);
+
+impl Authenticated {
+    pub fn principal(&self) -> &Principal {
+        &self.0.principal
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header. The scheme is
+/// case-insensitive (RFC 7235); anything else counts as no token.
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verifier: Option<Arc<dyn TokenVerifier>> = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.verifier.clone());
+        let token = bearer_token(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let verifier = verifier.ok_or_else(ApiError::internal)?;
+            let token = token.ok_or_else(ApiError::missing_token)?;
+            let verified = verifier
+                .verify(&token)
+                .await
+                .map_err(|e| ApiError::invalid_token(&e))?;
+            req.extensions_mut().insert(RequestTenant(
+                verified.principal.tenant().as_str().to_owned(),
+            ));
+            Ok(Authenticated(verified))
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! `ApiError`: the one place that knows HTTP status codes and the error envelope
+//! of SPEC §3. Every error of every layer ends up here.
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use exsvc_domain::ports::TokenError;
+use exsvc_domain::validation::FieldErrors;
+use exsvc_domain::{Permission, ServiceError};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 1;
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "SERVICE_NOT_FOUND", "message": "Service with ID 'abc123' not found", "details": {}}))]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `SERVICE_NOT_FOUND`.
+    pub code: &'static str,
+    /// A human-readable explanation; never SQL, driver text or a stack trace.
+    pub message: String,
+    /// Structured detail: `fields` for validation errors, `required` for 403.
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Map<String, Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_detail(mut self, key: &str, value: Value) -> Self {
+        self.details.insert(key.to_owned(), value);
+        self
+    }
+
+    fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Carries the request id, for errors rendered outside the middleware.
+    pub fn with_request_id(self, id: &str) -> Self {
+        match HeaderValue::from_str(id) {
+            Ok(value) => self.with_header(crate::middleware::REQUEST_ID, value),
+            Err(_) => self,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn validation(fields: &FieldErrors) -> Self {
+        let fields: Map<String, Value> = fields
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "The request is invalid",
+        )
+        .with_detail("fields", Value::Object(fields))
+    }
+
+    pub fn invalid_json(reason: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("The request body is not valid JSON: {reason}"),
+        )
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route")
+    }
+
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed on this route",
+        );
+        match HeaderValue::from_str(allow) {
+            Ok(value) => error.with_header(header::ALLOW, value),
+            Err(_) => error,
+        }
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("The request body exceeds {} KiB", limit / 1024),
+        )
+    }
+
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("The request body must be sent as {expected}"),
+        )
+    }
+
+    /// 401 when no bearer token was sent.
+    pub fn missing_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "A bearer token is required",
+        )
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    /// 401 when a token was sent and refused.
+    pub fn invalid_token(reason: &TokenError) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            format!("Invalid bearer token: {reason}"),
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        )
+    }
+
+    pub fn forbidden(required: Permission) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            format!("This action requires the permission '{required}'"),
+        )
+        .with_detail("required", Value::from(required.as_str()))
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "An internal error occurred",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The service is temporarily unavailable",
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+        )
+    }
+
+    /// The envelope for a response some other layer produced without one: its
+    /// status is kept, its body replaced.
+    pub fn for_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            400 => "VALIDATION_ERROR",
+            401 => "UNAUTHORIZED",
+            403 => "FORBIDDEN",
+            404 => "NOT_FOUND",
+            405 => "METHOD_NOT_ALLOWED",
+            413 => "PAYLOAD_TOO_LARGE",
+            415 => "UNSUPPORTED_MEDIA_TYPE",
+            503 => "SERVICE_UNAVAILABLE",
+            _ if status.is_server_error() => "INTERNAL_ERROR",
+            _ => "BAD_REQUEST",
+        };
+        let message = if status.is_server_error() {
+            "An internal error occurred".to_owned()
+        } else {
+            status
+                .canonical_reason()
+                .unwrap_or("Request refused")
+                .to_owned()
+        };
+        Self::new(status, code, message)
+    }
+
+    pub fn body_json(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
+        }
+        response.json(self.body_json())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                "SERVICE_NOT_FOUND",
+                format!("Service with ID '{id}' not found"),
+            ),
+            ServiceError::AlreadyExists(name) => Self::new(
+                StatusCode::CONFLICT,
+                "SERVICE_ALREADY_EXISTS",
+                format!("A service named '{name}' already exists"),
+            ),
+            ServiceError::Validation(fields) => Self::validation(&fields),
+            ServiceError::InvalidCursor => Self::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CURSOR",
+                "The cursor is not one this server issued",
+            ),
+            ServiceError::PreconditionFailed => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION_FAILED",
+                "The service has changed since the version named in If-Match",
+            ),
+            ServiceError::Forbidden(permission) => Self::forbidden(permission),
+            ServiceError::Unavailable => Self::unavailable(),
+            ServiceError::Internal(source) => {
+                // The cause goes to the log only; the client gets a generic body.
+                tracing::error!(error = %source, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}

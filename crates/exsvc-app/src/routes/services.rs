@@ -1,0 +1,331 @@
+//! `/api/v1/services`: the service registry's handlers.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use exsvc_domain::pagination::{ListQuery, RawListParams};
+use exsvc_domain::usecases::Precondition;
+use exsvc_domain::validation::FieldErrors;
+use exsvc_domain::Service;
+use serde_json::{Map, Value};
+
+use crate::auth::Authenticated;
+use crate::body::JsonBody;
+use crate::dto::{ServiceDto, ServiceListDto};
+use crate::error::{ApiError, ErrorResponse};
+use crate::AppState;
+
+fn etag(service: &Service) -> String {
+    format!("\"{}\"", service.version)
+}
+
+fn service_response(
+    mut builder: actix_web::HttpResponseBuilder,
+    service: &Service,
+) -> HttpResponse {
+    builder
+        .insert_header((header::ETAG, etag(service)))
+        .json(ServiceDto::from(service))
+}
+
+fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
+    match body.0 {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::validation(&FieldErrors::single(
+            "body",
+            "must be a JSON object",
+        ))),
+    }
+}
+
+/// `If-Match`: `*` or a list of entity tags. Our tags are strong (`"<version>"`);
+/// a weak or unparseable tag matches nothing, so the request gets 412.
+fn precondition(req: &HttpRequest) -> Option<Precondition> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let tags: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if tags.contains(&"*") {
+        return Some(Precondition::Any);
+    }
+    let versions = tags
+        .iter()
+        .filter_map(|tag| {
+            tag.strip_prefix('"')?
+                .strip_suffix('"')?
+                .parse::<i64>()
+                .ok()
+        })
+        .collect();
+    Some(Precondition::Versions(versions))
+}
+
+fn path_id(req: &HttpRequest) -> &str {
+    req.match_info().get("id").unwrap_or("")
+}
+
+/// The listing's query string, strictly: unknown or repeated parameters are refused.
+fn list_query(req: &HttpRequest) -> Result<ListQuery, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).map_err(|_| {
+            ApiError::validation(&FieldErrors::single("query", "is not a valid query string"))
+        })?;
+    let mut errors = FieldErrors::new();
+    let mut seen = Map::new();
+    for (key, _) in &pairs {
+        if !["limit", "cursor", "type", "status", "q"].contains(&key.as_str()) {
+            errors.add(key.clone(), "is not a parameter of this listing");
+        } else if seen.insert(key.clone(), Value::Null).is_some() {
+            errors.add(key.clone(), "is given more than once");
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(&errors));
+    }
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let raw = RawListParams {
+        limit: get("limit"),
+        cursor: get("cursor"),
+        service_type: get("type"),
+        status: get("status"),
+        q: get("q"),
+    };
+    Ok(ListQuery::parse(&raw)?)
+}
+
+/// List the caller's services, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/services", tag = "services",
+    operation_id = "listServices",
+    params(crate::dto::ListParams),
+    responses(
+        (status = 200, description = "A page of services", body = ServiceListDto),
+        (status = 400, description = "`VALIDATION_ERROR` (bad `limit` or filter) or `INVALID_CURSOR`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`: missing or invalid token", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database is unreachable", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_services(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query = list_query(&req)?;
+    let page = state.catalog.list(auth.principal(), &query).await?;
+    Ok(HttpResponse::Ok().json(ServiceListDto::from(&page)))
+}
+
+/// Register a service.
+#[utoipa::path(
+    post, path = "/api/v1/services", tag = "services",
+    operation_id = "createService",
+    request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = ServiceDto, headers(
+            ("Location" = String, description = "URL of the new service"),
+            ("ETag" = String, description = "`\"<version>\"`"),
+        )),
+        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:create`", body = ErrorResponse),
+        (status = 409, description = "`SERVICE_ALREADY_EXISTS`: the name is taken in this tenant (ignoring case)", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: body over 64 KiB", body = ErrorResponse),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_service(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body)?;
+    let service = state.catalog.create(auth.principal(), &body).await?;
+    let location = format!("{}/api/v1/services/{}", state.base_path, service.id);
+    let mut builder = HttpResponse::Created();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        builder.insert_header((header::LOCATION, value));
+    }
+    Ok(service_response(builder, &service))
+}
+
+/// Get one service.
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}", tag = "services",
+    operation_id = "getService",
+    params(("id" = String, Path, description = "Service id")),
+    responses(
+        (status = 200, description = "The service", body = ServiceDto, headers(("ETag" = String))),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND` (also for another tenant's service)", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_service(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let service = state.catalog.get(auth.principal(), path_id(&req)).await?;
+    Ok(service_response(HttpResponse::Ok(), &service))
+}
+
+/// Replace every writable field of a service; omitted optional fields take their defaults.
+#[utoipa::path(
+    put, path = "/api/v1/services/{id}", tag = "services",
+    operation_id = "replaceService",
+    params(
+        ("id" = String, Path, description = "Service id"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the service's ETag matches"),
+    ),
+    request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated service", body = ServiceDto, headers(("ETag" = String))),
+        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 409, description = "`SERVICE_ALREADY_EXISTS`", body = ErrorResponse),
+        (status = 412, description = "`PRECONDITION_FAILED`: stale If-Match; nothing changed", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn replace_service(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body)?;
+    let service = state
+        .catalog
+        .replace(auth.principal(), path_id(&req), &body, precondition(&req))
+        .await?;
+    Ok(service_response(HttpResponse::Ok(), &service))
+}
+
+/// Change some fields of a service with a JSON Merge Patch (RFC 7396).
+#[utoipa::path(
+    patch, path = "/api/v1/services/{id}", tag = "services",
+    operation_id = "patchService",
+    params(
+        ("id" = String, Path, description = "Service id"),
+        ("If-Match" = Option<String>, Header, description = "Apply only if the service's ETag matches"),
+    ),
+    request_body(content(
+        (crate::dto::ServicePatchDto = "application/merge-patch+json"),
+        (crate::dto::ServicePatchDto = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The updated service", body = ServiceDto, headers(("ETag" = String))),
+        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 409, description = "`SERVICE_ALREADY_EXISTS`", body = ErrorResponse),
+        (status = 412, description = "`PRECONDITION_FAILED`", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn patch_service(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let service = state
+        .catalog
+        .patch(auth.principal(), path_id(&req), &body.0, precondition(&req))
+        .await?;
+    Ok(service_response(HttpResponse::Ok(), &service))
+}
+
+/// Delete a service.
+#[utoipa::path(
+    delete, path = "/api/v1/services/{id}", tag = "services",
+    operation_id = "deleteService",
+    params(
+        ("id" = String, Path, description = "Service id"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the service's ETag matches"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:delete`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 412, description = "`PRECONDITION_FAILED`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_service(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .catalog
+        .delete(auth.principal(), path_id(&req), precondition(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn if_match_parsing() {
+        let parse = |v: &str| {
+            precondition(
+                &TestRequest::default()
+                    .insert_header((header::IF_MATCH, v))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(
+            precondition(&TestRequest::default().to_http_request()),
+            None
+        );
+        assert_eq!(parse("*"), Some(Precondition::Any));
+        assert_eq!(parse("\"3\""), Some(Precondition::Versions(vec![3])));
+        assert_eq!(
+            parse("\"1\", \"4\""),
+            Some(Precondition::Versions(vec![1, 4]))
+        );
+        // Weak and malformed tags never match.
+        assert_eq!(parse("W/\"3\""), Some(Precondition::Versions(vec![])));
+        assert_eq!(parse("3"), Some(Precondition::Versions(vec![])));
+    }
+}
