@@ -1,0 +1,22 @@
+//! The repository contract suite against PostgreSQL, each case on its own
+//! database cloned from the migrated template.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use exsvc_domain::ports::ServiceRepository;
+use exsvc_store_postgres::{PgStore, PoolSettings};
+use exsvc_testkit::TestDatabase;
+
+async fn postgres() -> (Arc<dyn ServiceRepository>, TestDatabase) {
+    let db = TestDatabase::new().await;
+    let store = PgStore::connect(&PoolSettings {
+        database_url: db.url.clone(),
+        max_size: 8,
+        timeout: Duration::from_secs(5),
+    })
+    .expect("pool");
+    (Arc::new(store), db)
+}
+
+exsvc_testkit::service_repository_contract!(postgres());

@@ -1,0 +1,135 @@
+//! The real app on 127.0.0.1:0 over a fresh database, talked to over HTTP.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, HttpServer};
+use exsvc_app::{build_app, AppState};
+use exsvc_auth::{ClaimRules, HmacVerifier};
+use exsvc_domain::ports::{SystemClock, UuidV7Generator};
+use exsvc_domain::service::UrlPolicy;
+use exsvc_domain::usecases::ServiceCatalog;
+use exsvc_store_postgres::{PgStore, PoolSettings};
+use serde_json::Value;
+
+use crate::db::TestDatabase;
+use crate::tokens;
+
+#[derive(Clone)]
+pub struct TestOptions {
+    pub base_path: String,
+    pub allow_http_base_url: bool,
+    /// Extra routes inside the app's middleware (e.g. one that panics).
+    pub extra_routes: fn(&mut web::ServiceConfig),
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            base_path: String::new(),
+            allow_http_base_url: false,
+            extra_routes: |_| {},
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>` plus the base path.
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    server: ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(TestOptions::default()).await
+    }
+
+    pub async fn spawn_with(options: TestOptions) -> Self {
+        let db = TestDatabase::new().await;
+        let store = PgStore::connect(&PoolSettings {
+            database_url: db.url.clone(),
+            max_size: 8,
+            timeout: Duration::from_secs(5),
+        })
+        .expect("pool");
+        let catalog = ServiceCatalog::new(
+            Arc::new(store),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            UrlPolicy {
+                allow_http: options.allow_http_base_url,
+            },
+        );
+        let state = web::Data::new(AppState {
+            catalog,
+            verifier: Arc::new(HmacVerifier::new(&tokens::secret(), ClaimRules::default())),
+            base_path: options.base_path.clone(),
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local addr").port();
+        let extra = options.extra_routes;
+        let server = HttpServer::new(move || build_app(state.clone(), extra))
+            .workers(2)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            address: format!("http://127.0.0.1:{port}{}", options.base_path),
+            client: reqwest::Client::new(),
+            db,
+            server: handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POST /api/v1/services with `body`; returns the response.
+    pub async fn create(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/services"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a service and returns its JSON, asserting 201.
+    pub async fn create_ok(&self, token: &str, body: &Value) -> Value {
+        let response = self.create(token, body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("json body");
+        assert_eq!(status, 201, "create failed: {json}");
+        json
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server before its database is dropped.
+        drop(self.server.stop(false));
+    }
+}
+
+/// A minimal valid service body with the given name.
+pub fn service_body(name: &str) -> Value {
+    serde_json::json!({"name": name, "type": "payment", "base_url": "https://api.example.com/v1"})
+}

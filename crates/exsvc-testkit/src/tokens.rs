@@ -1,0 +1,35 @@
+//! Tokens for tests, signed with the test secret the spawned app verifies.
+
+use exsvc_auth::{mint_hs256, HmacSecret};
+use serde_json::{json, Map, Value};
+
+pub const TEST_SECRET: &str = "exsvc-test-secret-that-is-long-enough-0123";
+
+pub fn secret() -> HmacSecret {
+    HmacSecret::new(TEST_SECRET.into()).expect("test secret is long enough")
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Signs arbitrary claims with the test secret.
+pub fn sign(claims: Value) -> String {
+    let claims: Map<String, Value> = match claims {
+        Value::Object(map) => map,
+        other => panic!("claims must be an object, got {other}"),
+    };
+    mint_hs256(&secret(), &claims).expect("signing")
+}
+
+/// A token for `tenant` with exactly `permissions`, valid for an hour.
+pub fn with_permissions(tenant: &str, permissions: &[&str]) -> String {
+    sign(
+        json!({"sub": "tester", "tenant_id": tenant, "exp": now() + 3600, "permissions": permissions}),
+    )
+}
+
+/// A token for `tenant` with the admin role (every permission).
+pub fn admin(tenant: &str) -> String {
+    sign(json!({"sub": "admin", "tenant_id": tenant, "exp": now() + 3600, "roles": ["admin"]}))
+}
