@@ -1,1 +1,2 @@
-//! End-to-end tests live in tests/*.rs; this library is empty.
+//! End-to-end tests live beside this file (`services.rs`, `auth.rs`, …), each a
+//! test target; shared support is in the `exsvc-testkit` crate.

@@ -23,6 +23,8 @@ pub struct TestOptions {
     pub allow_http_base_url: bool,
     /// Extra routes inside the app's middleware (e.g. one that panics).
     pub extra_routes: fn(&mut web::ServiceConfig),
+    /// Serve from this database instead of a fresh one (e.g. one that is down).
+    pub database_url: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -31,6 +33,7 @@ impl Default for TestOptions {
             base_path: String::new(),
             allow_http_base_url: false,
             extra_routes: |_| {},
+            database_url: None,
         }
     }
 }
@@ -51,9 +54,12 @@ impl TestApp {
     pub async fn spawn_with(options: TestOptions) -> Self {
         let db = TestDatabase::new().await;
         let store = PgStore::connect(&PoolSettings {
-            database_url: db.url.clone(),
+            database_url: options
+                .database_url
+                .clone()
+                .unwrap_or_else(|| db.url.clone()),
             max_size: 8,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
         })
         .expect("pool");
         let catalog = ServiceCatalog::new(

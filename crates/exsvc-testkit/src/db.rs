@@ -154,6 +154,17 @@ impl TestDatabase {
         }
     }
 
+    /// An empty, unmigrated database (for testing migrations themselves).
+    pub async fn empty() -> Self {
+        let name = format!("exsvc_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = admin_connection().await;
+        execute(&mut conn, &format!("CREATE DATABASE {name}")).await;
+        Self {
+            url: database_url(&name),
+            name,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -33,3 +33,13 @@ pub fn with_permissions(tenant: &str, permissions: &[&str]) -> String {
 pub fn admin(tenant: &str) -> String {
     sign(json!({"sub": "admin", "tenant_id": tenant, "exp": now() + 3600, "roles": ["admin"]}))
 }
+
+/// Signs `claims` with another secret (for tests of refused signatures).
+pub fn sign_with(secret: &str, claims: Value) -> String {
+    let secret = HmacSecret::new(secret.to_owned().into()).expect("secret of at least 32 bytes");
+    let claims = claims
+        .as_object()
+        .cloned()
+        .expect("claims must be an object");
+    mint_hs256(&secret, &claims).expect("signing")
+}

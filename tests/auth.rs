@@ -1,0 +1,153 @@
+//! Authentication end to end: which tokens pass, and how refusals look.
+
+use exsvc_testkit::tokens::{now, sign, sign_with};
+use exsvc_testkit::TestApp;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn refused(app: &TestApp, authorization: Option<&str>, expected_www_authenticate: &str) {
+    let mut request = app.client.get(app.url("/api/v1/services"));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "{authorization:?}"
+    );
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        expected_www_authenticate,
+        "{authorization:?}"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    if let Some(value) = authorization {
+        // The refused token is never echoed.
+        let token = value.rsplit(' ').next().unwrap_or("");
+        assert!(token.len() < 8 || !body.to_string().contains(token));
+    }
+}
+
+#[tokio::test]
+async fn missing_or_non_bearer_credentials_are_401_bearer() {
+    let app = TestApp::spawn().await;
+    for authorization in [
+        None,
+        Some("Basic dXNlcjpwYXNz"),
+        Some("Bearer"),
+        Some("Bearer   "),
+        Some("Token abc"),
+    ] {
+        refused(&app, authorization, "Bearer").await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_tokens_are_401_invalid_token() {
+    let app = TestApp::spawn().await;
+    let valid = json!({"tenant_id": "acme", "sub": "u", "exp": now() + 600});
+    let with = |key: &str, value: Value| {
+        let mut claims = valid.clone();
+        claims[key] = value;
+        sign(claims)
+    };
+    let without = |key: &str| {
+        let mut claims = valid.clone();
+        claims.as_object_mut().unwrap().remove(key);
+        sign(claims)
+    };
+    let good = sign(valid.clone());
+    let (head, rest) = good.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let tampered_payload = format!("{head}.{}.{signature}", payload.replace('A', "B"));
+    let alg_none = {
+        use base64::Engine;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&valid)
+        )
+    };
+    let other_secret = sign_with("another-secret-that-is-long-enough-xyz", valid.clone());
+    let tokens = [
+        "garbage".to_owned(),
+        "a.b".to_owned(),
+        "a.b.c.d".to_owned(),
+        format!("{head}.{payload}."),
+        format!("{head}.{payload}"),
+        tampered_payload,
+        alg_none,
+        other_secret,
+        without("exp"),
+        with("exp", json!(now() - 3600)),
+        with("exp", json!((now() + 600).to_string())),
+        with("nbf", json!(now() + 3600)),
+        without("tenant_id"),
+        with("tenant_id", json!("")),
+        with("tenant_id", json!(7)),
+        with("tenant_id", json!("t".repeat(129))),
+        "x".repeat(16 * 1024),
+    ];
+    for token in tokens {
+        refused(
+            &app,
+            Some(&format!("Bearer {token}")),
+            "Bearer error=\"invalid_token\"",
+        )
+        .await;
+    }
+    // The scheme is case-insensitive, and a token within the leeway passes.
+    let ok = app
+        .client
+        .get(app.url("/api/v1/services"))
+        .header(
+            "authorization",
+            format!(
+                "bearer {}",
+                sign(json!({"tenant_id": "acme", "exp": now() - 30, "roles": ["admin"]}))
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_permission_claim_form_is_honoured() {
+    let app = TestApp::spawn().await;
+    let base = || json!({"tenant_id": "acme", "sub": "u", "exp": now() + 600});
+    let forms = [
+        ("scopes", json!(["external-service:read"])),
+        ("scope", json!("openid external-service:read")),
+        ("permissions", json!(["external-service:read"])),
+        ("perms", json!({"allow": ["external-service:read"]})),
+        ("roles", json!(["admin"])),
+        ("role", json!("super_admin")),
+    ];
+    for (claim, value) in forms {
+        let mut claims = base();
+        claims[claim] = value;
+        let response = app
+            .client
+            .get(app.url("/api/v1/services"))
+            .bearer_auth(sign(claims))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{claim}");
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/services"))
+        .bearer_auth(sign(base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
