@@ -1,5 +1,7 @@
 //! Authentication end to end: which tokens pass, and how refusals look.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use exsvc_testkit::tokens::{now, sign, sign_with};
 use exsvc_testkit::TestApp;
 use reqwest::StatusCode;

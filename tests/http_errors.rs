@@ -1,6 +1,8 @@
 //! Malformed requests of every kind answer in the error envelope (SPEC §3), with
 //! an `X-Request-Id`, and never leak internals.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use actix_web::web;
 use exsvc_testkit::app::service_body;
 use exsvc_testkit::tokens::admin;

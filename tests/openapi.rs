@@ -1,5 +1,7 @@
 //! The served OpenAPI document and Swagger UI.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use exsvc_testkit::tokens::admin;
 use exsvc_testkit::TestApp;
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,8 @@
 //! The service registry end to end: real HTTP against the app on a fresh
 //! PostgreSQL database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use std::collections::HashSet;
 
 use exsvc_testkit::app::service_body;

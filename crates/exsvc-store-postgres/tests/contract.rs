@@ -1,6 +1,8 @@
 //! The repository contract suite against PostgreSQL, each case on its own
 //! database cloned from the migrated template.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use std::sync::Arc;
 use std::time::Duration;
 

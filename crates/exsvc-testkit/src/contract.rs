@@ -122,7 +122,7 @@ pub async fn list_is_newest_first_and_pages_by_keyset(repo: Arc<dyn ServiceRepos
     repo.insert(&service("t2", "other-tenant", 100))
         .await
         .unwrap();
-    all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    all.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
 
     let mut seen = Vec::new();
     let mut q = query("3");

@@ -4,6 +4,8 @@
 //!
 //! A test that needs PostgreSQL fails when it is missing: nothing here skips.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failed setup must fail the test, loudly.
+
 pub mod app;
 pub mod contract;
 pub mod db;

@@ -1,6 +1,8 @@
 //! The `exsvc` binary as an operator runs it: exit codes, one-line configuration
 //! errors, migrations, token minting, serving and a graceful SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
