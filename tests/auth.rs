@@ -93,6 +93,7 @@ async fn invalid_tokens_are_401_invalid_token() {
         with("tenant_id", json!("")),
         with("tenant_id", json!(7)),
         with("tenant_id", json!("t".repeat(129))),
+        with("tenant_id", json!("a\u{0}b")),
         "x".repeat(16 * 1024),
     ];
     for token in tokens {

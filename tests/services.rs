@@ -47,7 +47,13 @@ async fn crud_round_trip() {
     assert_eq!(service["metadata"], json!({"team": "billing", "tier": 1}));
     assert_eq!(service["auth_type"], Value::Null);
     assert_eq!(service["credential_expires_at"], Value::Null);
-    assert!(service["created_at"].as_str().unwrap().ends_with('Z'));
+    // RFC 3339 UTC with microseconds: 2026-11-28T00:31:23.372905Z
+    let created_at = service["created_at"].as_str().unwrap();
+    assert_eq!(created_at.len(), 27, "{created_at}");
+    assert!(
+        created_at.ends_with('Z') && created_at.as_bytes()[19] == b'.',
+        "{created_at}"
+    );
     assert_eq!(service["created_at"], service["updated_at"]);
 
     let got = app.get(&token, &format!("/api/v1/services/{id}")).await;
@@ -465,6 +471,86 @@ async fn bad_listing_parameters_are_400() {
             "{cursor}"
         );
     }
+}
+
+#[tokio::test]
+async fn tampered_and_stale_cursors_are_400() {
+    let app = TestApp::spawn().await;
+    let token = admin("acme");
+    for name in ["one", "two", "three"] {
+        app.create_ok(&token, &service_body(name)).await;
+    }
+    let page = body(app.get(&token, "/api/v1/services?limit=1").await).await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let next = app
+        .get(&token, &format!("/api/v1/services?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(next.status(), StatusCode::OK, "the real cursor works");
+
+    // One character changed anywhere is refused.
+    for at in [2, cursor.len() / 2, cursor.len() - 3] {
+        let mut forged: Vec<char> = cursor.chars().collect();
+        forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+        let forged: String = forged.into_iter().collect();
+        let response = app
+            .get(&token, &format!("/api/v1/services?limit=1&cursor={forged}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{forged}");
+        assert_eq!(body(response).await["error"]["code"], "INVALID_CURSOR");
+    }
+    // A cursor continues only the listing it came from (same filters).
+    let stale = app
+        .get(
+            &token,
+            &format!("/api/v1/services?limit=1&q=o&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body(stale).await["error"]["code"], "INVALID_CURSOR");
+}
+
+/// Characters PostgreSQL cannot store are refused up front as 400, never a 500.
+#[tokio::test]
+async fn nul_and_control_characters_are_400_not_500() {
+    let app = TestApp::spawn().await;
+    let token = admin("acme");
+    let with = |field: &str, value: Value| {
+        let mut b = service_body("Valid");
+        b[field] = value;
+        b
+    };
+    for (request, field) in [
+        (with("name", json!("a\u{0}b")), "name"),
+        (with("description", json!("a\u{0}b")), "description"),
+        (with("api_version", json!("v\u{0}")), "api_version"),
+        (with("metadata", json!({"k\u{0}": 1})), "metadata"),
+        (with("metadata", json!({"k": ["\u{0}"]})), "metadata"),
+        (
+            with("base_url", json!("https://a.example/\u{0}")),
+            "base_url",
+        ),
+    ] {
+        let response = app.create(&token, &request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}");
+        assert!(
+            body(response).await["error"]["details"]["fields"][field].is_string(),
+            "{field}"
+        );
+    }
+    let multiline = app
+        .create(
+            &token,
+            &with("description", json!("line one\nline two\ttab")),
+        )
+        .await;
+    assert_eq!(
+        multiline.status(),
+        StatusCode::CREATED,
+        "line breaks and tabs are text"
+    );
+    let response = app.get(&token, "/api/v1/services?q=%00").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(body(response).await["error"]["details"]["fields"]["q"].is_string());
 }
 
 #[tokio::test]

@@ -32,7 +32,9 @@ pub struct ServiceDto {
     pub tenant_id: String,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    #[serde(serialize_with = "rfc3339_micros")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_micros")]
     pub updated_at: DateTime<Utc>,
     /// 1 at creation, +1 on every change; the ETag is `"<version>"`.
     pub version: i64,
@@ -40,6 +42,15 @@ pub struct ServiceDto {
     pub auth_type: Option<String>,
     /// `expires_at` of the current credential, or null.
     pub credential_expires_at: Option<DateTime<Utc>>,
+}
+
+/// RFC 3339 in UTC with exactly six fractional digits, so timestamps of one
+/// listing compare correctly as strings too.
+fn rfc3339_micros<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 impl From<&Service> for ServiceDto {
@@ -79,7 +90,7 @@ impl From<&Page<Service>> for ServiceListDto {
     fn from(page: &Page<Service>) -> Self {
         Self {
             services: page.items.iter().map(ServiceDto::from).collect(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
+            next_cursor: page.next_cursor.clone(),
         }
     }
 }

@@ -99,18 +99,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route")
     }
 
-    pub fn method_not_allowed(allow: &str) -> Self {
-        let error = Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "Method not allowed on this route",
-        );
-        match HeaderValue::from_str(allow) {
-            Ok(value) => error.with_header(header::ALLOW, value),
-            Err(_) => error,
-        }
-    }
-
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -46,17 +46,6 @@ pub fn build_app(
     let doc = openapi::document(&base);
     App::new()
         .app_data(state)
-        // Malformed query strings and paths of any extractor answer in the envelope.
-        .app_data(web::QueryConfig::default().error_handler(|_, _| {
-            ApiError::validation(&exsvc_domain::validation::FieldErrors::single(
-                "query",
-                "is not a valid query string",
-            ))
-            .into()
-        }))
-        .app_data(
-            web::PathConfig::default().error_handler(|_, _| ApiError::route_not_found().into()),
-        )
         .wrap(actix_web::middleware::from_fn(middleware::envelope))
         // SwaggerUi registers absolute paths, so it sits beside the scope, not in it.
         .service(

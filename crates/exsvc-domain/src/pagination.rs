@@ -5,6 +5,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::service::{ServiceId, ServiceStatus, ServiceType};
@@ -18,7 +20,42 @@ const QUERY_MAX_CHARS: usize = 100;
 /// Framing version of the cursor bytes, so the format can change without old
 /// cursors being misread.
 const CURSOR_FORMAT: u8 = 1;
-const CURSOR_LEN: usize = 1 + 8 + 16;
+const POSITION_LEN: usize = 1 + 8 + 16;
+/// Truncated HMAC-SHA256 tag: forging a cursor means guessing 128 bits.
+const TAG_LEN: usize = 16;
+/// Positions outside 1970..10000 are never issued (and PostgreSQL refuses some).
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
+
+/// The key that authenticates cursors. Replicas that share it accept each
+/// other's cursors. `Debug` prints `[REDACTED]`.
+#[derive(Clone)]
+pub struct CursorKey([u8; 32]);
+
+impl CursorKey {
+    /// Derives the cursor key from a deployment secret, bound to its purpose so
+    /// the tag reveals nothing about the secret.
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut mac = hmac_sha256(secret);
+        mac.update(b"exsvc listing cursor key v1");
+        Self(mac.finalize().into_bytes().into())
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        hmac_sha256(&self.0)
+    }
+}
+
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so the fallback never runs.
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()))
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey([REDACTED])")
+    }
+}
 
 /// The position after which the next page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,41 +65,70 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Opaque text: base64url of (format, created_at in microseconds, id).
-    pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(CURSOR_LEN);
+    /// Opaque text: base64url of (format, created_at in µs, id, tag), where the tag
+    /// authenticates the position together with the listing's filter.
+    pub fn encode(&self, filter: &ServiceFilter, key: &CursorKey) -> String {
+        let mut bytes = Vec::with_capacity(POSITION_LEN + TAG_LEN);
         bytes.push(CURSOR_FORMAT);
         bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         bytes.extend_from_slice(self.id.as_uuid().as_bytes());
+        let tag = tag(&bytes, filter, key);
+        bytes.extend_from_slice(&tag.finalize().into_bytes()[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// # Errors
-    /// `ServiceError::InvalidCursor` for anything `encode` could not have produced.
-    pub fn decode(text: &str) -> Result<Self, ServiceError> {
+    /// `ServiceError::InvalidCursor` for a cursor this server did not issue, or
+    /// issued for another filter (a stale cursor).
+    pub fn decode(
+        text: &str,
+        filter: &ServiceFilter,
+        key: &CursorKey,
+    ) -> Result<Self, ServiceError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| ServiceError::InvalidCursor)?;
-        if bytes.len() != CURSOR_LEN || bytes[0] != CURSOR_FORMAT {
+        if bytes.len() != POSITION_LEN + TAG_LEN || bytes[0] != CURSOR_FORMAT {
             return Err(ServiceError::InvalidCursor);
         }
+        let (position, given_tag) = bytes.split_at(POSITION_LEN);
+        tag(position, filter, key)
+            .verify_truncated_left(given_tag)
+            .map_err(|_| ServiceError::InvalidCursor)?;
         let micros = i64::from_be_bytes(
-            bytes[1..9]
+            position[1..9]
                 .try_into()
                 .map_err(|_| ServiceError::InvalidCursor)?,
         );
-        let created_at =
-            DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
-        let id = Uuid::from_slice(&bytes[9..]).map_err(|_| ServiceError::InvalidCursor)?;
-        // Every id this server issues is a UUIDv7; anything else was made up.
-        if id.get_version_num() != 7 {
+        if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
             return Err(ServiceError::InvalidCursor);
         }
+        let created_at =
+            DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
+        let id = Uuid::from_slice(&position[9..]).map_err(|_| ServiceError::InvalidCursor)?;
         Ok(Self {
             created_at,
             id: ServiceId::from_uuid(id),
         })
     }
+}
+
+/// HMAC over the position and the filter, so a cursor only continues the
+/// listing it came from.
+fn tag(position: &[u8], filter: &ServiceFilter, key: &CursorKey) -> Hmac<Sha256> {
+    let mut mac = key.mac();
+    mac.update(position);
+    for part in [
+        filter.service_type.as_ref().map(ServiceType::as_str),
+        filter.status.map(ServiceStatus::as_str),
+        filter.name_contains.as_deref(),
+    ] {
+        // Length-prefixed, so no two filters feed the same bytes.
+        let part = part.unwrap_or("\u{0}absent");
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac
 }
 
 /// What a listing may be narrowed to.
@@ -96,7 +162,7 @@ impl ListQuery {
     /// # Errors
     /// `Validation` naming each bad parameter; `InvalidCursor` for a cursor this
     /// server did not issue.
-    pub fn parse(raw: &RawListParams<'_>) -> Result<Self, ServiceError> {
+    pub fn parse(raw: &RawListParams<'_>, key: &CursorKey) -> Result<Self, ServiceError> {
         let mut errors = FieldErrors::new();
         let limit = match raw.limit {
             None => DEFAULT_PAGE_LIMIT,
@@ -126,21 +192,29 @@ impl ListQuery {
                 errors.add("q", format!("must be at most {QUERY_MAX_CHARS} characters"));
                 None
             }
+            Some(q) if q.chars().any(char::is_control) => {
+                errors.add("q", "must not contain control characters");
+                None
+            }
             Some("") | None => None,
             Some(q) => Some(q.to_owned()),
         };
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
-        let after = raw.cursor.map(Cursor::decode).transpose()?;
+        let filter = ServiceFilter {
+            service_type,
+            status,
+            name_contains,
+        };
+        let after = raw
+            .cursor
+            .map(|text| Cursor::decode(text, &filter, key))
+            .transpose()?;
         Ok(Self {
             limit,
             after,
-            filter: ServiceFilter {
-                service_type,
-                status,
-                name_contains,
-            },
+            filter,
         })
     }
 }
@@ -149,12 +223,17 @@ impl ListQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub next_cursor: Option<Cursor>,
+    /// The encoded cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key() -> CursorKey {
+        CursorKey::derive(b"a deployment secret")
+    }
 
     fn cursor() -> Cursor {
         Cursor {
@@ -163,64 +242,98 @@ mod tests {
         }
     }
 
+    fn filter(q: Option<&str>) -> ServiceFilter {
+        ServiceFilter {
+            name_contains: q.map(str::to_owned),
+            ..ServiceFilter::default()
+        }
+    }
+
     #[test]
     fn cursor_round_trips() {
         let c = cursor();
-        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-    }
-
-    #[test]
-    fn forged_cursors_are_refused() {
-        let good = cursor().encode();
-        let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
-        bytes[0] = 2;
-        let other_format = URL_SAFE_NO_PAD.encode(&bytes);
-        let v4 = Cursor {
-            id: ServiceId::from_uuid(Uuid::from_u128(1 << 76)),
-            ..cursor()
-        }
-        .encode();
-        for bad in [
-            "",
-            "abc",
-            "!!!!",
-            &good[..good.len() - 2],
-            &format!("{good}AA"),
-            &other_format,
-            &v4,
-        ] {
-            assert!(
-                matches!(Cursor::decode(bad), Err(ServiceError::InvalidCursor)),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn limit_bounds() {
-        let parse = |l: &str| {
-            ListQuery::parse(&RawListParams {
-                limit: Some(l),
-                ..Default::default()
-            })
-        };
-        assert_eq!(parse("1").unwrap().limit, 1);
-        assert_eq!(parse("100").unwrap().limit, 100);
-        for bad in ["0", "101", "-1", "ten", "", "1.5", "99999999999"] {
-            match parse(bad) {
-                Err(ServiceError::Validation(e)) => assert!(e.get("limit").is_some()),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
         assert_eq!(
-            ListQuery::parse(&RawListParams::default()).unwrap().limit,
-            20
+            Cursor::decode(&c.encode(&filter(None), &key()), &filter(None), &key()).unwrap(),
+            c
         );
     }
 
     #[test]
+    fn forged_tampered_and_stale_cursors_are_refused() {
+        let good = cursor().encode(&filter(None), &key());
+        let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
+        bytes[5] ^= 1; // move the position without the key
+        let tampered = URL_SAFE_NO_PAD.encode(&bytes);
+        let other_key = cursor().encode(&filter(None), &CursorKey::derive(b"another secret"));
+        let cases = [
+            "".to_owned(),
+            "abc".to_owned(),
+            "!!!!".to_owned(),
+            good[..good.len() - 2].to_owned(),
+            format!("{good}AA"),
+            tampered,
+            other_key,
+        ];
+        for bad in &cases {
+            assert!(
+                matches!(
+                    Cursor::decode(bad, &filter(None), &key()),
+                    Err(ServiceError::InvalidCursor)
+                ),
+                "{bad}"
+            );
+        }
+        // Issued for another filter: stale.
+        assert!(matches!(
+            Cursor::decode(&good, &filter(Some("x")), &key()),
+            Err(ServiceError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn an_authentic_cursor_out_of_range_is_refused() {
+        let ancient = Cursor {
+            created_at: DateTime::from_timestamp_micros(-1).unwrap(),
+            ..cursor()
+        };
+        let text = ancient.encode(&filter(None), &key());
+        assert!(matches!(
+            Cursor::decode(&text, &filter(None), &key()),
+            Err(ServiceError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn key_debug_is_redacted() {
+        assert_eq!(format!("{:?}", key()), "CursorKey([REDACTED])");
+    }
+
+    fn parse(raw: RawListParams<'_>) -> Result<ListQuery, ServiceError> {
+        ListQuery::parse(&raw, &key())
+    }
+
+    #[test]
+    fn limit_bounds() {
+        let with_limit = |l| {
+            parse(RawListParams {
+                limit: Some(l),
+                ..Default::default()
+            })
+        };
+        assert_eq!(with_limit("1").unwrap().limit, 1);
+        assert_eq!(with_limit("100").unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "ten", "", "1.5", "99999999999"] {
+            match with_limit(bad) {
+                Err(ServiceError::Validation(e)) => assert!(e.get("limit").is_some()),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(parse(RawListParams::default()).unwrap().limit, 20);
+    }
+
+    #[test]
     fn filters_are_validated() {
-        let q = ListQuery::parse(&RawListParams {
+        let q = parse(RawListParams {
             service_type: Some("payment"),
             status: Some("inactive"),
             q: Some("Str"),
@@ -230,16 +343,59 @@ mod tests {
         assert_eq!(q.filter.service_type.unwrap().as_str(), "payment");
         assert_eq!(q.filter.status, Some(ServiceStatus::Inactive));
         assert_eq!(q.filter.name_contains.as_deref(), Some("Str"));
-        let err = ListQuery::parse(&RawListParams {
-            service_type: Some("Bad!"),
-            status: Some("on"),
-            q: Some(&"q".repeat(101)),
+        let long = "q".repeat(101);
+        for (raw, field) in [
+            (
+                RawListParams {
+                    service_type: Some("Bad!"),
+                    ..Default::default()
+                },
+                "type",
+            ),
+            (
+                RawListParams {
+                    status: Some("on"),
+                    ..Default::default()
+                },
+                "status",
+            ),
+            (
+                RawListParams {
+                    q: Some(&long),
+                    ..Default::default()
+                },
+                "q",
+            ),
+            (
+                RawListParams {
+                    q: Some("nul\u{0}"),
+                    ..Default::default()
+                },
+                "q",
+            ),
+        ] {
+            let Err(ServiceError::Validation(e)) = parse(raw) else {
+                panic!("{field}")
+            };
+            assert!(e.get(field).is_some(), "{field}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_continues_only_its_own_filter() {
+        let position = cursor();
+        let text = position.encode(&filter(Some("str")), &key());
+        let same = parse(RawListParams {
+            q: Some("str"),
+            cursor: Some(&text),
             ..Default::default()
-        })
-        .unwrap_err();
-        let ServiceError::Validation(e) = err else {
-            panic!()
-        };
-        assert!(e.get("type").is_some() && e.get("status").is_some() && e.get("q").is_some());
+        });
+        assert_eq!(same.unwrap().after, Some(position));
+        let other = parse(RawListParams {
+            q: Some("other"),
+            cursor: Some(&text),
+            ..Default::default()
+        });
+        assert!(matches!(other, Err(ServiceError::InvalidCursor)));
     }
 }

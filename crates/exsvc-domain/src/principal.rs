@@ -12,13 +12,17 @@ pub const TENANT_ID_MAX_CHARS: usize = 128;
 pub struct TenantId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the tenant must be a non-empty string of at most {TENANT_ID_MAX_CHARS} characters")]
+#[error("the tenant must be a non-empty string of at most {TENANT_ID_MAX_CHARS} characters, without control characters")]
 pub struct InvalidTenant;
 
 impl TenantId {
     pub fn parse(raw: &str) -> Result<Self, InvalidTenant> {
         let chars = raw.chars().count();
-        if chars == 0 || chars > TENANT_ID_MAX_CHARS || raw.trim().is_empty() {
+        if chars == 0
+            || chars > TENANT_ID_MAX_CHARS
+            || raw.trim().is_empty()
+            || raw.chars().any(char::is_control)
+        {
             return Err(InvalidTenant);
         }
         Ok(Self(raw.to_owned()))
@@ -143,6 +147,9 @@ mod tests {
         assert!(TenantId::parse(&"t".repeat(129)).is_err());
         // Characters, not bytes.
         assert!(TenantId::parse(&"é".repeat(128)).is_ok());
+        // PostgreSQL cannot store NUL in text; no tenant needs control characters.
+        assert!(TenantId::parse("a\u{0}b").is_err());
+        assert!(TenantId::parse("a\nb").is_err());
     }
 
     #[test]

@@ -8,9 +8,10 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{ClaimRules, HmacVerifier};
+use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::ServiceCatalog;
+use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
 use exsvc_store_postgres::{PgStore, PoolSettings};
 use serde_json::Value;
 
@@ -66,8 +67,11 @@ impl TestApp {
             Arc::new(store),
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
-            UrlPolicy {
-                allow_http: options.allow_http_base_url,
+            CatalogSettings {
+                url_policy: UrlPolicy {
+                    allow_http: options.allow_http_base_url,
+                },
+                cursor_key: CursorKey::derive(tokens::TEST_SECRET.as_bytes()),
             },
         );
         let state = web::Data::new(AppState {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use exsvc_domain::pagination::{ListQuery, RawListParams};
+use exsvc_domain::pagination::{CursorKey, ListQuery, RawListParams};
 use exsvc_domain::ports::{RepositoryError, ServiceRepository};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
@@ -14,6 +14,10 @@ use serde_json::json;
 
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).expect("tenant")
+}
+
+fn key() -> CursorKey {
+    CursorKey::derive(b"contract")
 }
 
 fn base_time() -> DateTime<Utc> {
@@ -40,10 +44,13 @@ pub fn service(tenant_name: &str, name: &str, offset_secs: i64) -> Service {
 }
 
 fn query(limit: &str) -> ListQuery {
-    ListQuery::parse(&RawListParams {
-        limit: Some(limit),
-        ..Default::default()
-    })
+    ListQuery::parse(
+        &RawListParams {
+            limit: Some(limit),
+            ..Default::default()
+        },
+        &key(),
+    )
     .expect("query")
 }
 
@@ -154,7 +161,7 @@ pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
     let list = |raw: RawListParams<'static>| {
         let repo = repo.clone();
         async move {
-            let q = ListQuery::parse(&raw).unwrap();
+            let q = ListQuery::parse(&raw, &key()).unwrap();
             repo.list(&tenant("t1"), &q)
                 .await
                 .unwrap()

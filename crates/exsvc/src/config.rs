@@ -107,6 +107,11 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             .map_err(|e| invalid("EXSVC_JWT_SECRET", e.to_string()))
     }
 
+    pub fn tenant_claim(&self) -> String {
+        self.get("EXSVC_JWT_TENANT_CLAIM")
+            .unwrap_or_else(|| "tenant_id".to_owned())
+    }
+
     pub fn load(&self) -> Result<Config, ConfigError> {
         let listen = self.parsed(
             "EXSVC_LISTEN",
@@ -126,9 +131,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         if leeway_secs > 3600 {
             return Err(invalid("EXSVC_JWT_LEEWAY_SECS", "must be at most 3600"));
         }
-        let tenant_claim = self
-            .get("EXSVC_JWT_TENANT_CLAIM")
-            .unwrap_or_else(|| "tenant_id".to_owned());
+        let tenant_claim = self.tenant_claim();
         let base_path = self.get("EXSVC_BASE_PATH").unwrap_or_default();
         let base_path = base_path.trim_end_matches('/').to_owned();
         if !base_path.is_empty()

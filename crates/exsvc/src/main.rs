@@ -54,7 +54,7 @@ fn main() -> ExitCode {
             Err(error) => config_error(&error),
         },
         Command::Token(args) => match settings.jwt_secret() {
-            Ok(secret) => token::run(&secret, &args),
+            Ok(secret) => token::run(&secret, &settings.tenant_claim(), &args),
             Err(error) => config_error(&error),
         },
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::HmacVerifier;
+use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::ServiceCatalog;
+use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
 use exsvc_store_postgres::{run_migrations, PgStore, PoolSettings};
 use tracing_subscriber::EnvFilter;
 
@@ -93,8 +94,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(store),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
-        UrlPolicy {
-            allow_http: config.allow_http_base_url,
+        CatalogSettings {
+            url_policy: UrlPolicy {
+                allow_http: config.allow_http_base_url,
+            },
+            // Replicas share the secret, so they accept each other's cursors.
+            cursor_key: CursorKey::derive(config.jwt_secret.expose_bytes()),
         },
     );
     let state = web::Data::new(AppState {

@@ -50,14 +50,15 @@ fn parse_ttl(raw: &str) -> Result<u64, String> {
     }
 }
 
-pub fn run(secret: &HmacSecret, args: &TokenArgs) -> ExitCode {
+/// Mints the token; the tenant goes in the claim the server reads it from.
+pub fn run(secret: &HmacSecret, tenant_claim: &str, args: &TokenArgs) -> ExitCode {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(args.sub));
-    claims.insert("tenant_id".into(), json!(args.tenant));
+    claims.insert(tenant_claim.to_owned(), json!(args.tenant));
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(now.saturating_add(args.ttl)));
     if !args.permissions.is_empty() {

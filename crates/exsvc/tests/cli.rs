@@ -146,6 +146,29 @@ fn token_mints_what_was_asked() {
     );
 }
 
+#[test]
+fn token_puts_the_tenant_in_the_configured_claim() {
+    let output = run(
+        &["token", "--tenant", "acme"],
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_JWT_TENANT_CLAIM", "org_id"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap();
+    let payload = token.trim().split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["org_id"], "acme");
+    assert!(claims.get("tenant_id").is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_applies_once_then_nothing() {
     let db = TestDatabase::empty().await;

@@ -1,12 +1,10 @@
-//! The route table. Every API route is declared once here; registration, the
-//! `Allow` header of 405s and the OpenAPI coverage test all read this table.
+//! The route table. Every API route is declared once here; registration and the
+//! OpenAPI coverage test both read this table.
 
 pub mod services;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse, Route};
-
-use crate::error::ApiError;
+use actix_web::{web, Route};
 
 /// One served API route.
 pub struct RouteDef {
@@ -41,27 +39,19 @@ pub fn api_routes() -> Vec<RouteDef> {
     ]
 }
 
-/// Registers the table: one resource per path, answering other methods with 405
-/// and the `Allow` header of that path.
+/// Registers the table, one resource per path. actix answers other methods on a
+/// path with 405 and its `Allow` header; the middleware gives that the envelope.
 pub fn register(config: &mut web::ServiceConfig) {
     let routes = api_routes();
     let mut paths: Vec<&'static str> = routes.iter().map(|r| r.path).collect();
     paths.dedup();
     for path in paths {
-        let on_path: Vec<&RouteDef> = routes.iter().filter(|r| r.path == path).collect();
-        let allow = on_path
+        let resource = routes
             .iter()
-            .map(|r| r.method.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut resource = web::resource(path);
-        for def in on_path {
-            resource = resource.route((def.make)());
-        }
-        resource = resource.default_service(web::to(move || {
-            let allow = allow.clone();
-            async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(&allow)) }
-        }));
+            .filter(|r| r.path == path)
+            .fold(web::resource(path), |resource, def| {
+                resource.route((def.make)())
+            });
         config.service(resource);
     }
 }

@@ -2,7 +2,9 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
-use exsvc_domain::pagination::{ListQuery, RawListParams};
+use std::collections::HashSet;
+
+use exsvc_domain::pagination::RawListParams;
 use exsvc_domain::usecases::Precondition;
 use exsvc_domain::validation::FieldErrors;
 use exsvc_domain::Service;
@@ -72,38 +74,26 @@ fn path_id(req: &HttpRequest) -> &str {
     req.match_info().get("id").unwrap_or("")
 }
 
+const LIST_PARAMETERS: [&str; 5] = ["limit", "cursor", "type", "status", "q"];
+
 /// The listing's query string, strictly: unknown or repeated parameters are refused.
-fn list_query(req: &HttpRequest) -> Result<ListQuery, ApiError> {
+fn list_parameters(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).map_err(|_| {
             ApiError::validation(&FieldErrors::single("query", "is not a valid query string"))
         })?;
     let mut errors = FieldErrors::new();
-    let mut seen = Map::new();
+    let mut seen = HashSet::new();
     for (key, _) in &pairs {
-        if !["limit", "cursor", "type", "status", "q"].contains(&key.as_str()) {
+        if !LIST_PARAMETERS.contains(&key.as_str()) {
             errors.add(key.clone(), "is not a parameter of this listing");
-        } else if seen.insert(key.clone(), Value::Null).is_some() {
+        } else if !seen.insert(key.as_str()) {
             errors.add(key.clone(), "is given more than once");
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(&errors));
-    }
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let raw = RawListParams {
-        limit: get("limit"),
-        cursor: get("cursor"),
-        service_type: get("type"),
-        status: get("status"),
-        q: get("q"),
-    };
-    Ok(ListQuery::parse(&raw)?)
+    errors
+        .into_result(pairs)
+        .map_err(|errors| ApiError::validation(&errors))
 }
 
 /// List the caller's services, newest first.
@@ -126,8 +116,21 @@ pub async fn list_services(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = list_query(&req)?;
-    let page = state.catalog.list(auth.principal(), &query).await?;
+    let pairs = list_parameters(&req)?;
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let params = RawListParams {
+        limit: get("limit"),
+        cursor: get("cursor"),
+        service_type: get("type"),
+        status: get("status"),
+        q: get("q"),
+    };
+    let page = state.catalog.list(auth.principal(), &params).await?;
     Ok(HttpResponse::Ok().json(ServiceListDto::from(&page)))
 }
 

@@ -42,6 +42,24 @@ fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Control characters other than line breaks and tabs (text may span lines).
+fn has_non_text_control_chars(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// NUL anywhere in a JSON value, keys included: PostgreSQL's jsonb refuses it.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(members) => members
+            .iter()
+            .any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
 /// 1–100 characters after trimming, no control characters. Unique per tenant,
 /// case-insensitively (the store enforces that).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +96,11 @@ impl Description {
             return Err(format!(
                 "must be at most {DESCRIPTION_MAX_CHARS} characters"
             ));
+        }
+        if has_non_text_control_chars(raw) {
+            return Err(
+                "must not contain control characters other than line breaks and tabs".into(),
+            );
         }
         Ok(Self(raw.to_owned()))
     }
@@ -200,11 +223,17 @@ pub struct Metadata(Map<String, Value>);
 
 impl Metadata {
     pub fn parse(value: Map<String, Value>) -> Result<Self, String> {
-        let size = Value::Object(value.clone()).to_string().len();
+        let size = serde_json::to_vec(&value).map_or(usize::MAX, |bytes| bytes.len());
         if size > METADATA_MAX_BYTES {
             return Err(format!(
                 "must be at most {METADATA_MAX_BYTES} bytes serialized"
             ));
+        }
+        if value
+            .iter()
+            .any(|(k, v)| k.contains('\0') || contains_nul(v))
+        {
+            return Err("must not contain the NUL character".into());
         }
         Ok(Self(value))
     }
@@ -221,6 +250,7 @@ impl Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn name_is_trimmed_and_bounded() {
@@ -239,6 +269,8 @@ mod tests {
         assert!(Description::parse("").is_ok());
         assert!(Description::parse(&"d".repeat(1000)).is_ok());
         assert!(Description::parse(&"d".repeat(1001)).is_err());
+        assert!(Description::parse("line one\nline two\ttabbed").is_ok());
+        assert!(Description::parse("nul \u{0} inside").is_err());
     }
 
     #[test]
@@ -312,6 +344,16 @@ mod tests {
         let mut big = Map::new();
         big.insert("k".into(), Value::String("v".repeat(16 * 1024)));
         assert!(Metadata::parse(big).is_err());
+        for nul in [
+            json!({"k\u{0}": 1}),
+            json!({"k": "v\u{0}"}),
+            json!({"k": [{"deep": "\u{0}"}]}),
+        ] {
+            assert!(
+                Metadata::parse(nul.as_object().unwrap().clone()).is_err(),
+                "{nul}"
+            );
+        }
     }
 
     #[test]

@@ -3,4 +3,4 @@
 
 mod services;
 
-pub use services::{Precondition, ServiceCatalog};
+pub use services::{CatalogSettings, Precondition, ServiceCatalog};

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::pagination::{Cursor, ListQuery, Page};
+use crate::pagination::{Cursor, CursorKey, ListQuery, Page, RawListParams};
 use crate::ports::{Clock, IdGenerator, RepositoryError, ServiceRepository};
 use crate::principal::{Permission, Principal};
 use crate::service::{
@@ -33,13 +33,20 @@ impl Precondition {
     }
 }
 
+/// What the service use cases are configured with.
+#[derive(Debug, Clone)]
+pub struct CatalogSettings {
+    pub url_policy: UrlPolicy,
+    pub cursor_key: CursorKey,
+}
+
 /// The service registry's use cases.
 #[derive(Clone)]
 pub struct ServiceCatalog {
     repository: Arc<dyn ServiceRepository>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
-    url_policy: UrlPolicy,
+    settings: CatalogSettings,
 }
 
 impl ServiceCatalog {
@@ -47,13 +54,13 @@ impl ServiceCatalog {
         repository: Arc<dyn ServiceRepository>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-        url_policy: UrlPolicy,
+        settings: CatalogSettings,
     ) -> Self {
         Self {
             repository,
             clock,
             ids,
-            url_policy,
+            settings,
         }
     }
 
@@ -68,7 +75,7 @@ impl ServiceCatalog {
         body: &Map<String, Value>,
     ) -> Result<Service, ServiceError> {
         principal.require(Permission::Create)?;
-        let spec = ServiceSpec::from_document(body, self.url_policy)?;
+        let spec = ServiceSpec::from_document(body, self.settings.url_policy)?;
         let now = self.clock.now();
         let service = Service {
             id: self.ids.new_service_id(),
@@ -90,28 +97,35 @@ impl ServiceCatalog {
     /// tenant has no service `raw_id`.
     pub async fn get(&self, principal: &Principal, raw_id: &str) -> Result<Service, ServiceError> {
         principal.require(Permission::Read)?;
-        self.find(principal, raw_id).await
+        self.find(principal, parse_id(raw_id)?).await
     }
 
+    /// One page of the caller's services, newest first.
+    ///
     /// # Errors
-    /// `Forbidden` without `external-service:read`.
+    /// `Forbidden` without `external-service:read`; `Validation` for bad
+    /// parameters; `InvalidCursor` for a cursor not issued for this listing.
     pub async fn list(
         &self,
         principal: &Principal,
-        query: &ListQuery,
+        params: &RawListParams<'_>,
     ) -> Result<Page<Service>, ServiceError> {
         principal.require(Permission::Read)?;
+        let query = ListQuery::parse(params, &self.settings.cursor_key)?;
         let mut items = self
             .repository
-            .list(principal.tenant(), query)
+            .list(principal.tenant(), &query)
             .await
             .map_err(plain_store_error)?;
         let limit = usize::from(query.limit);
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| Cursor {
-                created_at: last.created_at,
-                id: last.id,
+            items.last().map(|last| {
+                Cursor {
+                    created_at: last.created_at,
+                    id: last.id,
+                }
+                .encode(&query.filter, &self.settings.cursor_key)
             })
         } else {
             None
@@ -134,9 +148,10 @@ impl ServiceCatalog {
     ) -> Result<Service, ServiceError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
-        let spec = ServiceSpec::from_document(body, self.url_policy)?;
-        self.modify(principal, id, precondition, |_| Ok(spec.clone()))
-            .await
+        self.modify(principal, id, precondition, |current| {
+            self.validate_change(body, current)
+        })
+        .await
     }
 
     /// Applies a JSON Merge Patch (RFC 7396) to the writable fields (PATCH).
@@ -161,12 +176,15 @@ impl ServiceCatalog {
             return Err(field_errors.into());
         }
         self.modify(principal, id, precondition, |current| {
-            let mut doc = Value::Object(current.spec.to_document());
-            apply_merge_patch(&mut doc, patch);
-            match doc {
-                Value::Object(doc) => Ok(ServiceSpec::from_document(&doc, self.url_policy)?),
-                _ => Err(FieldErrors::single("body", "a merge patch must be a JSON object").into()),
+            let mut merged = current.spec.to_document();
+            for (key, value) in members {
+                let member = merged.entry(key.clone()).or_insert(Value::Null);
+                apply_merge_patch(member, value);
+                if member.is_null() {
+                    merged.remove(key);
+                }
             }
+            self.validate_change(&merged, current)
         })
         .await
     }
@@ -187,27 +205,24 @@ impl ServiceCatalog {
         let expected_version = match precondition {
             None => None,
             Some(precondition) => {
-                let current = self.find(principal, raw_id).await?;
+                let current = self.find(principal, id).await?;
                 if !precondition.matches(current.version) {
                     return Err(ServiceError::PreconditionFailed);
                 }
                 Some(current.version)
             }
         };
-        match self
-            .repository
+        self.repository
             .delete(principal.tenant(), id, expected_version)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(RepositoryError::NotFound) => Err(ServiceError::NotFound(id.to_string())),
-            Err(RepositoryError::VersionConflict) => Err(ServiceError::PreconditionFailed),
-            Err(e) => Err(plain_store_error(e)),
-        }
+            .map_err(|e| match e {
+                RepositoryError::NotFound => ServiceError::NotFound(id.to_string()),
+                RepositoryError::VersionConflict => ServiceError::PreconditionFailed,
+                other => plain_store_error(other),
+            })
     }
 
-    async fn find(&self, principal: &Principal, raw_id: &str) -> Result<Service, ServiceError> {
-        let id = parse_id(raw_id)?;
+    async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, ServiceError> {
         self.repository
             .find(principal.tenant(), id)
             .await
@@ -215,10 +230,28 @@ impl ServiceCatalog {
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))
     }
 
+    /// Validates the new document of an existing service. A `base_url` the change
+    /// leaves as it is stays acceptable even if the URL policy has since been
+    /// tightened: only new URLs must follow the current policy.
+    fn validate_change(
+        &self,
+        doc: &Map<String, Value>,
+        current: &Service,
+    ) -> Result<ServiceSpec, ServiceError> {
+        let unchanged_url =
+            doc.get("base_url").and_then(Value::as_str) == Some(current.spec.base_url.as_str());
+        let policy = if unchanged_url {
+            UrlPolicy { allow_http: true }
+        } else {
+            self.settings.url_policy
+        };
+        Ok(ServiceSpec::from_document(doc, policy)?)
+    }
+
     /// Read, change, write back under the read version: an optimistic
-    /// read-modify-write. With a precondition a lost race is 412 (the client's
-    /// version is stale); without one the change is re-applied to the newer
-    /// version, so no concurrent update is lost.
+    /// read-modify-write. A lost race is retried on the newer version, where the
+    /// precondition is checked again: a stale `If-Match` then fails with 412, while
+    /// `*` or no precondition re-applies the change, so no concurrent update is lost.
     async fn modify(
         &self,
         principal: &Principal,
@@ -226,9 +259,8 @@ impl ServiceCatalog {
         precondition: Option<Precondition>,
         change: impl Fn(&Service) -> Result<ServiceSpec, ServiceError>,
     ) -> Result<Service, ServiceError> {
-        let raw_id = id.to_string();
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = self.find(principal, &raw_id).await?;
+            let current = self.find(principal, id).await?;
             if let Some(precondition) = &precondition {
                 if !precondition.matches(current.version) {
                     return Err(ServiceError::PreconditionFailed);
@@ -247,7 +279,7 @@ impl ServiceCatalog {
             };
             match self.repository.update(&updated, current.version).await {
                 Ok(()) => return Ok(updated),
-                Err(RepositoryError::VersionConflict) if precondition.is_none() => continue,
+                Err(RepositoryError::VersionConflict) => continue,
                 Err(e) => return Err(store_error(e, &updated)),
             }
         }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::pagination::RawListParams;
+use crate::pagination::{CursorKey, RawListParams};
 use crate::ports::{MockClock, MockIdGenerator, MockServiceRepository};
 use crate::principal::TenantId;
 
@@ -58,12 +58,14 @@ fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
     let mut ids = MockIdGenerator::new();
     ids.expect_new_service_id()
         .returning(|| ServiceId::from_uuid(Uuid::now_v7()));
-    ServiceCatalog::new(
-        Arc::new(repo),
-        Arc::new(clock),
-        Arc::new(ids),
-        UrlPolicy::default(),
-    )
+    ServiceCatalog::new(Arc::new(repo), Arc::new(clock), Arc::new(ids), settings())
+}
+
+fn settings() -> CatalogSettings {
+    CatalogSettings {
+        url_policy: UrlPolicy::default(),
+        cursor_key: CursorKey::derive(b"test"),
+    }
 }
 
 /// Every use case refuses a caller without its permission, before touching the store.
@@ -71,7 +73,7 @@ fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
 async fn each_use_case_requires_its_permission() {
     let c = catalog(MockServiceRepository::new()); // any call to the store would panic
     let id = Uuid::now_v7().to_string();
-    let q = ListQuery::parse(&RawListParams::default()).unwrap();
+    let q = RawListParams::default();
     let all_but = |p: Permission| {
         caller(
             &Permission::ALL
@@ -218,19 +220,20 @@ async fn list_returns_a_cursor_only_when_more_rows_exist() {
     repo.expect_list()
         .withf(|t, q| t.as_str() == "acme" && q.limit == 2)
         .returning(move |_, _| Ok(rows.clone()));
-    let q = ListQuery::parse(&RawListParams {
+    let q = RawListParams {
         limit: Some("2"),
         ..Default::default()
-    })
-    .unwrap();
+    };
     let page = catalog(repo).list(&everyone(), &q).await.unwrap();
     assert_eq!(page.items.len(), 2);
+    let next = page.next_cursor.expect("a next page");
+    let decoded = Cursor::decode(&next, &Default::default(), &settings().cursor_key).unwrap();
     assert_eq!(
-        page.next_cursor,
-        Some(Cursor {
+        decoded,
+        Cursor {
             created_at: third.created_at,
             id: third.id
-        })
+        }
     );
 
     let mut repo = MockServiceRepository::new();
@@ -447,13 +450,23 @@ async fn unconditional_patch_retries_a_lost_race_so_no_update_is_lost() {
 async fn conditional_patch_that_loses_a_race_is_412() {
     let current = stored(1);
     let id = current.id;
+    let mut newer = current.clone();
+    newer.version = 2;
+    let mut seq = mockall::Sequence::new();
     let mut repo = MockServiceRepository::new();
     repo.expect_find()
         .times(1)
+        .in_sequence(&mut seq)
         .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update()
         .times(1)
+        .in_sequence(&mut seq)
         .returning(|_, _| Err(RepositoryError::VersionConflict));
+    // The retry reads the winner's version, which the client's tag no longer matches.
+    repo.expect_find()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(Some(newer.clone())));
     let err = catalog(repo)
         .patch(
             &everyone(),
@@ -464,6 +477,76 @@ async fn conditional_patch_that_loses_a_race_is_412() {
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::PreconditionFailed));
+}
+
+#[tokio::test]
+async fn if_match_any_that_loses_a_race_is_retried() {
+    let current = stored(1);
+    let id = current.id;
+    let mut newer = current.clone();
+    newer.version = 2;
+    let mut seq = mockall::Sequence::new();
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(RepositoryError::VersionConflict));
+    repo.expect_find()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| Ok(Some(newer.clone())));
+    repo.expect_update()
+        .withf(|_, expected| *expected == 2)
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let patched = catalog(repo)
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"description": "x"}),
+            Some(Precondition::Any),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.version, 3);
+}
+
+#[tokio::test]
+async fn a_base_url_left_unchanged_survives_a_tightened_policy() {
+    let mut current = stored(1);
+    current.spec.base_url = crate::service::BaseUrl::parse("http://legacy.example", true).unwrap();
+    let id = current.id;
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update().times(1).returning(|_, _| Ok(()));
+    let c = catalog(repo);
+    let patched = c
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"description": "kept"}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.base_url.as_str(), "http://legacy.example");
+    // A new http URL still follows the policy.
+    let err = c
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"base_url": "http://other.example"}),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Validation(f) if f.get("base_url").is_some()));
 }
 
 #[tokio::test]
