@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use exsvc_domain::service::{
-    ApiVersion, BaseUrl, Description, Metadata, ServiceName, ServiceStatus, ServiceType,
-};
+use exsvc_domain::service::StoredSpec;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
 use serde_json::Value;
 use uuid::Uuid;
@@ -17,6 +15,8 @@ pub(crate) struct ServiceRow {
     pub id: Uuid,
     pub tenant_id: String,
     pub name: String,
+    /// `ServiceName::key()`: uniqueness and search use it.
+    pub name_key: String,
     pub description: String,
     pub service_type: String,
     pub status: String,
@@ -36,6 +36,7 @@ impl From<&Service> for ServiceRow {
             id: s.id.as_uuid(),
             tenant_id: s.tenant_id.as_str().to_owned(),
             name: s.spec.name.as_str().to_owned(),
+            name_key: s.spec.name.key(),
             description: s.spec.description.as_str().to_owned(),
             service_type: s.spec.service_type.as_str().to_owned(),
             status: s.spec.status.as_str().to_owned(),
@@ -51,10 +52,9 @@ impl From<&Service> for ServiceRow {
 
 /// A stored row that no longer satisfies the domain's rules.
 #[derive(Debug, thiserror::Error)]
-#[error("stored service {id} is invalid: {field} {reason}")]
+#[error("stored service {id} is invalid: {reason}")]
 pub(crate) struct CorruptRow {
     id: Uuid,
-    field: &'static str,
     reason: String,
 }
 
@@ -63,31 +63,21 @@ impl TryFrom<ServiceRow> for Service {
 
     fn try_from(row: ServiceRow) -> Result<Self, CorruptRow> {
         let id = row.id;
-        let bad = |field: &'static str| move |reason: String| CorruptRow { id, field, reason };
-        let metadata = match row.metadata {
-            Value::Object(map) => Metadata::parse(map).map_err(bad("metadata"))?,
-            _ => return Err(bad("metadata")("is not an object".into())),
-        };
+        let corrupt = |reason: String| CorruptRow { id, reason };
+        let spec = ServiceSpec::from_stored(StoredSpec {
+            name: &row.name,
+            description: &row.description,
+            service_type: &row.service_type,
+            status: &row.status,
+            base_url: &row.base_url,
+            api_version: row.api_version.as_deref(),
+            metadata: row.metadata,
+        })
+        .map_err(|e| corrupt(e.to_string()))?;
         Ok(Service {
             id: ServiceId::from_uuid(row.id),
-            tenant_id: TenantId::parse(&row.tenant_id)
-                .map_err(|e| bad("tenant_id")(e.to_string()))?,
-            spec: ServiceSpec {
-                name: ServiceName::parse(&row.name).map_err(bad("name"))?,
-                description: Description::parse(&row.description).map_err(bad("description"))?,
-                service_type: ServiceType::parse(&row.service_type).map_err(bad("service_type"))?,
-                status: ServiceStatus::parse(&row.status).map_err(bad("status"))?,
-                // The URL policy may have been tightened since the row was written;
-                // a stored URL is still shown as it is.
-                base_url: BaseUrl::parse(&row.base_url, true).map_err(bad("base_url"))?,
-                api_version: row
-                    .api_version
-                    .as_deref()
-                    .map(ApiVersion::parse)
-                    .transpose()
-                    .map_err(bad("api_version"))?,
-                metadata,
-            },
+            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            spec,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,

@@ -4,6 +4,7 @@ diesel::table! {
         id -> Uuid,
         tenant_id -> Text,
         name -> Text,
+        name_key -> Text,
         description -> Text,
         service_type -> Text,
         status -> Text,

@@ -93,7 +93,7 @@ impl ServiceRepository for PgStore {
             select = select.filter(dsl::status.eq(status.as_str()));
         }
         if let Some(q) = &query.filter.name_contains {
-            select = select.filter(dsl::name.ilike(like_pattern(q)));
+            select = select.filter(dsl::name_key.like(like_pattern(&q.to_lowercase())).escape('\\'));
         }
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -119,6 +119,7 @@ impl ServiceRepository for PgStore {
             )
             .set((
                 dsl::name.eq(&row.name),
+                dsl::name_key.eq(&row.name_key),
                 dsl::description.eq(&row.description),
                 dsl::service_type.eq(&row.service_type),
                 dsl::status.eq(&row.status),

@@ -93,6 +93,9 @@ pub async fn names_are_unique_per_tenant_ignoring_case(repo: Arc<dyn ServiceRepo
         );
     }
     repo.insert(&service("t2", "stripe", 2)).await.unwrap();
+    // Beyond ASCII too, in every store.
+    repo.insert(&service("t1", "Ärzte Über", 3)).await.unwrap();
+    assert!(matches!(repo.insert(&service("t1", "ärzte über", 4)).await, Err(RepositoryError::Duplicate)));
 }
 
 pub async fn racing_inserts_of_one_name_have_one_winner(repo: Arc<dyn ServiceRepository>) {
@@ -116,6 +119,28 @@ pub async fn racing_inserts_of_one_name_have_one_winner(repo: Arc<dyn ServiceRep
         }
     }
     assert_eq!((wins, duplicates), (1, 15));
+}
+
+/// 32 writers at once all succeed: no "database is locked", no lost write.
+pub async fn concurrent_writers_all_succeed(repo: Arc<dyn ServiceRepository>) {
+    let writers: Vec<_> = (0..32)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let mut s = service("t1", &format!("writer-{i}"), i);
+                repo.insert(&s).await?;
+                s.version = 2;
+                s.spec.description = exsvc_domain::service::Description::parse("updated").expect("description");
+                repo.update(&s, 1).await
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("task").expect("every write succeeds");
+    }
+    let all = repo.list(&tenant("t1"), &query("100")).await.unwrap();
+    assert_eq!(all.len(), 32);
+    assert!(all.iter().all(|s| s.version == 2 && s.spec.description.as_str() == "updated"));
 }
 
 pub async fn list_is_newest_first_and_pages_by_keyset(repo: Arc<dyn ServiceRepository>) {
@@ -193,6 +218,12 @@ pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
         })
         .await,
         ["Mail_Gun 100%"]
+    );
+    // Case-insensitive beyond ASCII, the same in every store.
+    repo.insert(&service("t1", "Ärzte Über", 2)).await.unwrap();
+    assert_eq!(
+        list(RawListParams { q: Some("üBER"), ..Default::default() }).await,
+        ["Ärzte Über"]
     );
     // LIKE wildcards in q match literally.
     assert_eq!(
@@ -288,6 +319,7 @@ macro_rules! service_repository_contract {
             find_is_scoped_to_the_tenant,
             names_are_unique_per_tenant_ignoring_case,
             racing_inserts_of_one_name_have_one_winner,
+            concurrent_writers_all_succeed,
             list_is_newest_first_and_pages_by_keyset,
             list_filters,
             update_applies_only_under_the_expected_version,

@@ -1,6 +1,6 @@
 //! Test support shared by every crate's tests: a fresh PostgreSQL database per
-//! test (cloned from a template migrated once per run), token minting, the app
-//! on port 0, and the repository contract suite.
+//! test (cloned from a template migrated once per run) or a fresh SQLite file,
+//! token minting, the app on port 0, and the repository contract suite.
 //!
 //! A test that needs PostgreSQL fails when it is missing: nothing here skips.
 
@@ -9,6 +9,7 @@
 pub mod app;
 pub mod contract;
 pub mod db;
+pub mod sqlite;
 pub mod tokens;
 
 pub use app::{TestApp, TestOptions};

@@ -26,6 +26,52 @@ pub struct ServiceSpec {
     pub metadata: Metadata,
 }
 
+/// The writable fields as a store keeps them (its columns), to be rehydrated.
+#[derive(Debug, Clone)]
+pub struct StoredSpec<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub service_type: &'a str,
+    pub status: &'a str,
+    pub base_url: &'a str,
+    pub api_version: Option<&'a str>,
+    pub metadata: serde_json::Value,
+}
+
+/// A stored row that no longer satisfies the domain's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored field {field} is invalid: {reason}")]
+pub struct CorruptStoredSpec {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ServiceSpec {
+    /// Rehydrates a stored spec, re-checking every rule. The URL policy may have
+    /// been tightened since the row was written; a stored URL is still shown.
+    ///
+    /// # Errors
+    /// The first field that breaks a rule.
+    pub fn from_stored(stored: StoredSpec<'_>) -> Result<Self, CorruptStoredSpec> {
+        fn field<T>(name: &'static str, result: Result<T, String>) -> Result<T, CorruptStoredSpec> {
+            result.map_err(|reason| CorruptStoredSpec { field: name, reason })
+        }
+        let metadata = match stored.metadata {
+            serde_json::Value::Object(map) => field("metadata", Metadata::parse(map))?,
+            _ => return field("metadata", Err("is not an object".into())),
+        };
+        Ok(Self {
+            name: field("name", ServiceName::parse(stored.name))?,
+            description: field("description", Description::parse(stored.description))?,
+            service_type: field("service_type", ServiceType::parse(stored.service_type))?,
+            status: field("status", ServiceStatus::parse(stored.status))?,
+            base_url: field("base_url", BaseUrl::parse(stored.base_url, true))?,
+            api_version: field("api_version", stored.api_version.map(ApiVersion::parse).transpose())?,
+            metadata,
+        })
+    }
+}
+
 /// A stored service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {

@@ -84,6 +84,12 @@ impl ServiceName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What uniqueness and search compare: the Unicode lowercase of the name,
+    /// computed here so every store agrees regardless of its collation.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
 }
 
 /// At most 1000 characters; empty by default.
@@ -262,6 +268,7 @@ mod tests {
         assert!(ServiceName::parse(&"a".repeat(101)).is_err());
         assert!(ServiceName::parse(&"ü".repeat(100)).is_ok());
         assert!(ServiceName::parse("a\u{0}b").is_err());
+        assert_eq!(ServiceName::parse("ÄRZTE Über").unwrap().key(), "ärzte über");
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! `ServiceRepository` on SQLite.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use exsvc_domain::pagination::ListQuery;
+use exsvc_domain::ports::{RepositoryError, ServiceRepository};
+use exsvc_domain::{Service, ServiceId, TenantId};
+
+use crate::errors::from_diesel;
+use crate::rows::ServiceRow;
+use crate::schema::services::dsl;
+use crate::SqliteStore;
+
+fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
+    Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
+}
+
+/// A LIKE pattern matching `text` literally anywhere (escape character `\`).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl ServiceRepository for SqliteStore {
+    async fn insert(&self, service: &Service) -> Result<(), RepositoryError> {
+        let row = ServiceRow::from(service);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            diesel::insert_into(dsl::services)
+                .values(row)
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find(&self, tenant: &TenantId, id: ServiceId) -> Result<Option<Service>, RepositoryError> {
+        let tenant = tenant.as_str().to_owned();
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let row = dsl::services
+                .filter(dsl::tenant_id.eq(tenant))
+                .filter(dsl::id.eq(id.to_string()))
+                .select(ServiceRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?;
+            row.map(to_domain).transpose()
+        })
+        .await
+    }
+
+    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Vec<Service>, RepositoryError> {
+        let mut select = dsl::services
+            .filter(dsl::tenant_id.eq(tenant.as_str().to_owned()))
+            .select(ServiceRow::as_select())
+            .order((dsl::created_at.desc(), dsl::id.desc()))
+            .limit(i64::from(query.limit) + 1)
+            .into_boxed();
+        if let Some(after) = &query.after {
+            let at = after.created_at.timestamp_micros();
+            select = select
+                .filter(dsl::created_at.le(at))
+                .filter(dsl::created_at.lt(at).or(dsl::id.lt(after.id.to_string())));
+        }
+        if let Some(service_type) = &query.filter.service_type {
+            select = select.filter(dsl::service_type.eq(service_type.as_str().to_owned()));
+        }
+        if let Some(status) = query.filter.status {
+            select = select.filter(dsl::status.eq(status.as_str()));
+        }
+        if let Some(q) = &query.filter.name_contains {
+            select = select.filter(dsl::name_key.like(like_pattern(&q.to_lowercase())).escape('\\'));
+        }
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let rows: Vec<ServiceRow> = select.load(&mut conn).await.map_err(from_diesel)?;
+            rows.into_iter().map(to_domain).collect()
+        })
+        .await
+    }
+
+    async fn update(&self, service: &Service, expected_version: i64) -> Result<(), RepositoryError> {
+        let row = ServiceRow::from(service);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let target = dsl::services
+                .filter(dsl::tenant_id.eq(row.tenant_id.clone()))
+                .filter(dsl::id.eq(row.id.clone()));
+            let updated = diesel::update(target.clone().filter(dsl::version.eq(expected_version)))
+                .set((
+                    dsl::name.eq(&row.name),
+                    dsl::name_key.eq(&row.name_key),
+                    dsl::description.eq(&row.description),
+                    dsl::service_type.eq(&row.service_type),
+                    dsl::status.eq(&row.status),
+                    dsl::base_url.eq(&row.base_url),
+                    dsl::api_version.eq(&row.api_version),
+                    dsl::metadata.eq(&row.metadata),
+                    dsl::updated_at.eq(row.updated_at),
+                    dsl::version.eq(row.version),
+                ))
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            if updated == 1 {
+                return Ok(());
+            }
+            let exists = diesel::select(diesel::dsl::exists(target))
+                .get_result::<bool>(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: ServiceId,
+        expected_version: Option<i64>,
+    ) -> Result<(), RepositoryError> {
+        let tenant = tenant.as_str().to_owned();
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let target = dsl::services
+                .filter(dsl::tenant_id.eq(tenant))
+                .filter(dsl::id.eq(id.to_string()));
+            let deleted = match expected_version {
+                Some(version) => diesel::delete(target.clone().filter(dsl::version.eq(version)))
+                    .execute(&mut conn)
+                    .await,
+                None => diesel::delete(target.clone()).execute(&mut conn).await,
+            }
+            .map_err(from_diesel)?;
+            if deleted == 1 {
+                return Ok(());
+            }
+            let exists = diesel::select(diesel::dsl::exists(target))
+                .get_result::<bool>(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+}
