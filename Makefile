@@ -1,16 +1,21 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
 .PHONY: run test lint fmt build
 
+# Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
-	./scripts/dev-run.sh
+	cargo run --quiet --bin exsvc -- serve
 
-# The whole suite: unit, contract (PostgreSQL), end-to-end and CLI tests.
+# The whole suite: unit, contract (PostgreSQL and SQLite), CLI and end-to-end
+# tests, then the end-to-end tests once more on SQLite (same build: --workspace
+# keeps the feature set, so nothing is recompiled).
 # Needs PostgreSQL on 127.0.0.1:5432 (EXSVC_TEST_DATABASE_URL overrides it).
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --workspace --no-fail-fast; \
+		cargo nextest run --workspace --no-fail-fast && \
+		EXSVC_TEST_BACKEND=sqlite cargo nextest run --workspace --no-fail-fast -E 'package(exsvc-e2e)'; \
 	else \
-		cargo test --workspace --no-fail-fast; \
+		cargo test --workspace --no-fail-fast && \
+		EXSVC_TEST_BACKEND=sqlite cargo test --workspace --no-fail-fast; \
 	fi
 
 lint:

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub verifier: Arc<dyn TokenVerifier>,
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,
+    pub metrics: metrics::Metrics,
 }
 
 /// The application: API routes, docs, error handling, under the base path.

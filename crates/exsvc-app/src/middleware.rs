@@ -95,6 +95,17 @@ pub async fn envelope(
     }
 
     let request = response.request();
+    let route = request.match_pattern();
+    let route = route.as_deref().unwrap_or("<unmatched>");
+    let elapsed = started.elapsed();
+    if let Some(state) = request.app_data::<actix_web::web::Data<crate::AppState>>() {
+        state.metrics.observe(
+            method.as_str(),
+            route,
+            response.status().as_u16(),
+            elapsed.as_secs_f64(),
+        );
+    }
     let tenant = request
         .extensions()
         .get::<RequestTenant>()
@@ -102,10 +113,10 @@ pub async fn envelope(
     tracing::info!(
         request_id = %id,
         method = %method,
-        route = request.match_pattern().as_deref().unwrap_or("<unmatched>"),
+        route,
         status = response.status().as_u16(),
         tenant = tenant.as_deref().unwrap_or("-"),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
     Ok(response)

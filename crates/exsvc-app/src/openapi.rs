@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto::{ServiceDto, ServiceListDto, ServicePatchDto, ServiceStatusDto, ServiceWriteDto};
 use crate::error::{ErrorBody, ErrorResponse};
-use crate::routes::services;
+use crate::routes::{ops, services};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,13 +22,19 @@ use crate::routes::services;
         services::replace_service,
         services::patch_service,
         services::delete_service,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceWriteDto, ServicePatchDto, ServiceStatusDto,
-        ErrorResponse, ErrorBody,
+        ErrorResponse, ErrorBody, ops::StatusDto,
     )),
     modifiers(&BearerAuth),
-    tags((name = "services", description = "The service registry")),
+    tags(
+        (name = "services", description = "The service registry"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    ),
 )]
 struct ApiDoc;
 

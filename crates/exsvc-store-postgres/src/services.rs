@@ -93,7 +93,11 @@ impl ServiceRepository for PgStore {
             select = select.filter(dsl::status.eq(status.as_str()));
         }
         if let Some(q) = &query.filter.name_contains {
-            select = select.filter(dsl::name_key.like(like_pattern(&q.to_lowercase())).escape('\\'));
+            select = select.filter(
+                dsl::name_key
+                    .like(like_pattern(&q.to_lowercase()))
+                    .escape('\\'),
+            );
         }
         self.bounded(async {
             let mut conn = self.connection().await?;

@@ -6,11 +6,15 @@ use exsvc_domain::ports::RepositoryError;
 
 pub(crate) fn from_diesel(error: DieselError) -> RepositoryError {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => RepositoryError::Duplicate,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            RepositoryError::Duplicate
+        }
         DieselError::NotFound => RepositoryError::NotFound,
         // A writer that waited out the busy timeout: the store is overloaded,
         // not broken; the client may retry.
-        DieselError::DatabaseError(_, ref info) if info.message().contains("database is locked") => {
+        DieselError::DatabaseError(_, ref info)
+            if info.message().contains("database is locked") =>
+        {
             tracing::warn!("SQLite busy timeout reached");
             RepositoryError::Unavailable
         }

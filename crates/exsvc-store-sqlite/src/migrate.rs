@@ -26,11 +26,16 @@ pub async fn run_migrations(path: &Path) -> Result<usize, MigrationError> {
     let path = path.to_owned();
     let shown = path.display().to_string();
     tokio::task::spawn_blocking(move || {
-        let open_error = |reason: String| MigrationError::Open { path: shown.clone(), reason };
+        let open_error = |reason: String| MigrationError::Open {
+            path: shown.clone(),
+            reason,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
         }
-        let url = path.to_str().ok_or_else(|| open_error("the path is not valid UTF-8".into()))?;
+        let url = path
+            .to_str()
+            .ok_or_else(|| open_error("the path is not valid UTF-8".into()))?;
         let mut conn = SqliteConnection::establish(url).map_err(|e| open_error(e.to_string()))?;
         // WAL is a property of the file: set once here, before the pool opens.
         diesel::connection::SimpleConnection::batch_execute(&mut conn, CONNECTION_PRAGMAS)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use exsvc_domain::ports::RepositoryError;
@@ -82,7 +84,10 @@ impl SqliteStore {
             .recycle_timeout(Some(settings.timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()?;
-        Ok(Self { pool, timeout: settings.timeout })
+        Ok(Self {
+            pool,
+            timeout: settings.timeout,
+        })
     }
 
     pub(crate) async fn connection(&self) -> Result<Object<Connection>, RepositoryError> {
@@ -101,10 +106,15 @@ impl SqliteStore {
 
     pub fn status(&self) -> PoolStatus {
         let status = self.pool.status();
-        PoolStatus { max_size: status.max_size, size: status.size, available: status.available }
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+        }
     }
 }
 
 pub(crate) fn path_str(path: &Path) -> Result<&str, Box<dyn std::error::Error + Send + Sync>> {
-    path.to_str().ok_or_else(|| "the SQLite path is not valid UTF-8".into())
+    path.to_str()
+        .ok_or_else(|| "the SQLite path is not valid UTF-8".into())
 }

@@ -56,15 +56,20 @@ pub(crate) struct CorruptRow {
 }
 
 fn timestamp(micros: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| format!("timestamp {micros} is out of range"))
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| format!("timestamp {micros} is out of range"))
 }
 
 impl TryFrom<ServiceRow> for Service {
     type Error = CorruptRow;
 
     fn try_from(row: ServiceRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow { id: row.id.clone(), reason };
-        let metadata = serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
+        let corrupt = |reason: String| CorruptRow {
+            id: row.id.clone(),
+            reason,
+        };
+        let metadata =
+            serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
         let spec = ServiceSpec::from_stored(StoredSpec {
             name: &row.name,
             description: &row.description,

@@ -46,7 +46,11 @@ impl ServiceRepository for SqliteStore {
         .await
     }
 
-    async fn find(&self, tenant: &TenantId, id: ServiceId) -> Result<Option<Service>, RepositoryError> {
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        id: ServiceId,
+    ) -> Result<Option<Service>, RepositoryError> {
         let tenant = tenant.as_str().to_owned();
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -63,7 +67,11 @@ impl ServiceRepository for SqliteStore {
         .await
     }
 
-    async fn list(&self, tenant: &TenantId, query: &ListQuery) -> Result<Vec<Service>, RepositoryError> {
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Vec<Service>, RepositoryError> {
         let mut select = dsl::services
             .filter(dsl::tenant_id.eq(tenant.as_str().to_owned()))
             .select(ServiceRow::as_select())
@@ -83,7 +91,11 @@ impl ServiceRepository for SqliteStore {
             select = select.filter(dsl::status.eq(status.as_str()));
         }
         if let Some(q) = &query.filter.name_contains {
-            select = select.filter(dsl::name_key.like(like_pattern(&q.to_lowercase())).escape('\\'));
+            select = select.filter(
+                dsl::name_key
+                    .like(like_pattern(&q.to_lowercase()))
+                    .escape('\\'),
+            );
         }
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -93,7 +105,11 @@ impl ServiceRepository for SqliteStore {
         .await
     }
 
-    async fn update(&self, service: &Service, expected_version: i64) -> Result<(), RepositoryError> {
+    async fn update(
+        &self,
+        service: &Service,
+        expected_version: i64,
+    ) -> Result<(), RepositoryError> {
         let row = ServiceRow::from(service);
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -123,7 +139,11 @@ impl ServiceRepository for SqliteStore {
                 .get_result::<bool>(&mut conn)
                 .await
                 .map_err(from_diesel)?;
-            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+            Err(if exists {
+                RepositoryError::VersionConflict
+            } else {
+                RepositoryError::NotFound
+            })
         })
         .await
     }
@@ -141,9 +161,11 @@ impl ServiceRepository for SqliteStore {
                 .filter(dsl::tenant_id.eq(tenant))
                 .filter(dsl::id.eq(id.to_string()));
             let deleted = match expected_version {
-                Some(version) => diesel::delete(target.clone().filter(dsl::version.eq(version)))
-                    .execute(&mut conn)
-                    .await,
+                Some(version) => {
+                    diesel::delete(target.clone().filter(dsl::version.eq(version)))
+                        .execute(&mut conn)
+                        .await
+                }
                 None => diesel::delete(target.clone()).execute(&mut conn).await,
             }
             .map_err(from_diesel)?;
@@ -154,7 +176,11 @@ impl ServiceRepository for SqliteStore {
                 .get_result::<bool>(&mut conn)
                 .await
                 .map_err(from_diesel)?;
-            Err(if exists { RepositoryError::VersionConflict } else { RepositoryError::NotFound })
+            Err(if exists {
+                RepositoryError::VersionConflict
+            } else {
+                RepositoryError::NotFound
+            })
         })
         .await
     }
@@ -162,7 +188,10 @@ impl ServiceRepository for SqliteStore {
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.bounded(async {
             let mut conn = self.connection().await?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).await.map_err(from_diesel)?;
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
             Ok(())
         })
         .await

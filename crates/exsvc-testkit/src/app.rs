@@ -6,16 +6,18 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
+use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{ClaimRules, HmacVerifier};
 use exsvc_domain::pagination::CursorKey;
-use exsvc_domain::ports::{SystemClock, UuidV7Generator};
+use exsvc_domain::ports::{ServiceRepository, SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
 use exsvc_store_postgres::{PgStore, PoolSettings};
 use serde_json::Value;
 
 use crate::db::TestDatabase;
+use crate::sqlite::TestSqlite;
 use crate::tokens;
 
 #[derive(Clone)]
@@ -39,12 +41,66 @@ impl Default for TestOptions {
     }
 }
 
+/// Which store a `TestApp` serves from: `EXSVC_TEST_BACKEND=sqlite` runs the
+/// end-to-end suite on the embedded store, anything else on PostgreSQL.
+pub enum Backend {
+    Postgres(TestDatabase),
+    Sqlite(TestSqlite),
+}
+
+impl Backend {
+    async fn from_env() -> Self {
+        match std::env::var("EXSVC_TEST_BACKEND").as_deref() {
+            Ok("sqlite") => Backend::Sqlite(TestSqlite::new().await),
+            _ => Backend::Postgres(TestDatabase::new().await),
+        }
+    }
+}
+
 pub struct TestApp {
     /// `http://127.0.0.1:<port>` plus the base path.
     pub address: String,
     pub client: reqwest::Client,
-    pub db: TestDatabase,
+    /// Keeps the database alive while the app runs.
+    pub backend: Backend,
     server: ServerHandle,
+}
+
+fn pool_usage(max: usize, size: usize, available: usize) -> PoolUsage {
+    PoolUsage {
+        in_use: size.saturating_sub(available),
+        idle: available,
+        max,
+    }
+}
+
+fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
+    let settings = PoolSettings {
+        database_url: url.to_owned(),
+        max_size: 8,
+        timeout: Duration::from_secs(2),
+    };
+    let store = PgStore::connect(&settings).expect("pool");
+    let probe = store.clone();
+    (
+        Arc::new(store),
+        Arc::new(move || {
+            let s = probe.status();
+            pool_usage(s.max_size, s.size, s.available)
+        }),
+    )
+}
+
+fn sqlite_store(db: &TestSqlite) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
+    let store = db.store();
+    let probe = store.clone();
+    (
+        Arc::new(store),
+        Arc::new(move || {
+            let s = probe.status();
+            pool_usage(s.max_size, s.size, s.available)
+        }),
+    )
 }
 
 impl TestApp {
@@ -53,18 +109,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: TestOptions) -> Self {
-        let db = TestDatabase::new().await;
-        let store = PgStore::connect(&PoolSettings {
-            database_url: options
-                .database_url
-                .clone()
-                .unwrap_or_else(|| db.url.clone()),
-            max_size: 8,
-            timeout: Duration::from_secs(2),
-        })
-        .expect("pool");
+        let backend = Backend::from_env().await;
+        let (repository, probe) = match (&backend, &options.database_url) {
+            (Backend::Sqlite(db), None) => sqlite_store(db),
+            (Backend::Postgres(db), None) => postgres_store(&db.url),
+            // A database URL given by the test is a PostgreSQL one.
+            (_, Some(url)) => postgres_store(url),
+        };
         let catalog = ServiceCatalog::new(
-            Arc::new(store),
+            repository,
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
             CatalogSettings {
@@ -78,6 +131,7 @@ impl TestApp {
             catalog,
             verifier: Arc::new(HmacVerifier::new(&tokens::secret(), ClaimRules::default())),
             base_path: options.base_path.clone(),
+            metrics: Metrics::new(probe).expect("metrics"),
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
@@ -93,7 +147,7 @@ impl TestApp {
         Self {
             address: format!("http://127.0.0.1:{port}{}", options.base_path),
             client: reqwest::Client::new(),
-            db,
+            backend,
             server: handle,
         }
     }

@@ -95,7 +95,10 @@ pub async fn names_are_unique_per_tenant_ignoring_case(repo: Arc<dyn ServiceRepo
     repo.insert(&service("t2", "stripe", 2)).await.unwrap();
     // Beyond ASCII too, in every store.
     repo.insert(&service("t1", "Ärzte Über", 3)).await.unwrap();
-    assert!(matches!(repo.insert(&service("t1", "ärzte über", 4)).await, Err(RepositoryError::Duplicate)));
+    assert!(matches!(
+        repo.insert(&service("t1", "ärzte über", 4)).await,
+        Err(RepositoryError::Duplicate)
+    ));
 }
 
 pub async fn racing_inserts_of_one_name_have_one_winner(repo: Arc<dyn ServiceRepository>) {
@@ -130,7 +133,8 @@ pub async fn concurrent_writers_all_succeed(repo: Arc<dyn ServiceRepository>) {
                 let mut s = service("t1", &format!("writer-{i}"), i);
                 repo.insert(&s).await?;
                 s.version = 2;
-                s.spec.description = exsvc_domain::service::Description::parse("updated").expect("description");
+                s.spec.description =
+                    exsvc_domain::service::Description::parse("updated").expect("description");
                 repo.update(&s, 1).await
             })
         })
@@ -140,7 +144,9 @@ pub async fn concurrent_writers_all_succeed(repo: Arc<dyn ServiceRepository>) {
     }
     let all = repo.list(&tenant("t1"), &query("100")).await.unwrap();
     assert_eq!(all.len(), 32);
-    assert!(all.iter().all(|s| s.version == 2 && s.spec.description.as_str() == "updated"));
+    assert!(all
+        .iter()
+        .all(|s| s.version == 2 && s.spec.description.as_str() == "updated"));
 }
 
 pub async fn list_is_newest_first_and_pages_by_keyset(repo: Arc<dyn ServiceRepository>) {
@@ -222,7 +228,11 @@ pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
     // Case-insensitive beyond ASCII, the same in every store.
     repo.insert(&service("t1", "Ärzte Über", 2)).await.unwrap();
     assert_eq!(
-        list(RawListParams { q: Some("üBER"), ..Default::default() }).await,
+        list(RawListParams {
+            q: Some("üBER"),
+            ..Default::default()
+        })
+        .await,
         ["Ärzte Über"]
     );
     // LIKE wildcards in q match literally.

@@ -13,9 +13,12 @@ pub struct TestSqlite {
 
 impl TestSqlite {
     pub async fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("exsvc-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("exsvc-test-{}", uuid::Uuid::now_v7().simple()));
         let path = dir.join("exsvc.db");
-        exsvc_store_sqlite::run_migrations(&path).await.expect("migrate SQLite");
+        exsvc_store_sqlite::run_migrations(&path)
+            .await
+            .expect("migrate SQLite");
         Self { dir, path }
     }
 
@@ -24,8 +27,12 @@ impl TestSqlite {
     }
 
     pub fn store(&self) -> SqliteStore {
-        SqliteStore::open(&PoolSettings { path: self.path.clone(), max_size: 8, timeout: Duration::from_secs(10) })
-            .expect("open SQLite")
+        SqliteStore::open(&PoolSettings {
+            path: self.path.clone(),
+            max_size: 8,
+            timeout: Duration::from_secs(10),
+        })
+        .expect("open SQLite")
     }
 }
 

@@ -1,27 +1,49 @@
-//! The typed configuration, read once at start from `EXSVC_*` variables and
-//! validated: every bad value is one clear line and exit code 2.
+//! The typed configuration: a TOML file (`exsvc --config FILE`) layered under
+//! the `EXSVC_*` environment (figment does the layering), read once at start and
+//! validated. Every bad value is one clear line and exit code 2.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use exsvc_auth::{ClaimRules, HmacSecret};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use figment::Figment;
 use secrecy::SecretString;
 
-/// Until the embedded SQLite store exists, the local PostgreSQL is the default.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/exsvc";
+/// The embedded store, relative to the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
-#[derive(Debug)]
-pub struct Config {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub pool_size: usize,
-    pub db_timeout: Duration,
-    pub jwt_secret: HmacSecret,
-    pub claim_rules: ClaimRules,
-    pub allow_http_base_url: bool,
-    pub base_path: String,
-    pub log_filter: String,
-    pub log_format: Option<LogFormat>,
+/// Every setting, by its environment name. In a TOML file the same names are
+/// written in lower case without the prefix (`db_pool_size = 16`).
+const SETTINGS: [&str; 13] = [
+    "EXSVC_LISTEN",
+    "EXSVC_DATABASE_URL",
+    "EXSVC_DB_POOL_SIZE",
+    "EXSVC_DB_TIMEOUT_MS",
+    "EXSVC_JWT_SECRET",
+    "EXSVC_JWT_LEEWAY_SECS",
+    "EXSVC_JWT_TENANT_CLAIM",
+    "EXSVC_ALLOW_HTTP_BASE_URL",
+    "EXSVC_BASE_PATH",
+    "EXSVC_LOG",
+    "EXSVC_LOG_FORMAT",
+    "EXSVC_ENV",
+    "EXSVC_DATA_DIR",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,39 +52,116 @@ pub enum LogFormat {
     Text,
 }
 
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub pool_size: usize,
+    pub db_timeout: Duration,
+    /// `None` only in development: a secret is then kept in the data directory.
+    pub jwt_secret: Option<HmacSecret>,
+    pub claim_rules: ClaimRules,
+    pub environment: Environment,
+    pub data_dir: PathBuf,
+    pub allow_http_base_url: bool,
+    pub base_path: String,
+    pub log_filter: String,
+    pub log_format: Option<LogFormat>,
+}
+
 /// One bad setting: the variable and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {reason}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    pub variable: String,
     pub reason: String,
 }
 
-fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+fn invalid(variable: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
-        variable,
+        variable: variable.to_owned(),
         reason: reason.into(),
     }
 }
 
-/// Reads settings through `lookup` (the process environment in production, a map
-/// in tests). Empty values count as unset.
-pub struct Settings<F: Fn(&str) -> Option<String>> {
-    lookup: F,
+/// A TOML scalar as the text an environment variable would hold.
+fn scalar_text(key: &str, value: &Value) -> Result<String, ConfigError> {
+    match value {
+        Value::String(_, s) => Ok(s.clone()),
+        Value::Bool(_, b) => Ok(b.to_string()),
+        Value::Num(_, n) => n
+            .to_i128()
+            .map(|i| i.to_string())
+            .or_else(|| n.to_f64().map(|f| f.to_string()))
+            .ok_or_else(|| invalid(key, "is not a number")),
+        _ => Err(invalid(
+            key,
+            "must be a single value, not a table or a list",
+        )),
+    }
 }
 
-impl<F: Fn(&str) -> Option<String>> Settings<F> {
-    pub fn new(lookup: F) -> Self {
-        Self { lookup }
+/// The settings: the file's, overridden by the environment's. Environment values
+/// stay raw text (figment would otherwise read a secret like `[x]` as a list).
+///
+/// # Errors
+/// A missing or malformed file, or a key in it that is not a setting.
+pub fn layered(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(invalid(
+                "--config",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let env: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| SETTINGS.contains(&k.as_str()))
+        .map(|(k, v)| (k.trim_start_matches("EXSVC_").to_ascii_lowercase(), v))
+        .collect();
+    figment = figment.merge(Serialized::defaults(env));
+    let merged: BTreeMap<String, Value> = figment
+        .extract()
+        .map_err(|e| invalid("--config", e.to_string()))?;
+    merged
+        .into_iter()
+        .map(|(key, value)| {
+            let variable = format!("EXSVC_{}", key.to_ascii_uppercase());
+            if !SETTINGS.contains(&variable.as_str()) {
+                return Err(invalid("--config", format!("'{key}' is not a setting")));
+            }
+            let text = scalar_text(&variable, &value)?;
+            Ok((variable, text))
+        })
+        .collect()
+}
+
+/// Reads and validates settings by environment name. Empty values count as unset.
+pub struct Settings {
+    values: BTreeMap<String, String>,
+}
+
+impl Settings {
+    pub fn new(values: BTreeMap<String, String>) -> Self {
+        Self { values }
     }
 
     fn get(&self, variable: &str) -> Option<String> {
-        (self.lookup)(variable).filter(|v| !v.trim().is_empty())
+        self.values
+            .get(variable)
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
     }
 
     fn parsed<T: std::str::FromStr>(
         &self,
-        variable: &'static str,
+        variable: &str,
         default: T,
         what: &str,
     ) -> Result<T, ConfigError> {
@@ -75,7 +174,24 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         }
     }
 
-    fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    fn bounded(
+        &self,
+        variable: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        what: &str,
+    ) -> Result<u64, ConfigError> {
+        let value = self.parsed(variable, default, what)?;
+        if !range.contains(&value) {
+            return Err(invalid(
+                variable,
+                format!("must be from {} to {}", range.start(), range.end()),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, variable: &str, default: bool) -> Result<bool, ConfigError> {
         match self.get(variable).map(|v| v.trim().to_ascii_lowercase()) {
             None => Ok(default),
             Some(v) if ["true", "1", "yes", "on"].contains(&v.as_str()) => Ok(true),
@@ -84,27 +200,61 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         }
     }
 
-    pub fn database_url(&self) -> Result<String, ConfigError> {
+    pub fn database(&self) -> Result<Database, ConfigError> {
         let url = self
             .get("EXSVC_DATABASE_URL")
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let parsed =
-            url::Url::parse(&url).map_err(|_| invalid("EXSVC_DATABASE_URL", "is not a URL"))?;
-        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-            return Err(invalid("EXSVC_DATABASE_URL", "must be a postgres:// URL"));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            url::Url::parse(&url)
+                .map_err(|_| invalid("EXSVC_DATABASE_URL", "is not a valid postgres:// URL"))?;
+            return Ok(Database::Postgres(url));
         }
-        Ok(url)
+        if url.starts_with("sqlite://") {
+            return exsvc_store_sqlite::database_path(&url)
+                .map(Database::Sqlite)
+                .ok_or_else(|| {
+                    invalid(
+                        "EXSVC_DATABASE_URL",
+                        "sqlite:// needs a file path, e.g. sqlite://data/exsvc.db",
+                    )
+                });
+        }
+        Err(invalid(
+            "EXSVC_DATABASE_URL",
+            "must start with postgres:// or sqlite://",
+        ))
     }
 
-    pub fn jwt_secret(&self) -> Result<HmacSecret, ConfigError> {
-        let secret = self.get("EXSVC_JWT_SECRET").ok_or_else(|| {
-            invalid(
-                "EXSVC_JWT_SECRET",
-                "is required (an HMAC secret of at least 32 bytes)",
-            )
-        })?;
-        HmacSecret::new(SecretString::from(secret))
-            .map_err(|e| invalid("EXSVC_JWT_SECRET", e.to_string()))
+    pub fn environment(&self) -> Result<Environment, ConfigError> {
+        match self
+            .get("EXSVC_ENV")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("development") => Ok(Environment::Development),
+            Some("production") => Ok(Environment::Production),
+            Some(other) => Err(invalid(
+                "EXSVC_ENV",
+                format!("'{other}' is not development or production"),
+            )),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(
+            self.get("EXSVC_DATA_DIR")
+                .unwrap_or_else(|| "data".to_owned()),
+        )
+    }
+
+    /// The configured HMAC secret; `None` when there is none.
+    pub fn jwt_secret(&self) -> Result<Option<HmacSecret>, ConfigError> {
+        self.get("EXSVC_JWT_SECRET")
+            .map(|secret| {
+                HmacSecret::new(SecretString::from(secret))
+                    .map_err(|e| invalid("EXSVC_JWT_SECRET", e.to_string()))
+            })
+            .transpose()
     }
 
     pub fn tenant_claim(&self) -> String {
@@ -118,31 +268,26 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             SocketAddr::from(([127, 0, 0, 1], 8080)),
             "a socket address such as 127.0.0.1:8080",
         )?;
-        let pool_size: usize = self.parsed("EXSVC_DB_POOL_SIZE", 16, "a number")?;
-        if !(1..=1000).contains(&pool_size) {
-            return Err(invalid("EXSVC_DB_POOL_SIZE", "must be from 1 to 1000"));
-        }
-        let timeout_ms: u64 =
-            self.parsed("EXSVC_DB_TIMEOUT_MS", 3000, "a number of milliseconds")?;
-        if !(1..=600_000).contains(&timeout_ms) {
-            return Err(invalid("EXSVC_DB_TIMEOUT_MS", "must be from 1 to 600000"));
-        }
-        let leeway_secs: u64 = self.parsed("EXSVC_JWT_LEEWAY_SECS", 60, "a number of seconds")?;
-        if leeway_secs > 3600 {
-            return Err(invalid("EXSVC_JWT_LEEWAY_SECS", "must be at most 3600"));
-        }
-        let tenant_claim = self.tenant_claim();
+        let pool_size = self.bounded("EXSVC_DB_POOL_SIZE", 16, 1..=1000, "a number")?;
+        let timeout_ms = self.bounded(
+            "EXSVC_DB_TIMEOUT_MS",
+            3000,
+            1..=600_000,
+            "a number of milliseconds",
+        )?;
+        let leeway_secs =
+            self.bounded("EXSVC_JWT_LEEWAY_SECS", 60, 0..=3600, "a number of seconds")?;
         let base_path = self.get("EXSVC_BASE_PATH").unwrap_or_default();
         let base_path = base_path.trim_end_matches('/').to_owned();
-        if !base_path.is_empty()
-            && (!base_path.starts_with('/')
-                || !base_path[1..].split('/').all(|seg| {
-                    !seg.is_empty()
-                        && seg
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-                }))
-        {
+        let valid_segment = |seg: &str| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        };
+        let well_formed = base_path.is_empty()
+            || (base_path.starts_with('/') && base_path[1..].split('/').all(valid_segment));
+        if !well_formed {
             return Err(invalid("EXSVC_BASE_PATH", "must be a path such as /exsvc"));
         }
         let log_format = match self.get("EXSVC_LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
@@ -156,16 +301,26 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 ))
             }
         };
+        let environment = self.environment()?;
+        let jwt_secret = self.jwt_secret()?;
+        if environment == Environment::Production && jwt_secret.is_none() {
+            return Err(invalid(
+                "EXSVC_JWT_SECRET",
+                "is required when EXSVC_ENV=production (no token key source is configured)",
+            ));
+        }
         Ok(Config {
             listen,
-            database_url: self.database_url()?,
-            pool_size,
+            database: self.database()?,
+            pool_size: usize::try_from(pool_size).unwrap_or(16),
             db_timeout: Duration::from_millis(timeout_ms),
-            jwt_secret: self.jwt_secret()?,
+            jwt_secret,
             claim_rules: ClaimRules {
-                tenant_claim,
+                tenant_claim: self.tenant_claim(),
                 leeway_secs,
             },
+            environment,
+            data_dir: self.data_dir(),
             allow_http_base_url: self.flag("EXSVC_ALLOW_HTTP_BASE_URL", false)?,
             base_path,
             log_filter: self.get("EXSVC_LOG").unwrap_or_else(|| "info".to_owned()),
@@ -176,31 +331,39 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::io::Write;
 
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::new(move |k| map.get(k).cloned()).load()
+            .collect()
+    }
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Settings::new(layered(None, env(vars))?).load()
     }
 
     #[test]
-    fn defaults() {
-        let config = load(&[("EXSVC_JWT_SECRET", SECRET)]).unwrap();
+    fn defaults_are_the_embedded_development_setup() {
+        let config = load(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("data/exsvc.db"))
+        );
+        assert_eq!(config.environment, Environment::Development);
+        assert!(config.jwt_secret.is_none());
+        assert_eq!(config.data_dir, PathBuf::from("data"));
         assert_eq!(config.pool_size, 16);
         assert_eq!(config.db_timeout, Duration::from_millis(3000));
         assert_eq!(config.claim_rules.leeway_secs, 60);
         assert_eq!(config.claim_rules.tenant_claim, "tenant_id");
         assert!(!config.allow_http_base_url);
         assert_eq!(config.base_path, "");
-        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
     }
 
     #[test]
@@ -213,20 +376,25 @@ mod tests {
             ("EXSVC_JWT_LEEWAY_SECS", "1e3"),
             ("EXSVC_JWT_SECRET", "short"),
             ("EXSVC_DATABASE_URL", "mysql://x"),
-            ("EXSVC_DATABASE_URL", "not a url"),
+            ("EXSVC_DATABASE_URL", "sqlite://"),
+            ("EXSVC_DATABASE_URL", "postgres://[bad"),
             ("EXSVC_ALLOW_HTTP_BASE_URL", "maybe"),
             ("EXSVC_BASE_PATH", "exsvc"),
             ("EXSVC_BASE_PATH", "/a b"),
             ("EXSVC_LOG_FORMAT", "xml"),
+            ("EXSVC_ENV", "staging"),
         ];
         for (variable, value) in cases {
-            let mut vars = vec![("EXSVC_JWT_SECRET", SECRET)];
-            vars.retain(|(k, _)| *k != variable);
-            vars.push((variable, value));
-            let err = load(&vars).unwrap_err();
+            let err = load(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable, "{variable}={value}: {err}");
         }
-        assert_eq!(load(&[]).unwrap_err().variable, "EXSVC_JWT_SECRET");
+    }
+
+    #[test]
+    fn production_requires_a_key_source() {
+        let err = load(&[("EXSVC_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "EXSVC_JWT_SECRET");
+        assert!(load(&[("EXSVC_ENV", "production"), ("EXSVC_JWT_SECRET", SECRET)]).is_ok());
     }
 
     #[test]
@@ -237,17 +405,75 @@ mod tests {
             ("EXSVC_BASE_PATH", "/exsvc/"),
             ("EXSVC_ALLOW_HTTP_BASE_URL", "true"),
             ("EXSVC_JWT_TENANT_CLAIM", "org"),
+            ("EXSVC_DATABASE_URL", "postgres://u@h:5432/d"),
         ])
         .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.base_path, "/exsvc");
         assert!(config.allow_http_base_url);
         assert_eq!(config.claim_rules.tenant_claim, "org");
+        assert_eq!(
+            config.database,
+            Database::Postgres("postgres://u@h:5432/d".into())
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_values_stay_text() {
+        let mut file = tempfile();
+        writeln!(file.1, "listen = \"127.0.0.1:7000\"\ndb_pool_size = 4\nallow_http_base_url = true\nlog = \"debug\"").unwrap();
+        let values = layered(
+            Some(&file.0),
+            env(&[
+                ("EXSVC_LISTEN", "127.0.0.1:7001"),
+                ("EXSVC_JWT_SECRET", "[not-a-list-just-a-secret-32bytes]"),
+                ("HOME", "/x"),
+            ]),
+        )
+        .unwrap();
+        let config = Settings::new(values).load().unwrap();
+        assert_eq!(config.listen.port(), 7001, "the environment wins");
+        assert_eq!(config.pool_size, 4, "the file fills in");
+        assert!(config.allow_http_base_url);
+        assert_eq!(config.log_filter, "debug");
+        assert!(config.jwt_secret.is_some());
+    }
+
+    #[test]
+    fn bad_files_are_configuration_errors() {
+        let mut unknown = tempfile();
+        writeln!(unknown.1, "colour = \"red\"").unwrap();
+        assert!(layered(Some(&unknown.0), [])
+            .unwrap_err()
+            .reason
+            .contains("colour"));
+        let mut malformed = tempfile();
+        writeln!(malformed.1, "listen = ").unwrap();
+        assert_eq!(
+            layered(Some(&malformed.0), []).unwrap_err().variable,
+            "--config"
+        );
+        let mut nested = tempfile();
+        writeln!(nested.1, "[listen]\nport = 1").unwrap();
+        assert!(layered(Some(&nested.0), []).is_err());
+        assert!(layered(Some(Path::new("/nonexistent/exsvc.toml")), []).is_err());
     }
 
     #[test]
     fn secret_is_redacted_in_debug() {
         let config = load(&[("EXSVC_JWT_SECRET", SECRET)]).unwrap();
         assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    fn tempfile() -> (PathBuf, std::fs::File) {
+        let path = std::env::temp_dir().join(format!("exsvc-config-{}.toml", uuid_like()));
+        let file = std::fs::File::create(&path).unwrap();
+        (path, file)
+    }
+
+    fn uuid_like() -> String {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }

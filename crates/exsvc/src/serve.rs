@@ -6,20 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpServer};
+use exsvc_app::metrics::Metrics;
 use exsvc_app::{build_app, AppState};
-use exsvc_auth::HmacVerifier;
+use exsvc_auth::{mint_hs256, HmacSecret, HmacVerifier};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
-use exsvc_store_postgres::{run_migrations, PgStore, PoolSettings};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat};
-use crate::{EXIT_CONFIG, EXIT_FAILURE};
+use crate::config::{Config, Database, Environment, LogFormat};
+use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The development admin token's lifetime.
+const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
 fn init_tracing(filter: &str, format: Option<LogFormat>) -> Result<(), String> {
     let filter = EnvFilter::try_new(filter).map_err(|e| format!("EXSVC_LOG: {e}"))?;
@@ -42,11 +44,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-pub fn migrate_only(database_url: &str) -> ExitCode {
-    let outcome = runtime().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(run_migrations(database_url))
-            .map_err(|e| e.to_string())
-    });
+pub fn migrate_only(database: &Database) -> ExitCode {
+    let outcome = runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(store::migrate(database)));
     match outcome {
         Ok(applied) => {
             println!("exsvc: {applied} migration(s) applied");
@@ -64,6 +65,25 @@ pub fn run(config: Config) -> ExitCode {
         eprintln!("exsvc: configuration error: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        // Configuration already refused production without a key source.
+        None => match devkeys::hmac_secret(&config.data_dir) {
+            Ok(key) => {
+                let verb = if key.created { "created" } else { "reusing" };
+                tracing::warn!(
+                    key_file = %key.path.display(),
+                    "DEVELOPMENT MODE: no token key source is configured; {verb} a local HMAC secret. \
+                     Set EXSVC_JWT_SECRET and EXSVC_ENV=production for real deployments."
+                );
+                key.secret
+            }
+            Err(error) => {
+                eprintln!("exsvc: development key: {error}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        },
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(error) => {
@@ -71,7 +91,7 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match rt.block_on(serve(config)) {
+    match rt.block_on(serve(config, secret)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, "exsvc stopped");
@@ -81,17 +101,40 @@ pub fn run(config: Config) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let applied = run_migrations(&config.database_url).await?;
-    tracing::info!(applied, "database migrations are up to date");
+/// The development banner: an admin token for tenant `dev` and where to click.
+fn print_dev_banner(config: &Config, secret: &HmacSecret) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), "dev-admin".into());
+    claims.insert(config.claim_rules.tenant_claim.clone(), "dev".into());
+    claims.insert("roles".into(), serde_json::json!(["admin"]));
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + DEV_TOKEN_TTL_SECS).into());
+    let Ok(token) = mint_hs256(secret, &claims) else {
+        return;
+    };
+    eprintln!(
+        "\n  exsvc is running in DEVELOPMENT MODE (keys in {dir}).\n\n  \
+         Admin token for tenant 'dev', valid 24 h:\n\n    export TOKEN={token}\n\n  \
+         Swagger UI: http://{listen}{base}/swagger-ui/\n",
+        dir = config.data_dir.display(),
+        listen = config.listen,
+        base = config.base_path,
+    );
+}
 
-    let store = PgStore::connect(&PoolSettings {
-        database_url: config.database_url.clone(),
-        max_size: config.pool_size,
-        timeout: config.db_timeout,
-    })?;
+async fn serve(config: Config, secret: HmacSecret) -> anyhow::Result<()> {
+    let applied = store::migrate(&config.database)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(applied, "database migrations are up to date");
+    let store = store::open(&config.database, config.pool_size, config.db_timeout)
+        .map_err(anyhow::Error::msg)?;
+
     let catalog = ServiceCatalog::new(
-        Arc::new(store),
+        store.repository,
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
         CatalogSettings {
@@ -99,16 +142,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 allow_http: config.allow_http_base_url,
             },
             // Replicas share the secret, so they accept each other's cursors.
-            cursor_key: CursorKey::derive(config.jwt_secret.expose_bytes()),
+            cursor_key: CursorKey::derive(secret.expose_bytes()),
         },
     );
     let state = web::Data::new(AppState {
         catalog,
-        verifier: Arc::new(HmacVerifier::new(
-            &config.jwt_secret,
-            config.claim_rules.clone(),
-        )),
+        verifier: Arc::new(HmacVerifier::new(&secret, config.claim_rules.clone())),
         base_path: config.base_path.clone(),
+        metrics: Metrics::new(store.pool_usage)?,
     });
 
     let server = HttpServer::new(move || build_app(state.clone(), |_| {}))
@@ -118,9 +159,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .run();
     tracing::info!(
         listen = %config.listen,
+        database = match &config.database { Database::Postgres(_) => "postgres", Database::Sqlite(_) => "sqlite" },
         swagger_ui = %format!("http://{}{}/swagger-ui/", config.listen, config.base_path),
         "exsvc is serving"
     );
+    if config.environment == Environment::Development && config.jwt_secret.is_none() {
+        print_dev_banner(&config, &secret);
+    }
     server.await?;
     tracing::info!("exsvc stopped gracefully");
     Ok(())

@@ -3,8 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use exsvc_testkit::tokens::TEST_SECRET;
@@ -23,6 +27,8 @@ fn exsvc(args: &[&str], vars: &[(&str, &str)]) -> Command {
         }
     }
     command.envs(vars.iter().copied());
+    // Development mode writes data/ under the working directory: keep it out of the tree.
+    command.current_dir(std::env::temp_dir());
     command
 }
 
@@ -71,7 +77,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn bad_configuration_is_exit_2_and_one_line_naming_the_variable() {
     let cases: [(&[(&str, &str)], &str); 5] = [
-        (&[], "EXSVC_JWT_SECRET"),
+        (&[("EXSVC_ENV", "production")], "EXSVC_JWT_SECRET"),
         (&[("EXSVC_JWT_SECRET", "too-short")], "EXSVC_JWT_SECRET"),
         (
             &[
@@ -175,7 +181,11 @@ async fn migrate_applies_once_then_nothing() {
     let vars = [("EXSVC_DATABASE_URL", db.url.as_str())];
     let first = run(&["migrate"], &vars);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
+    let applied = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        applied.contains("exsvc: ") && !applied.contains(" 0 migration(s)"),
+        "{applied}"
+    );
     let second = run(&["migrate"], &vars);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
 
@@ -194,44 +204,115 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The real binary serves a fresh database (migrating it at start), answers a
-/// token it minted, and exits 0 on SIGTERM.
+/// A scratch working directory: development mode writes `data/` under it.
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("exsvc-cli-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `exsvc serve` whose output is collected as it comes.
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let sink = Arc::new(Mutex::new(String::new()));
+    let writer = sink.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut text = writer.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    sink
+}
+
+impl Server {
+    /// Starts the binary in `dir` on a free port and waits until /healthz answers.
+    async fn start(dir: &Path, vars: &[(&str, &str)]) -> Server {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut command = exsvc(&["serve"], vars);
+        command
+            .env("EXSVC_LISTEN", &listen)
+            .env("EXSVC_LOG_FORMAT", "json")
+            .current_dir(dir);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let server = Server {
+            child,
+            base: format!("http://{listen}"),
+            stdout,
+            stderr,
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "did not start: {}",
+                server.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    /// SIGTERM, then the exit status (within 35 s) and everything printed.
+    async fn stop(mut self) -> (ExitStatus, String, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(35);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Let the reader threads drain the pipes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stdout = self.stdout.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status, stdout, stderr)
+    }
+}
+
+/// The real binary serves a fresh PostgreSQL database (migrating it at start),
+/// answers a token it minted, logs one line per request and exits 0 on SIGTERM.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_end_to_end_then_sigterm_exits_0() {
     let db = TestDatabase::empty().await;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let vars = [
-        ("EXSVC_DATABASE_URL", db.url.as_str()),
-        ("EXSVC_JWT_SECRET", TEST_SECRET),
-        ("EXSVC_LISTEN", listen.as_str()),
-        ("EXSVC_LOG_FORMAT", "json"),
-    ];
-    let mut child = exsvc(&["serve"], &vars)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let client = reqwest::Client::new();
-    let base = format!("http://{listen}");
-    let started = Instant::now();
-    loop {
-        if client
-            .get(format!("{base}/api-docs/openapi.json"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
+    let dir = scratch_dir();
+    let server = Server::start(
+        &dir,
+        &[
+            ("EXSVC_DATABASE_URL", db.url.as_str()),
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+        ],
+    )
+    .await;
     let token = String::from_utf8(
         run(
             &["token", "--tenant", "acme", "--role", "admin"],
@@ -240,8 +321,8 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
         .stdout,
     )
     .unwrap();
-    let created = client
-        .post(format!("{base}/api/v1/services"))
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/v1/services", server.base))
         .bearer_auth(token.trim())
         .json(&json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"}))
         .send()
@@ -249,35 +330,273 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
         .unwrap();
     assert_eq!(created.status(), 201);
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
+    let (status, logs, stderr) = server.stop().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("\"route\":\"/api/v1/services\""))
+        .expect("a request log line");
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["tenant"], "acme");
+    assert_eq!(line["status"], 201);
+    assert_eq!(line["method"], "POST");
+    assert!(line["request_id"].is_string() && line["latency_ms"].is_number());
+    assert!(
+        !stderr.contains("DEVELOPMENT MODE"),
+        "a configured secret is not development mode"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A new user's first five minutes: no variables at all. The service starts on
+/// SQLite, prints a working admin token, and after a restart both the data and
+/// the token are still good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_mode_with_no_configuration_survives_a_restart() {
+    let dir = scratch_dir();
+    let client = reqwest::Client::new();
+
+    let first = Server::start(&dir, &[]).await;
+    let banner = first.stderr.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .unwrap_or_else(|| panic!("no token printed: {banner}"))
+        .to_owned();
+    assert!(banner.contains("/swagger-ui/"), "{banner}");
+    let secret_file = dir.join("data/dev-jwt-secret");
+    let mode = std::fs::metadata(&secret_file)
         .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(35);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        dir.join("data/exsvc.db").is_file(),
+        "SQLite is the default store"
+    );
+    let created = client
+        .post(format!("{}/api/v1/services", first.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, logs, _) = first.stop().await;
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        logs.contains("DEVELOPMENT MODE"),
+        "a warning is logged: {logs}"
+    );
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+
+    let second = Server::start(&dir, &[]).await;
+    let got = client
+        .get(format!("{}/api/v1/services/{id}", second.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200, "data and keys survive a restart");
+    assert_eq!(
+        std::fs::read_to_string(&secret_file).unwrap(),
+        secret,
+        "the key is reused"
+    );
+    let (status, _, _) = second.stop().await;
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Health, readiness and Prometheus metrics of the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints() {
+    let dir = scratch_dir();
+    let server = Server::start(&dir, &[("EXSVC_JWT_SECRET", TEST_SECRET)]).await;
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let token = String::from_utf8(
+        run(
+            &["token", "--tenant", "acme", "--role", "admin"],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let listed = client
+            .get(format!("{}/api/v1/services", server.base))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+    }
+    let missing = client
+        .get(format!(
+            "{}/api/v1/services/{}",
+            server.base,
+            uuid::Uuid::now_v7()
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"exsvc_http_requests_total{method="GET",route="/api/v1/services",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/v1/services/{id}",status="404""#),
+        "by route template, never the raw path: {text}"
+    );
+    assert!(
+        text.contains("exsvc_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"exsvc_db_pool_connections{state="idle"}"#)
+            && text.contains(r#"exsvc_db_pool_connections{state="in_use"}"#),
+        "{text}"
+    );
+    let (status, _, _) = server.stop().await;
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Neither the HMAC secret nor any token reaches the logs, even at debug level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_carry_a_secret_or_a_token() {
+    let dir = scratch_dir();
+    let canary_secret = "CANARY-SECRET-7f3a9c1e-do-not-log-0123456789";
+    let server = Server::start(
+        &dir,
+        &[("EXSVC_JWT_SECRET", canary_secret), ("EXSVC_LOG", "debug")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let valid = String::from_utf8(
+        run(
+            &["token", "--tenant", "acme", "--role", "admin"],
+            &[("EXSVC_JWT_SECRET", canary_secret)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let valid = valid.trim();
+    let bogus = "CANARY.TOKEN.abcdef0123456789";
+    for token in [valid, bogus] {
+        client
+            .get(format!("{}/api/v1/services", server.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        client
+            .post(format!("{}/api/v1/services", server.base))
+            .bearer_auth(token)
+            .json(&json!({"name": "Stripe", "type": "payment", "base_url": "https://user:CANARY@api.stripe.com"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, stdout, stderr) = server.stop().await;
+    let everything = format!("{stdout}{stderr}");
+    assert!(everything.contains("\"route\""), "requests were logged");
+    let signature = valid.rsplit('.').next().unwrap();
+    for canary in [canary_secret, valid, signature, bogus, "CANARY"] {
         assert!(
-            Instant::now() < deadline,
-            "did not exit within 30 s of SIGTERM"
+            !everything.contains(canary),
+            "{canary} leaked into the logs"
         );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A TOML file under the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_is_layered_under_the_environment() {
+    let dir = scratch_dir();
+    let file = dir.join("exsvc.toml");
+    std::fs::write(
+        &file,
+        format!("jwt_secret = \"{TEST_SECRET}\"\nbase_path = \"/exsvc\"\ndb_pool_size = 4\n"),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = exsvc(
+        &["--config", file.to_str().unwrap(), "serve"],
+        &[
+            ("EXSVC_LISTEN", listen.as_str()),
+            ("EXSVC_BASE_PATH", "/override"),
+        ],
+    )
+    .current_dir(&dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(response) = client
+            .get(format!("http://{listen}/override/healthz"))
+            .send()
+            .await
+        {
+            break response.status();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let output = child.wait_with_output().unwrap();
     assert_eq!(
-        status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        status, 200,
+        "the environment's base path wins over the file's"
     );
-    let logs = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        logs.contains("\"route\":\"/api/v1/services\""),
-        "one line per request: {logs}"
-    );
-    assert!(!logs.contains(token.trim()), "the token is never logged");
-    assert!(!logs.contains(TEST_SECRET), "the secret is never logged");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&file, "colour = \"red\"\n").unwrap();
+    let output = exsvc(&["--config", file.to_str().unwrap(), "serve"], &[])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("colour"));
+    let output = exsvc(&["--config", "/nonexistent.toml", "serve"], &[])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
 }

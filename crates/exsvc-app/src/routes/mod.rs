@@ -1,6 +1,7 @@
 //! The route table. Every API route is declared once here; registration and the
 //! OpenAPI coverage test both read this table.
 
+pub mod ops;
 pub mod services;
 
 use actix_web::http::Method;
@@ -18,6 +19,9 @@ pub struct RouteDef {
 pub fn api_routes() -> Vec<RouteDef> {
     let route = |method: Method, path, make| RouteDef { method, path, make };
     vec![
+        route(Method::GET, "/healthz", || web::get().to(ops::healthz)),
+        route(Method::GET, "/readyz", || web::get().to(ops::readyz)),
+        route(Method::GET, "/metrics", || web::get().to(ops::metrics)),
         route(Method::GET, "/api/v1/services", || {
             web::get().to(services::list_services)
         }),

@@ -54,7 +54,10 @@ impl ServiceSpec {
     /// The first field that breaks a rule.
     pub fn from_stored(stored: StoredSpec<'_>) -> Result<Self, CorruptStoredSpec> {
         fn field<T>(name: &'static str, result: Result<T, String>) -> Result<T, CorruptStoredSpec> {
-            result.map_err(|reason| CorruptStoredSpec { field: name, reason })
+            result.map_err(|reason| CorruptStoredSpec {
+                field: name,
+                reason,
+            })
         }
         let metadata = match stored.metadata {
             serde_json::Value::Object(map) => field("metadata", Metadata::parse(map))?,
@@ -66,7 +69,10 @@ impl ServiceSpec {
             service_type: field("service_type", ServiceType::parse(stored.service_type))?,
             status: field("status", ServiceStatus::parse(stored.status))?,
             base_url: field("base_url", BaseUrl::parse(stored.base_url, true))?,
-            api_version: field("api_version", stored.api_version.map(ApiVersion::parse).transpose())?,
+            api_version: field(
+                "api_version",
+                stored.api_version.map(ApiVersion::parse).transpose(),
+            )?,
             metadata,
         })
     }

@@ -268,7 +268,10 @@ mod tests {
         assert!(ServiceName::parse(&"a".repeat(101)).is_err());
         assert!(ServiceName::parse(&"ü".repeat(100)).is_ok());
         assert!(ServiceName::parse("a\u{0}b").is_err());
-        assert_eq!(ServiceName::parse("ÄRZTE Über").unwrap().key(), "ärzte über");
+        assert_eq!(
+            ServiceName::parse("ÄRZTE Über").unwrap().key(),
+            "ärzte über"
+        );
     }
 
     #[test]

@@ -222,6 +222,14 @@ impl ServiceCatalog {
             })
     }
 
+    /// Whether the store answers now (readiness). Needs no permission.
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not answer in time.
+    pub async fn check_store(&self) -> Result<(), ServiceError> {
+        self.repository.ping().await.map_err(plain_store_error)
+    }
+
     async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, ServiceError> {
         self.repository
             .find(principal.tenant(), id)

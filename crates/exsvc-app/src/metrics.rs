@@ -1,0 +1,100 @@
+//! Prometheus metrics of the HTTP layer and the connection pool. Each app owns
+//! its registry (no global recorder), so several apps in one process — as in the
+//! tests — never mix their numbers.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Connections of the store's pool, read at scrape time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolUsage {
+    pub in_use: usize,
+    pub idle: usize,
+    pub max: usize,
+}
+
+pub type PoolUsageProbe = Arc<dyn Fn() -> PoolUsage + Send + Sync>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pool: IntGaugeVec,
+    pool_usage: PoolUsageProbe,
+}
+
+/// Latency buckets in seconds: fine below 10 ms, where this service lives.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    /// # Errors
+    /// Only if metric definitions clash (a programming error).
+    pub fn new(pool_usage: PoolUsageProbe) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let labels = ["method", "route", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "exsvc_http_requests_total",
+                "HTTP requests by route template and status",
+            ),
+            &labels,
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "exsvc_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &labels,
+        )?;
+        let pool = IntGaugeVec::new(
+            Opts::new(
+                "exsvc_db_pool_connections",
+                "Database pool connections by state",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(pool.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool,
+            pool_usage,
+        })
+    }
+
+    /// Counts one finished request. `route` is the matched template (bounded
+    /// label values), never the raw path.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.requests.with_label_values(&labels).inc();
+        self.latency.with_label_values(&labels).observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let usage = (self.pool_usage)();
+        let gauge = |state: &str, n: usize| {
+            self.pool
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX))
+        };
+        gauge("in_use", usage.in_use);
+        gauge("idle", usage.idle);
+        gauge("max", usage.max);
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
