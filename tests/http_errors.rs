@@ -263,13 +263,22 @@ async fn request_ids_are_echoed_or_generated() {
 }
 
 /// A database that cannot be reached is 503 with Retry-After, never a driver
-/// message; the app itself keeps answering.
+/// message; readiness says so while liveness stays 200.
 #[tokio::test]
 async fn an_unreachable_database_is_503_without_internals() {
     let app = TestApp::spawn_with(TestOptions {
         database_url: Some("postgres://postgres@127.0.0.1:1/nowhere".into()),
         ..TestOptions::default()
     })
+    .await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    envelope(
+        ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    )
     .await;
     let token = admin("acme");
     let requests = [
