@@ -69,7 +69,7 @@ async fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 9);
+    assert_eq!(operations, 10);
 }
 
 #[tokio::test]

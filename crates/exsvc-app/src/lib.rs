@@ -28,6 +28,8 @@ pub struct AppState {
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,
     pub metrics: metrics::Metrics,
+    /// `EXSVC_DEBUG_ENDPOINTS`: serve `/debug/auth`, or answer it 404.
+    pub debug_endpoints: bool,
 }
 
 /// The application: API routes, docs, error handling, under the base path.
@@ -45,6 +47,7 @@ pub fn build_app(
     >,
 > {
     let base = state.base_path.clone();
+    let debug_endpoints = state.debug_endpoints;
     let doc = openapi::document(&base);
     App::new()
         .app_data(state)
@@ -56,7 +59,7 @@ pub fn build_app(
         )
         .service(
             web::scope(&base)
-                .configure(routes::register)
+                .configure(|config| routes::register(config, debug_endpoints))
                 .configure(extra),
         )
         .default_service(web::to(|| async {

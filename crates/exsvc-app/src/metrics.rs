@@ -16,7 +16,30 @@ pub struct PoolUsage {
     pub max: usize,
 }
 
+impl PoolUsage {
+    /// From a pool's status: its maximum size, the connections it holds and how
+    /// many of them are available.
+    pub fn from_pool(max: usize, size: usize, available: usize) -> Self {
+        Self {
+            in_use: size.saturating_sub(available),
+            idle: available,
+            max,
+        }
+    }
+}
+
 pub type PoolUsageProbe = Arc<dyn Fn() -> PoolUsage + Send + Sync>;
+
+/// The method as a label: standard methods by name, anything else `OTHER`, so a
+/// client inventing methods cannot create unbounded series.
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "CONNECT" | "TRACE" => {
+            method
+        }
+        _ => "OTHER",
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -75,7 +98,7 @@ impl Metrics {
     /// label values), never the raw path.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+        let labels = [method_label(method), route, status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
     }

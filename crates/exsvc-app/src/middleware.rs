@@ -65,6 +65,23 @@ fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
     ServiceResponse::new(request, replacement)
 }
 
+fn record(
+    state: Option<&crate::AppState>,
+    method: &actix_web::http::Method,
+    route: &str,
+    status: u16,
+    started: Instant,
+) {
+    if let Some(state) = state {
+        state.metrics.observe(
+            method.as_str(),
+            route,
+            status,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
 pub async fn envelope(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -73,6 +90,10 @@ pub async fn envelope(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
+    // The request is moved below; keep what the metrics need.
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::AppState>>()
+        .map(|s| s.clone().into_inner());
 
     // The request cannot be cloned before routing (actix mutates it in place), so
     // a panic or an error from below is returned as an `ApiError`, which actix
@@ -81,10 +102,18 @@ pub async fn envelope(
         Ok(Ok(response)) => ensure_envelope(response.map_into_boxed_body()),
         Ok(Err(error)) => {
             let status = error.as_response_error().status_code();
+            record(
+                metrics.as_deref(),
+                &method,
+                "<middleware>",
+                status.as_u16(),
+                started,
+            );
             tracing::info!(request_id = %id, method = %method, status = status.as_u16(), "request failed in middleware");
             return Err(ApiError::for_status(status).with_request_id(&id).into());
         }
         Err(_) => {
+            record(metrics.as_deref(), &method, "<panic>", 500, started);
             tracing::error!(request_id = %id, method = %method, status = 500, "a request handler panicked");
             return Err(ApiError::internal().with_request_id(&id).into());
         }
@@ -97,15 +126,8 @@ pub async fn envelope(
     let request = response.request();
     let route = request.match_pattern();
     let route = route.as_deref().unwrap_or("<unmatched>");
-    let elapsed = started.elapsed();
-    if let Some(state) = request.app_data::<actix_web::web::Data<crate::AppState>>() {
-        state.metrics.observe(
-            method.as_str(),
-            route,
-            response.status().as_u16(),
-            elapsed.as_secs_f64(),
-        );
-    }
+    let status = response.status().as_u16();
+    record(metrics.as_deref(), &method, route, status, started);
     let tenant = request
         .extensions()
         .get::<RequestTenant>()
@@ -114,9 +136,9 @@ pub async fn envelope(
         request_id = %id,
         method = %method,
         route,
-        status = response.status().as_u16(),
+        status,
         tenant = tenant.as_deref().unwrap_or("-"),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
     Ok(response)

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto::{ServiceDto, ServiceListDto, ServicePatchDto, ServiceStatusDto, ServiceWriteDto};
 use crate::error::{ErrorBody, ErrorResponse};
-use crate::routes::{ops, services};
+use crate::routes::{debug, ops, services};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,15 +25,17 @@ use crate::routes::{ops, services};
         ops::healthz,
         ops::readyz,
         ops::metrics,
+        debug::debug_auth,
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceWriteDto, ServicePatchDto, ServiceStatusDto,
-        ErrorResponse, ErrorBody, ops::StatusDto,
+        ErrorResponse, ErrorBody, ops::StatusDto, debug::DebugAuthDto, debug::TokenInfoDto,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "services", description = "The service registry"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "debug", description = "Authentication diagnostics"),
     ),
 )]
 struct ApiDoc;

@@ -16,20 +16,31 @@ use crate::errors::from_pool;
 
 pub(crate) type Connection = SyncConnectionWrapper<SqliteConnection>;
 
-/// Every connection: a busy timeout first (a writer waits for the lock instead of
-/// failing, also while the next pragmas run), WAL (readers never block the
-/// writer; the migration already made the file WAL, this is a no-op check),
-/// foreign keys on, and `synchronous = NORMAL`, which in WAL mode survives a
-/// crash of the process (a power loss may drop the last transactions).
-pub(crate) const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 10000;
+/// The pragmas every connection runs: a busy timeout first (a writer waits for
+/// the lock instead of failing, also while the next pragmas run), WAL (readers
+/// never block the writer; the migration already made the file WAL, so this is a
+/// no-op check), foreign keys on, and `synchronous = NORMAL`, which in WAL mode
+/// survives a crash of the process (a power loss may drop the last transactions).
+///
+/// The busy timeout is the store's operation timeout: a writer gives up waiting
+/// when the request would answer 503 anyway, instead of committing after it.
+pub(crate) fn connection_pragmas(timeout: Duration) -> String {
+    format!(
+        "PRAGMA busy_timeout = {};
 PRAGMA journal_mode = WAL;
 PRAGMA foreign_keys = ON;
-PRAGMA synchronous = NORMAL;";
+PRAGMA synchronous = NORMAL;",
+        timeout.as_millis()
+    )
+}
 
-/// The file path of a `sqlite://PATH` URL (`sqlite:///abs/path` for an absolute one).
+/// The file path of a `sqlite://PATH` URL (`sqlite:///abs/path` for an absolute
+/// one). In-memory databases are refused: each pooled connection would get its
+/// own empty one.
 pub fn database_path(url: &str) -> Option<PathBuf> {
     let path = url.strip_prefix("sqlite://")?;
-    (!path.is_empty()).then(|| PathBuf::from(path))
+    let in_memory = path.starts_with(':') || path.contains("mode=memory");
+    (!path.is_empty() && !in_memory).then(|| PathBuf::from(path))
 }
 
 #[derive(Debug, Clone)]
@@ -55,21 +66,20 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Builds the pool over `settings.path`, creating its folder if needed.
+    /// Builds the pool over `settings.path`, which `run_migrations` has created.
     ///
     /// # Errors
-    /// When the folder cannot be created or the pool cannot be built.
+    /// When the pool cannot be built.
     pub fn open(settings: &PoolSettings) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
+        let pragmas = connection_pragmas(settings.timeout);
         let mut config = ManagerConfig::<Connection>::default();
         config.recycling_method = RecyclingMethod::Fast;
-        config.custom_setup = Box::new(|url| {
+        config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
+            let pragmas = pragmas.clone();
             Box::pin(async move {
                 let mut conn = Connection::establish(&url).await?;
-                conn.batch_execute(CONNECTION_PRAGMAS)
+                conn.batch_execute(&pragmas)
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(conn)

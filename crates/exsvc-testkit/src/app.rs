@@ -8,7 +8,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
 use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
 use exsvc_app::{build_app, AppState};
-use exsvc_auth::{ClaimRules, HmacVerifier};
+use exsvc_auth::{Algorithm, ClaimRules, JwtVerifier, VerificationKey, VerifierSettings};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{ServiceRepository, SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
@@ -28,6 +28,15 @@ pub struct TestOptions {
     pub extra_routes: fn(&mut web::ServiceConfig),
     /// Serve from this database instead of a fresh one (e.g. one that is down).
     pub database_url: Option<String>,
+    /// Verify with the test HMAC secret (on by default).
+    pub hmac: bool,
+    pub public_keys: Vec<VerificationKey>,
+    pub jwks_url: Option<String>,
+    pub algorithms: Option<Vec<Algorithm>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway_secs: u64,
+    pub debug_endpoints: bool,
 }
 
 impl Default for TestOptions {
@@ -37,6 +46,14 @@ impl Default for TestOptions {
             allow_http_base_url: false,
             extra_routes: |_| {},
             database_url: None,
+            hmac: true,
+            public_keys: Vec::new(),
+            jwks_url: None,
+            algorithms: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 60,
+            debug_endpoints: true,
         }
     }
 }
@@ -66,14 +83,6 @@ pub struct TestApp {
     server: ServerHandle,
 }
 
-fn pool_usage(max: usize, size: usize, available: usize) -> PoolUsage {
-    PoolUsage {
-        in_use: size.saturating_sub(available),
-        idle: available,
-        max,
-    }
-}
-
 fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
     let settings = PoolSettings {
         database_url: url.to_owned(),
@@ -86,7 +95,7 @@ fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
         Arc::new(store),
         Arc::new(move || {
             let s = probe.status();
-            pool_usage(s.max_size, s.size, s.available)
+            PoolUsage::from_pool(s.max_size, s.size, s.available)
         }),
     )
 }
@@ -98,7 +107,7 @@ fn sqlite_store(db: &TestSqlite) -> (Arc<dyn ServiceRepository>, PoolUsageProbe)
         Arc::new(store),
         Arc::new(move || {
             let s = probe.status();
-            pool_usage(s.max_size, s.size, s.available)
+            PoolUsage::from_pool(s.max_size, s.size, s.available)
         }),
     )
 }
@@ -127,11 +136,26 @@ impl TestApp {
                 cursor_key: CursorKey::derive(tokens::TEST_SECRET.as_bytes()),
             },
         );
+        let verifier = JwtVerifier::new(VerifierSettings {
+            hmac_secret: options.hmac.then(tokens::secret),
+            public_keys: options.public_keys.clone(),
+            jwks_url: options.jwks_url.clone(),
+            algorithms: options.algorithms.clone(),
+            issuer: options.issuer.clone(),
+            audience: options.audience.clone(),
+            rules: ClaimRules {
+                leeway_secs: options.leeway_secs,
+                ..ClaimRules::default()
+            },
+        })
+        .await
+        .expect("verifier");
         let state = web::Data::new(AppState {
             catalog,
-            verifier: Arc::new(HmacVerifier::new(&tokens::secret(), ClaimRules::default())),
+            verifier: Arc::new(verifier),
             base_path: options.base_path.clone(),
             metrics: Metrics::new(probe).expect("metrics"),
+            debug_endpoints: options.debug_endpoints,
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();

@@ -26,11 +26,12 @@ impl TestSqlite {
         format!("sqlite://{}", self.path.display())
     }
 
+    /// The store with the production defaults' timeout (3 s).
     pub fn store(&self) -> SqliteStore {
         SqliteStore::open(&PoolSettings {
             path: self.path.clone(),
             max_size: 8,
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_millis(3000),
         })
         .expect("open SQLite")
     }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use exsvc_auth::{ClaimRules, HmacSecret};
+use exsvc_auth::{Algorithm, ClaimRules, HmacSecret, VerificationKey, SUPPORTED_ALGORITHMS};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use figment::Figment;
@@ -18,7 +18,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
 /// Every setting, by its environment name. In a TOML file the same names are
 /// written in lower case without the prefix (`db_pool_size = 16`).
-const SETTINGS: [&str; 13] = [
+const SETTINGS: [&str; 19] = [
     "EXSVC_LISTEN",
     "EXSVC_DATABASE_URL",
     "EXSVC_DB_POOL_SIZE",
@@ -32,6 +32,12 @@ const SETTINGS: [&str; 13] = [
     "EXSVC_LOG_FORMAT",
     "EXSVC_ENV",
     "EXSVC_DATA_DIR",
+    "EXSVC_JWT_PUBLIC_KEY_FILES",
+    "EXSVC_JWKS_URL",
+    "EXSVC_JWT_ALGORITHMS",
+    "EXSVC_JWT_ISSUER",
+    "EXSVC_JWT_AUDIENCE",
+    "EXSVC_DEBUG_ENDPOINTS",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +66,15 @@ pub struct Config {
     pub db_timeout: Duration,
     /// `None` only in development: a secret is then kept in the data directory.
     pub jwt_secret: Option<HmacSecret>,
+    /// Public keys read from `EXSVC_JWT_PUBLIC_KEY_FILES` at start.
+    pub public_keys: Vec<VerificationKey>,
+    pub jwks_url: Option<String>,
+    /// `EXSVC_JWT_ALGORITHMS`; `None` allows all that the key sources allow.
+    pub algorithms: Option<Vec<Algorithm>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
     pub claim_rules: ClaimRules,
+    pub debug_endpoints: bool,
     pub environment: Environment,
     pub data_dir: PathBuf,
     pub allow_http_base_url: bool,
@@ -120,9 +134,10 @@ pub fn layered(
         }
         figment = figment.merge(Toml::file_exact(path));
     }
+    // An empty variable is unset: it must not blank out the file's value.
     let env: BTreeMap<String, String> = env
         .into_iter()
-        .filter(|(k, _)| SETTINGS.contains(&k.as_str()))
+        .filter(|(k, v)| SETTINGS.contains(&k.as_str()) && !v.trim().is_empty())
         .map(|(k, v)| (k.trim_start_matches("EXSVC_").to_ascii_lowercase(), v))
         .collect();
     figment = figment.merge(Serialized::defaults(env));
@@ -140,6 +155,25 @@ pub fn layered(
             Ok((variable, text))
         })
         .collect()
+}
+
+/// The process's `EXSVC_*` variables. Other variables are ignored, whatever they
+/// hold; an `EXSVC_*` one that is not UTF-8 is a configuration error.
+///
+/// # Errors
+/// The first `EXSVC_*` variable whose value is not UTF-8.
+pub fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut vars = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str().filter(|k| k.starts_with("EXSVC_")) else {
+            continue;
+        };
+        let value = value
+            .into_string()
+            .map_err(|_| invalid(key, "is not valid UTF-8"))?;
+        vars.push((key.to_owned(), value));
+    }
+    Ok(vars)
 }
 
 /// Reads and validates settings by environment name. Empty values count as unset.
@@ -257,6 +291,61 @@ impl Settings {
             .transpose()
     }
 
+    fn public_keys(&self) -> Result<Vec<VerificationKey>, ConfigError> {
+        let variable = "EXSVC_JWT_PUBLIC_KEY_FILES";
+        let Some(list) = self.get(variable) else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|path| !path.is_empty())
+            .map(|path| {
+                let pem =
+                    std::fs::read(path).map_err(|e| invalid(variable, format!("{path}: {e}")))?;
+                VerificationKey::from_pem(&pem)
+                    .map_err(|reason| invalid(variable, format!("{path}: {reason}")))
+            })
+            .collect()
+    }
+
+    fn jwks_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(url) = self.get("EXSVC_JWKS_URL") else {
+            return Ok(None);
+        };
+        match url::Url::parse(url.trim()) {
+            Ok(parsed)
+                if matches!(parsed.scheme(), "https" | "http") && parsed.host_str().is_some() =>
+            {
+                Ok(Some(url.trim().to_owned()))
+            }
+            _ => Err(invalid("EXSVC_JWKS_URL", "must be an http(s) URL")),
+        }
+    }
+
+    fn algorithms(&self) -> Result<Option<Vec<Algorithm>>, ConfigError> {
+        let variable = "EXSVC_JWT_ALGORITHMS";
+        let Some(list) = self.get(variable) else {
+            return Ok(None);
+        };
+        let algorithms = list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                name.parse::<Algorithm>()
+                    .ok()
+                    .filter(|alg| SUPPORTED_ALGORITHMS.contains(alg))
+                    .ok_or_else(|| {
+                        invalid(variable, format!("'{name}' is not a supported algorithm"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(invalid(variable, "names no algorithm"));
+        }
+        Ok(Some(algorithms))
+    }
+
     pub fn tenant_claim(&self) -> String {
         self.get("EXSVC_JWT_TENANT_CLAIM")
             .unwrap_or_else(|| "tenant_id".to_owned())
@@ -303,10 +392,13 @@ impl Settings {
         };
         let environment = self.environment()?;
         let jwt_secret = self.jwt_secret()?;
-        if environment == Environment::Production && jwt_secret.is_none() {
+        let public_keys = self.public_keys()?;
+        let jwks_url = self.jwks_url()?;
+        let no_key_source = jwt_secret.is_none() && public_keys.is_empty() && jwks_url.is_none();
+        if environment == Environment::Production && no_key_source {
             return Err(invalid(
                 "EXSVC_JWT_SECRET",
-                "is required when EXSVC_ENV=production (no token key source is configured)",
+                "(or EXSVC_JWT_PUBLIC_KEY_FILES or EXSVC_JWKS_URL) is required when EXSVC_ENV=production",
             ));
         }
         Ok(Config {
@@ -315,10 +407,16 @@ impl Settings {
             pool_size: usize::try_from(pool_size).unwrap_or(16),
             db_timeout: Duration::from_millis(timeout_ms),
             jwt_secret,
+            public_keys,
+            jwks_url,
+            algorithms: self.algorithms()?,
+            issuer: self.get("EXSVC_JWT_ISSUER"),
+            audience: self.get("EXSVC_JWT_AUDIENCE"),
             claim_rules: ClaimRules {
                 tenant_claim: self.tenant_claim(),
                 leeway_secs,
             },
+            debug_endpoints: self.flag("EXSVC_DEBUG_ENDPOINTS", true)?,
             environment,
             data_dir: self.data_dir(),
             allow_http_base_url: self.flag("EXSVC_ALLOW_HTTP_BASE_URL", false)?,
@@ -383,6 +481,11 @@ mod tests {
             ("EXSVC_BASE_PATH", "/a b"),
             ("EXSVC_LOG_FORMAT", "xml"),
             ("EXSVC_ENV", "staging"),
+            ("EXSVC_JWT_PUBLIC_KEY_FILES", "/nonexistent.pem"),
+            ("EXSVC_JWKS_URL", "ftp://keys"),
+            ("EXSVC_JWT_ALGORITHMS", "none"),
+            ("EXSVC_JWT_ALGORITHMS", "HS256,XX999"),
+            ("EXSVC_DEBUG_ENDPOINTS", "perhaps"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();
@@ -395,6 +498,44 @@ mod tests {
         let err = load(&[("EXSVC_ENV", "production")]).unwrap_err();
         assert_eq!(err.variable, "EXSVC_JWT_SECRET");
         assert!(load(&[("EXSVC_ENV", "production"), ("EXSVC_JWT_SECRET", SECRET)]).is_ok());
+        assert!(load(&[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWKS_URL", "https://auth.example/jwks")
+        ])
+        .is_ok());
+        let pem = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../exsvc-testkit/fixtures/ec256-public.pem"
+        );
+        let config = load(&[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWT_PUBLIC_KEY_FILES", pem),
+        ])
+        .unwrap();
+        assert_eq!(config.public_keys.len(), 1);
+    }
+
+    #[test]
+    fn an_empty_variable_does_not_blank_out_the_file() {
+        let mut file = tempfile();
+        writeln!(file.1, "jwt_secret = \"{SECRET}\"").unwrap();
+        let values = layered(Some(&file.0), env(&[("EXSVC_JWT_SECRET", "")])).unwrap();
+        assert!(Settings::new(values).load().unwrap().jwt_secret.is_some());
+    }
+
+    #[test]
+    fn algorithms_and_debug_flag_parse() {
+        let config = load(&[("EXSVC_JWT_ALGORITHMS", "RS256, ES256,EdDSA")]).unwrap();
+        assert_eq!(
+            config.algorithms,
+            Some(vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
+        );
+        assert!(
+            !load(&[("EXSVC_DEBUG_ENDPOINTS", "false")])
+                .unwrap()
+                .debug_endpoints
+        );
+        assert!(load(&[]).unwrap().debug_endpoints);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! reused on later starts, so tokens and data survive a restart.
 
 use std::fs::OpenOptions;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +43,10 @@ pub fn hmac_secret(data_dir: &Path) -> Result<DevKey, String> {
     })
 }
 
+/// Reads the key file, or creates it atomically: the key is written to a
+/// private temporary file first and then linked into place, so no reader ever
+/// sees a half-written key, and of two processes starting at once one wins and
+/// both use its key.
 fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<String, String>,
@@ -52,28 +56,30 @@ fn read_or_create(
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    // create_new: two processes starting at once cannot both write a key.
-    match OpenOptions::new()
+    let read = || std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"));
+    match std::fs::metadata(path) {
+        Ok(_) => return Ok((read()?, false)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    }
+    let text = make()?;
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let written = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            let text = make()?;
+        .open(&temporary)
+        .and_then(|mut file| {
             file.write_all(text.as_bytes())
                 .and_then(|()| file.sync_all())
-                .map_err(|e| format!("cannot write {shown}: {e}"))?;
-            Ok((text, true))
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let mut text = String::new();
-            std::fs::File::open(path)
-                .and_then(|mut f| f.read_to_string(&mut text))
-                .map_err(|e| format!("cannot read {shown}: {e}"))?;
-            Ok((text, false))
-        }
-        Err(e) => Err(format!("cannot create {shown}: {e}")),
+        });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok((text, true)),
+        // Another process linked its key first: use that one.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok((read()?, false)),
+        Err(e) => Err(format!("cannot write {shown}: {e}")),
     }
 }
 

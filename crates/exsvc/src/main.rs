@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{layered, ConfigError, Environment, Settings};
+use exsvc_auth::HmacSecret;
+
+use crate::config::{layered, process_env, ConfigError, Environment, Settings};
 
 /// Exit codes (SPEC §8): 0 success, 2 configuration or usage error, 1 otherwise.
 const EXIT_CONFIG: u8 = 2;
@@ -49,9 +51,40 @@ fn config_error(error: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// The HMAC secret `exsvc token` signs with: the configured one, or in
+/// development (no key source at all) the local one.
+fn token_secret(settings: &Settings) -> Result<HmacSecret, ExitCode> {
+    let needs_secret = |reason: &str| {
+        config_error(&ConfigError {
+            variable: "EXSVC_JWT_SECRET".into(),
+            reason: reason.into(),
+        })
+    };
+    let config = settings.load().map_err(|e| config_error(&e))?;
+    if let Some(secret) = config.jwt_secret {
+        return Ok(secret);
+    }
+    if config.environment == Environment::Production {
+        return Err(needs_secret(
+            "is required to mint tokens when EXSVC_ENV=production",
+        ));
+    }
+    if !config.public_keys.is_empty() || config.jwks_url.is_some() {
+        return Err(needs_secret(
+            "is required to mint tokens: the server only accepts asymmetric keys",
+        ));
+    }
+    devkeys::hmac_secret(&config.data_dir)
+        .map(|key| key.secret)
+        .map_err(|error| {
+            eprintln!("exsvc: development key: {error}");
+            ExitCode::from(EXIT_FAILURE)
+        })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match layered(cli.config.as_deref(), std::env::vars()) {
+    let settings = match process_env().and_then(|env| layered(cli.config.as_deref(), env)) {
         Ok(values) => Settings::new(values),
         Err(error) => return config_error(&error),
     };
@@ -65,24 +98,9 @@ fn main() -> ExitCode {
             Err(error) => config_error(&error),
         },
         Command::Token(args) => {
-            let secret = match (settings.jwt_secret(), settings.environment()) {
-                (Err(error), _) | (_, Err(error)) => return config_error(&error),
-                (Ok(Some(secret)), _) => secret,
-                (Ok(None), Ok(Environment::Production)) => {
-                    return config_error(&ConfigError {
-                        variable: "EXSVC_JWT_SECRET".into(),
-                        reason: "is required to mint tokens when EXSVC_ENV=production".into(),
-                    })
-                }
-                (Ok(None), Ok(Environment::Development)) => {
-                    match devkeys::hmac_secret(&settings.data_dir()) {
-                        Ok(key) => key.secret,
-                        Err(error) => {
-                            eprintln!("exsvc: development key: {error}");
-                            return ExitCode::from(EXIT_FAILURE);
-                        }
-                    }
-                }
+            let secret = match token_secret(&settings) {
+                Ok(secret) => secret,
+                Err(exit) => return exit,
             };
             token::run(&secret, &settings.tenant_claim(), &args)
         }

@@ -8,14 +8,14 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use exsvc_app::metrics::Metrics;
 use exsvc_app::{build_app, AppState};
-use exsvc_auth::{mint_hs256, HmacSecret, HmacVerifier};
+use exsvc_auth::{mint_hs256, HmacSecret, JwtVerifier, VerifierSettings};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, Database, Environment, LogFormat};
+use crate::config::{Config, Database, LogFormat};
 use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
@@ -60,29 +60,35 @@ pub fn migrate_only(database: &Database) -> ExitCode {
     }
 }
 
+/// Whether no token key source is configured: development mode then keeps an
+/// HMAC secret in the data directory (configuration refused this in production).
+fn development_keys(config: &Config) -> bool {
+    config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
+}
+
 pub fn run(config: Config) -> ExitCode {
     if let Err(error) = init_tracing(&config.log_filter, config.log_format) {
         eprintln!("exsvc: configuration error: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let secret = match &config.jwt_secret {
-        Some(secret) => secret.clone(),
-        // Configuration already refused production without a key source.
-        None => match devkeys::hmac_secret(&config.data_dir) {
+    let secret = if development_keys(&config) {
+        match devkeys::hmac_secret(&config.data_dir) {
             Ok(key) => {
                 let verb = if key.created { "created" } else { "reusing" };
                 tracing::warn!(
                     key_file = %key.path.display(),
                     "DEVELOPMENT MODE: no token key source is configured; {verb} a local HMAC secret. \
-                     Set EXSVC_JWT_SECRET and EXSVC_ENV=production for real deployments."
+                     Set EXSVC_JWT_SECRET (or EXSVC_JWKS_URL) and EXSVC_ENV=production for real deployments."
                 );
-                key.secret
+                Some(key.secret)
             }
             Err(error) => {
                 eprintln!("exsvc: development key: {error}");
                 return ExitCode::from(EXIT_FAILURE);
             }
-        },
+        }
+    } else {
+        config.jwt_secret.clone()
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -97,6 +103,22 @@ pub fn run(config: Config) -> ExitCode {
             tracing::error!(error = %error, "exsvc stopped");
             eprintln!("exsvc: {error}");
             ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The key that authenticates listing cursors: derived from the HMAC secret,
+/// which replicas share. Without one (only public keys or a JWKS), a random key:
+/// cursors then last for the life of the process.
+fn cursor_key(secret: Option<&HmacSecret>) -> anyhow::Result<CursorKey> {
+    match secret {
+        Some(secret) => Ok(CursorKey::derive(secret.expose_bytes())),
+        None => {
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random)
+                .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+            tracing::info!("no HMAC secret: listing cursors are valid for this process only");
+            Ok(CursorKey::derive(&random))
         }
     }
 }
@@ -125,7 +147,7 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     );
 }
 
-async fn serve(config: Config, secret: HmacSecret) -> anyhow::Result<()> {
+async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()> {
     let applied = store::migrate(&config.database)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -141,15 +163,26 @@ async fn serve(config: Config, secret: HmacSecret) -> anyhow::Result<()> {
             url_policy: UrlPolicy {
                 allow_http: config.allow_http_base_url,
             },
-            // Replicas share the secret, so they accept each other's cursors.
-            cursor_key: CursorKey::derive(secret.expose_bytes()),
+            cursor_key: cursor_key(secret.as_ref())?,
         },
     );
+    let verifier = JwtVerifier::new(VerifierSettings {
+        hmac_secret: secret.clone(),
+        public_keys: config.public_keys.clone(),
+        jwks_url: config.jwks_url.clone(),
+        algorithms: config.algorithms.clone(),
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        rules: config.claim_rules.clone(),
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
     let state = web::Data::new(AppState {
         catalog,
-        verifier: Arc::new(HmacVerifier::new(&secret, config.claim_rules.clone())),
+        verifier: Arc::new(verifier),
         base_path: config.base_path.clone(),
         metrics: Metrics::new(store.pool_usage)?,
+        debug_endpoints: config.debug_endpoints,
     });
 
     let server = HttpServer::new(move || build_app(state.clone(), |_| {}))
@@ -163,8 +196,8 @@ async fn serve(config: Config, secret: HmacSecret) -> anyhow::Result<()> {
         swagger_ui = %format!("http://{}{}/swagger-ui/", config.listen, config.base_path),
         "exsvc is serving"
     );
-    if config.environment == Environment::Development && config.jwt_secret.is_none() {
-        print_dev_banner(&config, &secret);
+    if let (true, Some(secret)) = (development_keys(&config), &secret) {
+        print_dev_banner(&config, secret);
     }
     server.await?;
     tracing::info!("exsvc stopped gracefully");

@@ -31,14 +31,6 @@ pub struct Store {
     pub pool_usage: PoolUsageProbe,
 }
 
-fn usage(max: usize, size: usize, available: usize) -> PoolUsage {
-    PoolUsage {
-        in_use: size.saturating_sub(available),
-        idle: available,
-        max,
-    }
-}
-
 /// Opens the pool of an already migrated database.
 ///
 /// # Errors
@@ -57,7 +49,7 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
                 repository: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
-                    usage(s.max_size, s.size, s.available)
+                    PoolUsage::from_pool(s.max_size, s.size, s.available)
                 }),
             })
         }
@@ -73,7 +65,7 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
                 repository: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
-                    usage(s.max_size, s.size, s.available)
+                    PoolUsage::from_pool(s.max_size, s.size, s.available)
                 }),
             })
         }

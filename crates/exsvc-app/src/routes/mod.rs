@@ -1,6 +1,7 @@
 //! The route table. Every API route is declared once here; registration and the
 //! OpenAPI coverage test both read this table.
 
+pub mod debug;
 pub mod ops;
 pub mod services;
 
@@ -22,6 +23,7 @@ pub fn api_routes() -> Vec<RouteDef> {
         route(Method::GET, "/healthz", || web::get().to(ops::healthz)),
         route(Method::GET, "/readyz", || web::get().to(ops::readyz)),
         route(Method::GET, "/metrics", || web::get().to(ops::metrics)),
+        route(Method::GET, DEBUG_AUTH, || web::get().to(debug::debug_auth)),
         route(Method::GET, "/api/v1/services", || {
             web::get().to(services::list_services)
         }),
@@ -43,10 +45,17 @@ pub fn api_routes() -> Vec<RouteDef> {
     ]
 }
 
+/// The diagnostics route that `EXSVC_DEBUG_ENDPOINTS=false` removes (it is then
+/// an unknown route: 404).
+pub const DEBUG_AUTH: &str = "/debug/auth";
+
 /// Registers the table, one resource per path. actix answers other methods on a
 /// path with 405 and its `Allow` header; the middleware gives that the envelope.
-pub fn register(config: &mut web::ServiceConfig) {
-    let routes = api_routes();
+pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
+    let routes: Vec<RouteDef> = api_routes()
+        .into_iter()
+        .filter(|r| debug_endpoints || r.path != DEBUG_AUTH)
+        .collect();
     let mut paths: Vec<&'static str> = routes.iter().map(|r| r.path).collect();
     paths.dedup();
     for path in paths {

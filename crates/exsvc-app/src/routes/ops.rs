@@ -1,6 +1,6 @@
 //! Operations endpoints: liveness, readiness and metrics. No token needed.
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,8 +28,14 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "`SERVICE_UNAVAILABLE`: the database does not answer", body = ErrorResponse),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.catalog.check_store().await?;
-    Ok(HttpResponse::Ok().json(StatusDto { status: "ready" }))
+    match state.catalog.check_store().await {
+        Ok(()) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
+        // Any failure means "not ready" to a probe; the cause goes to the log.
+        Err(error) => {
+            tracing::warn!(%error, source = ?std::error::Error::source(&error), "readiness check failed");
+            Err(ApiError::unavailable())
+        }
+    }
 }
 
 /// Prometheus metrics in the text exposition format.
@@ -37,14 +43,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(ContentType(
-            "text/plain; version=0.0.4; charset=utf-8"
-                .parse()
-                .unwrap_or(mime_text_plain()),
-        ))
+        .insert_header((header::CONTENT_TYPE, prometheus::TEXT_FORMAT))
         .body(state.metrics.render())
-}
-
-fn mime_text_plain() -> actix_web::mime::Mime {
-    actix_web::mime::TEXT_PLAIN_UTF_8
 }

@@ -7,6 +7,9 @@ use crate::principal::Principal;
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedToken {
     pub principal: Principal,
+    /// The signing algorithm (`alg`) and key id (`kid`) of the header.
+    pub algorithm: String,
+    pub key_id: Option<String>,
     /// Every claim of the payload, for diagnostics (`/debug/auth`). Never the raw
     /// token or its signature.
     pub claims: Map<String, Value>,
@@ -24,6 +27,10 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// The header asks for something never honoured (`jku`, `x5u`, `jwk`, `x5c`,
+    /// `crit`): keys are never fetched from or embedded in a token.
+    #[error("the token header field '{0}' is not accepted")]
+    ForbiddenHeader(&'static str),
     #[error("the token claim '{0}' is missing or invalid")]
     InvalidClaim(String),
 }

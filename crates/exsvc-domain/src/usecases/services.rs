@@ -225,7 +225,7 @@ impl ServiceCatalog {
     /// Whether the store answers now (readiness). Needs no permission.
     ///
     /// # Errors
-    /// `Unavailable` when it does not answer in time.
+    /// `Unavailable` when it does not answer in time, `Internal` when it fails.
     pub async fn check_store(&self) -> Result<(), ServiceError> {
         self.repository.ping().await.map_err(plain_store_error)
     }

@@ -1,0 +1,99 @@
+//! `GET /debug/auth` (SPEC §4.4): what the server understood of the caller's
+//! token, after full validation. Never the raw token or its signature.
+
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::Authenticated;
+use crate::error::ErrorResponse;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DebugAuthDto {
+    pub tenant_id: String,
+    pub actor: String,
+    pub client_id: Option<String>,
+    /// Effective permissions, sorted (admin roles expand to all).
+    pub permissions: Vec<String>,
+    pub roles: Vec<String>,
+    pub token: TokenInfoDto,
+    /// Every claim of the payload.
+    #[schema(value_type = Object)]
+    pub claims: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfoDto {
+    #[schema(example = "RS256")]
+    pub alg: String,
+    pub kid: Option<String>,
+    pub issuer: Option<String>,
+    /// `aud` as sent: a string or a list.
+    #[schema(value_type = Option<Object>)]
+    pub audience: Option<Value>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+fn timestamp(claims: &Map<String, Value>, name: &str) -> Option<DateTime<Utc>> {
+    claims
+        .get(name)
+        .and_then(Value::as_i64)
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+fn roles(claims: &Map<String, Value>) -> Vec<String> {
+    let listed = claims
+        .get("roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let single = claims.get("role").into_iter();
+    let mut roles: Vec<String> = listed
+        .chain(single)
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// What the server understood of the caller's token.
+#[utoipa::path(get, path = "/debug/auth", tag = "debug", operation_id = "debugAuth",
+    responses(
+        (status = 200, description = "The validated token as the server sees it", body = DebugAuthDto),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "Never: any valid token may call this", body = ErrorResponse),
+        (status = 404, description = "`NOT_FOUND` when `EXSVC_DEBUG_ENDPOINTS=false`", body = ErrorResponse),
+    ),
+    security(("bearer" = [])))]
+pub async fn debug_auth(auth: Authenticated) -> HttpResponse {
+    let token = &auth.0;
+    let claims = &token.claims;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    HttpResponse::Ok().json(DebugAuthDto {
+        tenant_id: token.principal.tenant().as_str().to_owned(),
+        actor: token.principal.actor().to_owned(),
+        client_id: text("client_id"),
+        permissions: token
+            .principal
+            .permissions()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        roles: roles(claims),
+        token: TokenInfoDto {
+            alg: token.algorithm.clone(),
+            kid: token.key_id.clone(),
+            issuer: text("iss"),
+            audience: claims.get("aud").cloned(),
+            issued_at: timestamp(claims, "iat"),
+            expires_at: timestamp(claims, "exp"),
+            not_before: timestamp(claims, "nbf"),
+        },
+        claims: claims.clone(),
+    })
+}
