@@ -154,3 +154,80 @@ async fn every_permission_claim_form_is_honoured() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn debug_auth_shows_what_the_server_understood() {
+    let app = TestApp::spawn().await;
+    let token = sign(json!({
+        "tenant_id": "acme", "sub": "user-1", "client_id": "cli", "exp": now() + 600, "iat": now(),
+        "iss": "https://auth.example", "aud": ["exsvc"], "scope": "external-service:update external-service:read",
+        "roles": ["viewer"], "custom": {"team": "billing"}
+    }));
+    let response = app
+        .client
+        .get(app.url("/debug/auth"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !text.contains(signature) && !text.contains(&token),
+        "the raw token or its signature leaked"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["tenant_id"], "acme");
+    assert_eq!(body["actor"], "user-1");
+    assert_eq!(body["client_id"], "cli");
+    assert_eq!(
+        body["permissions"],
+        json!(["external-service:read", "external-service:update"])
+    );
+    assert_eq!(body["roles"], json!(["viewer"]));
+    assert_eq!(body["token"]["alg"], "HS256");
+    assert_eq!(body["token"]["kid"], Value::Null);
+    assert_eq!(body["token"]["issuer"], "https://auth.example");
+    assert_eq!(body["token"]["audience"], json!(["exsvc"]));
+    assert!(body["token"]["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert!(body["token"]["issued_at"].is_string());
+    assert_eq!(body["token"]["not_before"], Value::Null);
+    assert_eq!(body["claims"]["custom"], json!({"team": "billing"}));
+
+    // Any valid token may call it; an invalid one may not.
+    let bare = sign(json!({"tenant_id": "acme", "exp": now() + 600}));
+    let response = app
+        .client
+        .get(app.url("/debug/auth"))
+        .bearer_auth(&bare)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["permissions"], json!([]));
+    assert_eq!(body["actor"], "unknown");
+    let response = app.client.get(app.url("/debug/auth")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn debug_endpoints_can_be_turned_off() {
+    let app = TestApp::spawn_with(exsvc_testkit::TestOptions {
+        debug_endpoints: false,
+        ..Default::default()
+    })
+    .await;
+    let token = sign(json!({"tenant_id": "acme", "exp": now() + 600}));
+    let response = app
+        .client
+        .get(app.url("/debug/auth"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+}

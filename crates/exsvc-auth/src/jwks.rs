@@ -27,6 +27,7 @@ pub struct Jwks {
     last_attempt: Mutex<Option<Instant>>,
     refreshing: AtomicBool,
     loaded: AtomicBool,
+    min_refresh: Duration,
     /// Called when the key set changes (the verifier empties its token cache).
     on_change: Box<dyn Fn() + Send + Sync>,
 }
@@ -34,7 +35,11 @@ pub struct Jwks {
 impl Jwks {
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(url: String, on_change: Box<dyn Fn() + Send + Sync>) -> Result<Arc<Self>, String> {
+    pub fn new(
+        url: String,
+        min_refresh: Duration,
+        on_change: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<Arc<Self>, String> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -47,6 +52,7 @@ impl Jwks {
             last_attempt: Mutex::new(None),
             refreshing: AtomicBool::new(false),
             loaded: AtomicBool::new(false),
+            min_refresh,
             on_change,
         }))
     }
@@ -104,12 +110,13 @@ impl Jwks {
     }
 
     /// Asks for a refresh because a token named an unknown `kid`: starts one in
-    /// the background unless one ran in the last 30 s. Never waits.
+    /// the background unless one ran within the minimum interval (30 s). Never
+    /// waits.
     pub fn kick(self: &Arc<Self>) {
         let due = self
             .last_attempt
             .lock()
-            .map(|last| last.is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL))
+            .map(|last| last.is_none_or(|at| at.elapsed() >= self.min_refresh))
             .unwrap_or(false);
         if !due || self.refreshing.swap(true, Ordering::AcqRel) {
             return;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::cache::{CachedToken, TokenCache};
 use crate::claims::{principal_from_claims, ClaimRules};
 use crate::hmac::HmacSecret;
-use crate::jwks::Jwks;
+use crate::jwks::{Jwks, MIN_REFRESH_INTERVAL};
 use crate::keys::VerificationKey;
 
 /// Longer tokens are refused before any parsing (real ones are well under 4 KiB).
@@ -52,6 +52,9 @@ pub struct VerifierSettings {
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub rules: ClaimRules,
+    /// Least time between JWKS refreshes asked for by unknown `kid`s; `None`
+    /// means the production value, 30 s (tests shorten it).
+    pub jwks_min_refresh: Option<std::time::Duration>,
 }
 
 pub struct JwtVerifier {
@@ -74,7 +77,8 @@ impl JwtVerifier {
             None => None,
             Some(url) => {
                 let on_change_cache = cache.clone();
-                let jwks = Jwks::new(url, Box::new(move || on_change_cache.clear()))?;
+                let min_refresh = settings.jwks_min_refresh.unwrap_or(MIN_REFRESH_INTERVAL);
+                let jwks = Jwks::new(url, min_refresh, Box::new(move || on_change_cache.clear()))?;
                 if let Err(error) = jwks.refresh().await {
                     tracing::warn!(%error, "JWKS not available at start; retrying in the background");
                 }

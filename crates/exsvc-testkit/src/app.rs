@@ -147,6 +147,8 @@ impl TestApp {
                 leeway_secs: options.leeway_secs,
                 ..ClaimRules::default()
             },
+            // Tests add JWKS keys and expect them within a second or two.
+            jwks_min_refresh: Some(Duration::from_millis(500)),
         })
         .await
         .expect("verifier");

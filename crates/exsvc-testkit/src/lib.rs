@@ -9,6 +9,8 @@
 pub mod app;
 pub mod contract;
 pub mod db;
+pub mod jwks_server;
+pub mod keys;
 pub mod sqlite;
 pub mod tokens;
 

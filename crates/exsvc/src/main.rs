@@ -41,8 +41,9 @@ enum Command {
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Mint an HS256 token with the configured EXSVC_JWT_SECRET (or, in
-    /// development, the local secret). A development and test tool: production
-    /// tokens come from the Auth Manager.
+    /// development, the local secret). A development and test tool only:
+    /// production tokens come from the Auth Manager. Works only with an HMAC
+    /// secret.
     Token(token::TokenArgs),
 }
 

@@ -174,6 +174,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         issuer: config.issuer.clone(),
         audience: config.audience.clone(),
         rules: config.claim_rules.clone(),
+        jwks_min_refresh: None,
     })
     .await
     .map_err(anyhow::Error::msg)?;

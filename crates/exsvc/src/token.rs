@@ -23,6 +23,28 @@ pub struct TokenArgs {
     /// Lifetime: a number with s, m, h or d (e.g. 30m, 1h, 7d).
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     ttl: u64,
+    /// The `iss` claim.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// The `aud` claim.
+    #[arg(long)]
+    audience: Option<String>,
+    /// Any other claim, as k=v (repeatable). A JSON value (number, list, object,
+    /// true) is kept as JSON, anything else as a string.
+    #[arg(long = "claim", value_parser = parse_claim)]
+    claims: Vec<(String, Value)>,
+}
+
+/// "k=v" → (k, JSON v or the string v).
+fn parse_claim(raw: &str) -> Result<(String, Value), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("'{raw}' is not k=v"))?;
+    if key.trim().is_empty() {
+        return Err(format!("'{raw}' has no claim name"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.trim().to_owned(), value))
 }
 
 /// "90", "90s", "30m", "1h", "7d" → seconds.
@@ -67,6 +89,16 @@ pub fn run(secret: &HmacSecret, tenant_claim: &str, args: &TokenArgs) -> ExitCod
     if let Some(role) = &args.role {
         claims.insert("roles".into(), json!([role]));
     }
+    if let Some(issuer) = &args.issuer {
+        claims.insert("iss".into(), json!(issuer));
+    }
+    if let Some(audience) = &args.audience {
+        claims.insert("aud".into(), json!(audience));
+    }
+    // Explicit claims win over the ones the flags above set.
+    for (key, value) in &args.claims {
+        claims.insert(key.clone(), value.clone());
+    }
     match mint_hs256(secret, &claims) {
         Ok(token) => {
             println!("{token}");
@@ -81,7 +113,24 @@ pub fn run(secret: &HmacSecret, tenant_claim: &str, args: &TokenArgs) -> ExitCod
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ttl;
+    use super::{parse_claim, parse_ttl};
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_json_when_they_parse() {
+        assert_eq!(parse_claim("n=5"), Ok(("n".into(), json!(5))));
+        assert_eq!(
+            parse_claim("scopes=[\"a\",\"b\"]"),
+            Ok(("scopes".into(), json!(["a", "b"])))
+        );
+        assert_eq!(
+            parse_claim("client_id=svc-1"),
+            Ok(("client_id".into(), json!("svc-1")))
+        );
+        assert_eq!(parse_claim("empty="), Ok(("empty".into(), json!(""))));
+        assert!(parse_claim("novalue").is_err());
+        assert!(parse_claim("=x").is_err());
+    }
 
     #[test]
     fn ttl_units() {

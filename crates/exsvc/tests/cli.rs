@@ -153,6 +153,72 @@ fn token_mints_what_was_asked() {
 }
 
 #[test]
+fn token_takes_issuer_audience_and_any_claim() {
+    let output = run(
+        &[
+            "token",
+            "--tenant",
+            "acme",
+            "--issuer",
+            "https://auth.example",
+            "--audience",
+            "exsvc",
+            "--claim",
+            "client_id=svc-7",
+            "--claim",
+            "scopes=[\"external-service:read\"]",
+            "--claim",
+            "tier=3",
+        ],
+        &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap();
+    use base64::Engine;
+    let payload = token.trim().split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], "https://auth.example");
+    assert_eq!(claims["aud"], "exsvc");
+    assert_eq!(claims["client_id"], "svc-7");
+    assert_eq!(claims["scopes"], json!(["external-service:read"]));
+    assert_eq!(claims["tier"], 3);
+    assert_eq!(
+        run(
+            &["token", "--tenant", "acme", "--claim", "oops"],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn token_needs_an_hmac_secret() {
+    // Only asymmetric keys configured: nothing to sign with.
+    let pem = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../exsvc-testkit/fixtures/rsa-public.pem"
+    );
+    let output = run(
+        &["token", "--tenant", "acme"],
+        &[("EXSVC_JWT_PUBLIC_KEY_FILES", pem)],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("EXSVC_JWT_SECRET"));
+    let output = run(
+        &["token", "--tenant", "acme"],
+        &[("EXSVC_ENV", "production")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
 fn token_puts_the_tenant_in_the_configured_claim() {
     let output = run(
         &["token", "--tenant", "acme"],
