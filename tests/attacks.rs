@@ -222,15 +222,31 @@ async fn key_location_headers_are_never_fetched() {
     for (what, h) in [("jku", jku), ("x5u", x5u), ("embedded jwk", embedded)] {
         assert_refused(&app, &RSA2.sign(&h, &claims()), what).await;
     }
-    // Even signed with a trusted key, such a header is refused.
+    // Even signed with a trusted key, such headers are refused.
     let mut trusted_jku = header(Algorithm::RS256, None);
     trusted_jku.jku = Some(listener.url.clone());
-    assert_refused(
-        &app,
-        &RSA.sign(&trusted_jku, &claims()),
-        "jku with a trusted signature",
-    )
-    .await;
+    let mut trusted_x5u = header(Algorithm::RS256, None);
+    trusted_x5u.x5u = Some(listener.url.clone());
+    let mut trusted_jwk = header(Algorithm::RS256, None);
+    trusted_jwk.jwk = Some(RSA.jwk(Algorithm::RS256, "self"));
+    let mut trusted_x5c = header(Algorithm::RS256, None);
+    trusted_x5c.x5c = Some(vec!["MIIB".into()]);
+    let mut trusted_crit = header(Algorithm::RS256, None);
+    trusted_crit.crit = Some(vec!["exp".into()]);
+    for (what, h) in [
+        ("jku", trusted_jku),
+        ("x5u", trusted_x5u),
+        ("jwk", trusted_jwk),
+        ("x5c", trusted_x5c),
+        ("crit", trusted_crit),
+    ] {
+        assert_refused(
+            &app,
+            &RSA.sign(&h, &claims()),
+            &format!("{what} with a trusted signature"),
+        )
+        .await;
+    }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         listener.connections(),

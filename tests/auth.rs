@@ -210,6 +210,29 @@ async fn debug_auth_shows_what_the_server_understood() {
     assert_eq!(body["actor"], "unknown");
     let response = app.client.get(app.url("/debug/auth")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // An admin's effective permissions are all of them, sorted by name.
+    let admin = sign(json!({"tenant_id": "acme", "exp": now() + 600, "roles": ["admin"]}));
+    let body: Value = app
+        .client
+        .get(app.url("/debug/auth"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let permissions: Vec<&str> = body["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let mut sorted = permissions.clone();
+    sorted.sort_unstable();
+    assert_eq!(permissions.len(), 6);
+    assert_eq!(permissions, sorted);
 }
 
 #[tokio::test]

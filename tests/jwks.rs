@@ -206,3 +206,37 @@ async fn symmetric_keys_in_a_jwks_are_ignored() {
     .unwrap();
     assert_eq!(status(&app, &token).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_cached_token_stops_working_when_its_key_is_removed_or_replaced() {
+    let server = JwksServer::start(jwks(vec![RSA.jwk(Algorithm::RS256, "k1")])).await;
+    let app = app(&server).await;
+    let token = RSA.sign(&header(Algorithm::RS256, Some("k1")), &claims());
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+    assert_eq!(status(&app, &token).await, StatusCode::OK, "now cached");
+
+    // The Auth Manager replaces the compromised key, keeping its kid.
+    server.set_document(jwks(vec![RSA2.jwk(Algorithm::RS256, "k1")]));
+    // An unknown kid makes the server look at the JWKS again.
+    let started = Instant::now();
+    loop {
+        let probe = RSA2.sign(&header(Algorithm::RS256, Some("probe")), &claims());
+        assert_eq!(status(&app, &probe).await, StatusCode::UNAUTHORIZED);
+        if status(&app, &token).await == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the old key's token is still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        status(
+            &app,
+            &RSA2.sign(&header(Algorithm::RS256, Some("k1")), &claims())
+        )
+        .await,
+        StatusCode::OK
+    );
+}

@@ -90,16 +90,12 @@ impl Jwks {
                 .keys
                 .write()
                 .map_err(|_| "JWKS lock poisoned".to_owned())?;
-            let old: Vec<_> = current
-                .iter()
-                .map(|k| (k.kid.clone(), k.algorithms.clone()))
-                .collect();
-            let new: Vec<_> = keys
-                .iter()
-                .map(|k| (k.kid.clone(), k.algorithms.clone()))
-                .collect();
+            // Compare the keys themselves: a key replaced under the same kid counts.
+            let old: Vec<&str> = current.iter().map(|k| k.fingerprint.as_str()).collect();
+            let new: Vec<&str> = keys.iter().map(|k| k.fingerprint.as_str()).collect();
+            let changed = old != new;
             *current = Arc::new(keys);
-            old != new
+            changed
         };
         self.loaded.store(true, Ordering::Release);
         if changed {

@@ -30,6 +30,9 @@ pub struct VerificationKey {
     pub kid: Option<String>,
     pub algorithms: Vec<Algorithm>,
     pub decoding: DecodingKey,
+    /// What the key is (for JWKS keys, the JWK itself), so a key replaced under
+    /// the same `kid` is noticed.
+    pub fingerprint: String,
 }
 
 impl std::fmt::Debug for VerificationKey {
@@ -47,6 +50,7 @@ impl VerificationKey {
             kid: None,
             algorithms: HMAC.to_vec(),
             decoding: DecodingKey::from_secret(secret.expose_bytes()),
+            fingerprint: "hmac".into(),
         }
     }
 
@@ -65,6 +69,7 @@ impl VerificationKey {
                 kid: None,
                 algorithms: RSA.to_vec(),
                 decoding,
+                fingerprint: pem_fingerprint(&parsed),
             });
         }
         if let Ok(decoding) = DecodingKey::from_ec_pem(pem_text) {
@@ -80,6 +85,7 @@ impl VerificationKey {
                 kid: None,
                 algorithms: vec![algorithm],
                 decoding,
+                fingerprint: pem_fingerprint(&parsed),
             });
         }
         if let Ok(decoding) = DecodingKey::from_ed_pem(pem_text) {
@@ -87,6 +93,7 @@ impl VerificationKey {
                 kid: None,
                 algorithms: vec![Algorithm::EdDSA],
                 decoding,
+                fingerprint: pem_fingerprint(&parsed),
             });
         }
         Err("is not an RSA, EC (P-256/P-384) or Ed25519 public key".into())
@@ -118,10 +125,12 @@ impl VerificationKey {
             None => family,
         };
         let decoding = DecodingKey::from_jwk(jwk).ok()?;
+        let fingerprint = serde_json::to_string(jwk).ok()?;
         Some(Self {
             kid: jwk.common.key_id.clone(),
             algorithms,
             decoding,
+            fingerprint,
         })
     }
 }
@@ -153,6 +162,14 @@ fn signing_algorithm(named: KeyAlgorithm) -> Option<Algorithm> {
         KeyAlgorithm::EdDSA => Algorithm::EdDSA,
         _ => return None,
     })
+}
+
+fn pem_fingerprint(parsed: &pem::Pem) -> String {
+    parsed
+        .contents()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -59,6 +59,7 @@ pub struct VerifierSettings {
 
 pub struct JwtVerifier {
     static_keys: Vec<VerificationKey>,
+    issuer_configured: bool,
     jwks: Option<Arc<Jwks>>,
     validations: HashMap<Algorithm, Validation>,
     rules: ClaimRules,
@@ -125,6 +126,7 @@ impl JwtVerifier {
             .collect();
         Ok(Self {
             static_keys,
+            issuer_configured: settings.issuer.is_some(),
             jwks,
             validations,
             rules: settings.rules,
@@ -132,22 +134,25 @@ impl JwtVerifier {
         })
     }
 
-    /// The keys a token with this header may have been signed with: static keys
-    /// of the algorithm, and JWKS keys of the algorithm with the same `kid` (any
-    /// `kid` when the token names none).
+    /// The keys a token with this header may have been signed with, best first:
+    /// JWKS keys naming the token's `kid`, then the static keys (which match any
+    /// `kid`), then — only for a token without `kid` — the other JWKS keys; all of
+    /// the token's algorithm. Keys tried without a `kid` match are bounded.
     fn candidates(&self, header: &Header) -> Vec<VerificationKey> {
         let jwks_keys = self.jwks.as_ref().map(|j| j.keys()).unwrap_or_default();
-        self.static_keys
+        let fits = |k: &&VerificationKey| k.algorithms.contains(&header.alg);
+        let named = jwks_keys
             .iter()
-            .chain(
-                jwks_keys
-                    .iter()
-                    .filter(|k| header.kid.is_none() || k.kid == header.kid),
-            )
-            .filter(|k| k.algorithms.contains(&header.alg))
-            .take(MAX_CANDIDATE_KEYS)
-            .cloned()
-            .collect()
+            .filter(|k| header.kid.is_some() && k.kid == header.kid)
+            .filter(fits);
+        let unnamed = jwks_keys.iter().filter(|_| header.kid.is_none());
+        let guesses = self
+            .static_keys
+            .iter()
+            .chain(unnamed)
+            .filter(fits)
+            .take(MAX_CANDIDATE_KEYS);
+        named.chain(guesses).cloned().collect()
     }
 
     fn verify_uncached(&self, token: &str) -> Result<(VerifiedToken, CachedToken), TokenError> {
@@ -157,12 +162,14 @@ impl JwtVerifier {
             .validations
             .get(&header.alg)
             .ok_or(TokenError::BadSignature)?;
-        let candidates = self.candidates(&header);
-        if candidates.is_empty() {
-            if let (Some(jwks), Some(_)) = (&self.jwks, &header.kid) {
+        if let (Some(jwks), Some(kid)) = (&self.jwks, &header.kid) {
+            if !jwks.keys().iter().any(|k| k.kid.as_ref() == Some(kid)) {
                 // Maybe a key the Auth Manager just added: look again, without waiting.
                 jwks.kick();
             }
+        }
+        let candidates = self.candidates(&header);
+        if candidates.is_empty() {
             return Err(TokenError::BadSignature);
         }
         let mut outcome = Err(TokenError::BadSignature);
@@ -181,6 +188,11 @@ impl JwtVerifier {
             }
         }
         let claims = outcome?;
+        // RFC 7519: `iss` is one string; jsonwebtoken would also accept a list
+        // that merely contains the configured issuer.
+        if self.issuer_configured && !claims.get("iss").is_some_and(Value::is_string) {
+            return Err(TokenError::InvalidClaim("iss".into()));
+        }
         let principal = principal_from_claims(&claims, &self.rules)?;
         let numeric = |name: &str| claims.get(name).and_then(Value::as_i64);
         let cached = CachedToken {
@@ -267,8 +279,10 @@ impl TokenVerifier for JwtVerifier {
         if let Some(hit) = self.cache.get(token, leeway) {
             return Ok(hit);
         }
+        let generation = self.cache.generation();
         let (verified, validity) = self.verify_uncached(token)?;
-        self.cache.insert(token, verified.clone(), validity);
+        self.cache
+            .insert(token, verified.clone(), validity, generation);
         Ok(verified)
     }
 }

@@ -2,6 +2,8 @@
 //! ports the adapters implement, and the use cases that enforce tenancy and
 //! permissions. Nothing here performs I/O; adapters live in their own crates.
 
+pub mod audit;
+pub mod credential;
 pub mod error;
 pub mod pagination;
 pub mod ports;

@@ -395,6 +395,34 @@ impl Settings {
         let public_keys = self.public_keys()?;
         let jwks_url = self.jwks_url()?;
         let no_key_source = jwt_secret.is_none() && public_keys.is_empty() && jwks_url.is_none();
+        if environment == Environment::Production
+            && jwks_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("http://"))
+        {
+            // Anyone on the path could hand the server a signing key.
+            return Err(invalid(
+                "EXSVC_JWKS_URL",
+                "must use https when EXSVC_ENV=production",
+            ));
+        }
+        let algorithms = self.algorithms()?;
+        if let Some(list) = &algorithms {
+            // Development mode verifies with an HMAC secret it makes itself.
+            let hmac = jwt_secret.is_some() || no_key_source;
+            let offered = |alg: &Algorithm| {
+                let is_hmac = matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+                (is_hmac && hmac)
+                    || (!is_hmac && jwks_url.is_some())
+                    || public_keys.iter().any(|k| k.algorithms.contains(alg))
+            };
+            if !list.iter().any(offered) {
+                return Err(invalid(
+                    "EXSVC_JWT_ALGORITHMS",
+                    "names no algorithm the configured keys can verify: every token would be refused",
+                ));
+            }
+        }
         if environment == Environment::Production && no_key_source {
             return Err(invalid(
                 "EXSVC_JWT_SECRET",
@@ -409,7 +437,7 @@ impl Settings {
             jwt_secret,
             public_keys,
             jwks_url,
-            algorithms: self.algorithms()?,
+            algorithms,
             issuer: self.get("EXSVC_JWT_ISSUER"),
             audience: self.get("EXSVC_JWT_AUDIENCE"),
             claim_rules: ClaimRules {
@@ -486,6 +514,7 @@ mod tests {
             ("EXSVC_JWT_ALGORITHMS", "none"),
             ("EXSVC_JWT_ALGORITHMS", "HS256,XX999"),
             ("EXSVC_DEBUG_ENDPOINTS", "perhaps"),
+            ("EXSVC_JWT_ALGORITHMS", "RS256"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();
@@ -525,7 +554,11 @@ mod tests {
 
     #[test]
     fn algorithms_and_debug_flag_parse() {
-        let config = load(&[("EXSVC_JWT_ALGORITHMS", "RS256, ES256,EdDSA")]).unwrap();
+        let config = load(&[
+            ("EXSVC_JWT_ALGORITHMS", "RS256, ES256,EdDSA"),
+            ("EXSVC_JWKS_URL", "https://a.example/jwks"),
+        ])
+        .unwrap();
         assert_eq!(
             config.algorithms,
             Some(vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])

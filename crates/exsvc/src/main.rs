@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 use exsvc_auth::HmacSecret;
 
-use crate::config::{layered, process_env, ConfigError, Environment, Settings};
+use crate::config::{layered, process_env, Config, ConfigError, Environment, Settings};
 
 /// Exit codes (SPEC §8): 0 success, 2 configuration or usage error, 1 otherwise.
 const EXIT_CONFIG: u8 = 2;
@@ -54,16 +54,16 @@ fn config_error(error: &ConfigError) -> ExitCode {
 
 /// The HMAC secret `exsvc token` signs with: the configured one, or in
 /// development (no key source at all) the local one.
-fn token_secret(settings: &Settings) -> Result<HmacSecret, ExitCode> {
+fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
     let needs_secret = |reason: &str| {
         config_error(&ConfigError {
             variable: "EXSVC_JWT_SECRET".into(),
             reason: reason.into(),
         })
     };
-    let config = settings.load().map_err(|e| config_error(&e))?;
-    if let Some(secret) = config.jwt_secret {
-        return Ok(secret);
+
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
     }
     if config.environment == Environment::Production {
         return Err(needs_secret(
@@ -99,11 +99,15 @@ fn main() -> ExitCode {
             Err(error) => config_error(&error),
         },
         Command::Token(args) => {
-            let secret = match token_secret(&settings) {
+            let config = match settings.load() {
+                Ok(config) => config,
+                Err(error) => return config_error(&error),
+            };
+            let secret = match token_secret(&config) {
                 Ok(secret) => secret,
                 Err(exit) => return exit,
             };
-            token::run(&secret, &settings.tenant_claim(), &args)
+            token::run(&secret, &config, &args)
         }
     }
 }

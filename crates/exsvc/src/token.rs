@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use exsvc_auth::{mint_hs256, HmacSecret};
+
+use crate::config::Config;
 use serde_json::{json, Map, Value};
 
 #[derive(Args)]
@@ -72,8 +74,10 @@ fn parse_ttl(raw: &str) -> Result<u64, String> {
     }
 }
 
-/// Mints the token; the tenant goes in the claim the server reads it from.
-pub fn run(secret: &HmacSecret, tenant_claim: &str, args: &TokenArgs) -> ExitCode {
+/// Mints the token the way the configured server reads tokens: the tenant in its
+/// tenant claim, and its issuer and audience unless given.
+pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
+    let tenant_claim = config.claim_rules.tenant_claim.as_str();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -89,10 +93,10 @@ pub fn run(secret: &HmacSecret, tenant_claim: &str, args: &TokenArgs) -> ExitCod
     if let Some(role) = &args.role {
         claims.insert("roles".into(), json!([role]));
     }
-    if let Some(issuer) = &args.issuer {
+    if let Some(issuer) = args.issuer.as_ref().or(config.issuer.as_ref()) {
         claims.insert("iss".into(), json!(issuer));
     }
-    if let Some(audience) = &args.audience {
+    if let Some(audience) = args.audience.as_ref().or(config.audience.as_ref()) {
         claims.insert("aud".into(), json!(audience));
     }
     // Explicit claims win over the ones the flags above set.

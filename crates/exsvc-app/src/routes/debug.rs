@@ -75,15 +75,17 @@ pub async fn debug_auth(auth: Authenticated) -> HttpResponse {
     let token = &auth.0;
     let claims = &token.claims;
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let mut permissions: Vec<String> = token
+        .principal
+        .permissions()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    permissions.sort();
     HttpResponse::Ok().json(DebugAuthDto {
         tenant_id: token.principal.tenant().as_str().to_owned(),
         actor: token.principal.actor().to_owned(),
         client_id: text("client_id"),
-        permissions: token
-            .principal
-            .permissions()
-            .map(|p| p.as_str().to_owned())
-            .collect(),
+        permissions,
         roles: roles(claims),
         token: TokenInfoDto {
             alg: token.algorithm.clone(),

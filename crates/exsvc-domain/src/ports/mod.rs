@@ -1,14 +1,18 @@
 //! The ports: what the domain needs from the outside world. Adapters implement
 //! them; use cases hold them as `Arc<dyn Port>` so the store is chosen at run time.
 
+mod cipher;
 mod clock;
 mod repository;
 mod token;
 
+pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 pub use repository::{RepositoryError, ServiceRepository};
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
+#[cfg(any(test, feature = "mock"))]
+pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
 #[cfg(any(test, feature = "mock"))]

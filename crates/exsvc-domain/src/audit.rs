@@ -1,0 +1,96 @@
+//! The audit trail (SPEC §1.3): who did what to which service and its
+//! credentials, and whether it was allowed.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::principal::TenantId;
+use crate::service::ServiceId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    ServiceCreate,
+    ServiceUpdate,
+    ServiceDelete,
+    CredentialsRead,
+    CredentialsWrite,
+    CredentialsDelete,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::ServiceCreate,
+        AuditAction::ServiceUpdate,
+        AuditAction::ServiceDelete,
+        AuditAction::CredentialsRead,
+        AuditAction::CredentialsWrite,
+        AuditAction::CredentialsDelete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::ServiceCreate => "service.create",
+            AuditAction::ServiceUpdate => "service.update",
+            AuditAction::ServiceDelete => "service.delete",
+            AuditAction::CredentialsRead => "credentials.read",
+            AuditAction::CredentialsWrite => "credentials.write",
+            AuditAction::CredentialsDelete => "credentials.delete",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Denied,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "success" => Some(Self::Success),
+            "denied" => Some(Self::Denied),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// UUIDv7: time-ordered, the listing's tie-breaker.
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub tenant_id: TenantId,
+    /// The token's `sub`, else `client_id`.
+    pub actor: String,
+    pub action: AuditAction,
+    pub service_id: Option<ServiceId>,
+    pub credential_version: Option<i64>,
+    pub outcome: AuditOutcome,
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(AuditAction::parse("service.read"), None);
+        assert_eq!(AuditOutcome::parse("denied"), Some(AuditOutcome::Denied));
+    }
+}
