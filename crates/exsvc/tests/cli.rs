@@ -339,13 +339,18 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status (within 35 s) and everything printed.
-    async fn stop(mut self) -> (ExitStatus, String, String) {
+    async fn stop(self) -> (ExitStatus, String, String) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap()
             .success());
+        self.stop_after_signal().await
+    }
+
+    /// The exit status (within 35 s of a signal already sent) and everything printed.
+    async fn stop_after_signal(mut self) -> (ExitStatus, String, String) {
         let deadline = Instant::now() + Duration::from_secs(35);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -412,6 +417,63 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
         "a configured secret is not development mode"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// SIGTERM while a request is in flight: the request still completes, then the
+/// process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let dir = scratch_dir();
+    let server = Server::start(&dir, &[("EXSVC_JWT_SECRET", TEST_SECRET)]).await;
+    let token = String::from_utf8(
+        run(
+            &["token", "--tenant", "acme", "--role", "admin"],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    // A body that arrives slowly: the request is accepted and in flight when the signal comes.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(receiver));
+    let request = reqwest::Client::new()
+        .post(format!("{}/api/v1/services", server.base))
+        .bearer_auth(token.trim())
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    let in_flight = tokio::spawn(request);
+    sender
+        .send(Ok(br#"{"name": "Slow", "type": "payment","#.to_vec()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sender
+        .send(Ok(br#" "base_url": "https://slow.example"}"#.to_vec()))
+        .await
+        .unwrap();
+    drop(sender);
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was answered");
+    assert_eq!(response.status(), 201, "the in-flight request completed");
+    let (status, _, stderr) = server.stop_after_signal().await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tokio_stream_from(
+    mut receiver: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 /// A new user's first five minutes: no variables at all. The service starts on
