@@ -69,7 +69,7 @@ async fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 10);
+    assert_eq!(operations, 15);
 }
 
 #[tokio::test]

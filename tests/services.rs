@@ -209,7 +209,8 @@ async fn every_validation_rule_is_enforced() {
             with("updated_at", json!("2020-01-01T00:00:00Z")),
             "updated_at",
         ),
-        (with("auth_type", json!("bearer")), "auth_type"),
+        // A credential given with a create needs both parts.
+        (with("auth_type", json!("bearer")), "credentials"),
         (
             with("credential_expires_at", json!(null)),
             "credential_expires_at",

@@ -2,7 +2,10 @@
 //! database row are separate types, converted with `From`.
 
 use chrono::{DateTime, Utc};
+use exsvc_domain::audit::AuditEvent;
+use exsvc_domain::credential::CredentialMeta;
 use exsvc_domain::pagination::Page;
+use exsvc_domain::usecases::RevealedCredential;
 use exsvc_domain::Service;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,6 +44,7 @@ pub struct ServiceDto {
     /// `auth_type` of the current credential, or null.
     pub auth_type: Option<String>,
     /// `expires_at` of the current credential, or null.
+    #[serde(serialize_with = "optional_rfc3339_micros")]
     pub credential_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -51,6 +55,16 @@ fn rfc3339_micros<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+fn optional_rfc3339_micros<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339_micros(at, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl From<&Service> for ServiceDto {
@@ -71,9 +85,8 @@ impl From<&Service> for ServiceDto {
             created_at: s.created_at,
             updated_at: s.updated_at,
             version: s.version,
-            // Credentials are not stored yet: no service has one.
-            auth_type: None,
-            credential_expires_at: None,
+            auth_type: s.credential.map(|c| c.auth_type.as_str().to_owned()),
+            credential_expires_at: s.credential.and_then(|c| c.expires_at),
         }
     }
 }
@@ -165,4 +178,193 @@ pub struct ListParams {
     /// Case-insensitive substring of the name.
     #[param(max_length = 100)]
     pub q: Option<String>,
+    /// Only services whose current credential expires before this RFC 3339 instant.
+    pub credential_expires_before: Option<DateTime<Utc>>,
+}
+
+/// `auth_type` and the typed credential object (SPEC §1.2).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialWriteDto {
+    #[schema(example = "api_key")]
+    pub auth_type: AuthTypeDto,
+    /// `api_key`: key, header_name?, query_param?; `basic`: username, password;
+    /// `bearer`: token; `oauth2_client_credentials`: client_id, client_secret,
+    /// token_url (https), scopes?, audience?; `custom`: any object (≤ 16 KiB).
+    #[schema(value_type = Object)]
+    pub credentials: Map<String, Value>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthTypeDto {
+    ApiKey,
+    Basic,
+    Bearer,
+    #[serde(rename = "oauth2_client_credentials")]
+    OAuth2ClientCredentials,
+    Custom,
+}
+
+/// The metadata of a stored version: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialMetaDto {
+    pub service_id: Uuid,
+    pub auth_type: String,
+    pub version: i64,
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "optional_rfc3339_micros")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&CredentialMeta> for CredentialMetaDto {
+    fn from(m: &CredentialMeta) -> Self {
+        Self {
+            service_id: m.service_id.as_uuid(),
+            auth_type: m.auth_type.as_str().to_owned(),
+            version: m.version,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialVersionDto {
+    pub version: i64,
+    pub auth_type: String,
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "optional_rfc3339_micros")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialVersionsDto {
+    pub versions: Vec<CredentialVersionDto>,
+}
+
+impl From<&[CredentialMeta]> for CredentialVersionsDto {
+    fn from(versions: &[CredentialMeta]) -> Self {
+        Self {
+            versions: versions
+                .iter()
+                .map(|m| CredentialVersionDto {
+                    version: m.version,
+                    auth_type: m.auth_type.as_str().to_owned(),
+                    created_at: m.created_at,
+                    expires_at: m.expires_at,
+                    current: m.current,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A revealed credential. Served with `Cache-Control: no-store`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialDto {
+    pub service_id: Uuid,
+    pub service_name: String,
+    pub base_url: String,
+    pub auth_type: String,
+    #[schema(value_type = Object)]
+    pub credentials: Value,
+    pub version: i64,
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "optional_rfc3339_micros")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub retrieved_at: DateTime<Utc>,
+}
+
+impl From<&RevealedCredential> for CredentialDto {
+    fn from(r: &RevealedCredential) -> Self {
+        Self {
+            service_id: r.service.id.as_uuid(),
+            service_name: r.service.spec.name.as_str().to_owned(),
+            base_url: r.service.spec.base_url.as_str().to_owned(),
+            auth_type: r.record.auth_type.as_str().to_owned(),
+            credentials: r.secret.expose(),
+            version: r.record.version,
+            created_at: r.record.created_at,
+            expires_at: r.record.expires_at,
+            retrieved_at: r.retrieved_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventDto {
+    pub id: Uuid,
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub occurred_at: DateTime<Utc>,
+    pub tenant_id: String,
+    pub actor: String,
+    #[schema(example = "credentials.read")]
+    pub action: String,
+    pub service_id: Option<Uuid>,
+    pub credential_version: Option<i64>,
+    #[schema(example = "success")]
+    pub outcome: String,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventListDto {
+    pub events: Vec<AuditEventDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<&Page<AuditEvent>> for AuditEventListDto {
+    fn from(page: &Page<AuditEvent>) -> Self {
+        Self {
+            events: page
+                .items
+                .iter()
+                .map(|e| AuditEventDto {
+                    id: e.id,
+                    occurred_at: e.occurred_at,
+                    tenant_id: e.tenant_id.as_str().to_owned(),
+                    actor: e.actor.clone(),
+                    action: e.action.as_str().to_owned(),
+                    service_id: e.service_id.map(|s| s.as_uuid()),
+                    credential_version: e.credential_version,
+                    outcome: e.outcome.as_str().to_owned(),
+                    request_id: e.request_id.clone(),
+                })
+                .collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}
+
+/// Query parameters of `GET /api/v1/audit-events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u16>,
+    pub cursor: Option<String>,
+    pub service_id: Option<Uuid>,
+    /// service.create, service.update, service.delete, credentials.read, credentials.write, credentials.delete
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    /// Events at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Events before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Query of `GET …/credentials`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CredentialReadParams {
+    /// A kept earlier version; the current one when absent.
+    #[param(minimum = 1)]
+    pub version: Option<i64>,
 }

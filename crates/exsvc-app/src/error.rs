@@ -230,6 +230,11 @@ impl From<ServiceError> for ApiError {
                 "SERVICE_NOT_FOUND",
                 format!("Service with ID '{id}' not found"),
             ),
+            ServiceError::CredentialsNotFound(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                "CREDENTIALS_NOT_FOUND",
+                format!("Service with ID '{id}' has no credentials"),
+            ),
             ServiceError::AlreadyExists(name) => Self::new(
                 StatusCode::CONFLICT,
                 "SERVICE_ALREADY_EXISTS",

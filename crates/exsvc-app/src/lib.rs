@@ -24,6 +24,8 @@ use crate::error::ApiError;
 /// What every handler may use.
 pub struct AppState {
     pub catalog: ServiceCatalog,
+    pub vault: exsvc_domain::usecases::CredentialVault,
+    pub audit_trail: exsvc_domain::usecases::AuditTrail,
     pub verifier: Arc<dyn TokenVerifier>,
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,

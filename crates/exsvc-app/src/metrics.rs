@@ -46,6 +46,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    credential_reads: prometheus::IntCounter,
     pool_usage: PoolUsageProbe,
 }
 
@@ -85,11 +86,17 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        let credential_reads = prometheus::IntCounter::new(
+            "exsvc_credential_reads_total",
+            "Credentials revealed to callers (each one is in the audit trail)",
+        )?;
+        registry.register(Box::new(credential_reads.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool,
+            credential_reads,
             pool_usage,
         })
     }
@@ -101,6 +108,11 @@ impl Metrics {
         let labels = [method_label(method), route, status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
+    }
+
+    /// Counts one revealed credential.
+    pub fn credential_read(&self) {
+        self.credential_reads.inc();
     }
 
     /// The text exposition format.

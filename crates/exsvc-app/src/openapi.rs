@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto::{ServiceDto, ServiceListDto, ServicePatchDto, ServiceStatusDto, ServiceWriteDto};
 use crate::error::{ErrorBody, ErrorResponse};
-use crate::routes::{debug, ops, services};
+use crate::routes::{audit, credentials, debug, ops, services};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,17 +25,27 @@ use crate::routes::{debug, ops, services};
         ops::healthz,
         ops::readyz,
         ops::metrics,
+        credentials::get_credentials,
+        credentials::put_credentials,
+        credentials::list_versions,
+        credentials::delete_credentials,
+        audit::list_audit_events,
         debug::debug_auth,
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceWriteDto, ServicePatchDto, ServiceStatusDto,
-        ErrorResponse, ErrorBody, ops::StatusDto, debug::DebugAuthDto, debug::TokenInfoDto,
+        ErrorResponse, ErrorBody, ops::StatusDto,
+        crate::dto::CredentialWriteDto, crate::dto::AuthTypeDto, crate::dto::CredentialMetaDto,
+        crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,
+        crate::dto::AuditEventDto, crate::dto::AuditEventListDto, debug::DebugAuthDto, debug::TokenInfoDto,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "services", description = "The service registry"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "debug", description = "Authentication diagnostics"),
+        (name = "credentials", description = "Credentials of a service, encrypted at rest"),
+        (name = "audit", description = "The audit trail"),
     ),
 )]
 struct ApiDoc;

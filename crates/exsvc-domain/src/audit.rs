@@ -81,6 +81,22 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
+/// A validated audit listing request. Keyset pagination on
+/// (`occurred_at`, `id`), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub limit: u16,
+    /// Strictly older than this (occurred_at, id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub service_id: Option<ServiceId>,
+    pub action: Option<AuditAction>,
+    pub actor: Option<String>,
+    /// occurred_at >= since.
+    pub since: Option<DateTime<Utc>>,
+    /// occurred_at < until.
+    pub until: Option<DateTime<Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

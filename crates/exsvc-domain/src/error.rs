@@ -10,6 +10,8 @@ pub enum ServiceError {
     /// one: that must never be revealed).
     #[error("Service with ID '{0}' not found")]
     NotFound(String),
+    #[error("Service '{0}' has no credentials")]
+    CredentialsNotFound(String),
     #[error("A service named '{0}' already exists")]
     AlreadyExists(String),
     #[error("{0}")]

@@ -68,11 +68,16 @@ impl Cursor {
     /// Opaque text: base64url of (format, created_at in µs, id, tag), where the tag
     /// authenticates the position together with the listing's filter.
     pub fn encode(&self, filter: &ServiceFilter, key: &CursorKey) -> String {
+        filter.with_parts(|parts| self.encode_bound(parts, key))
+    }
+
+    /// Encodes a position bound to any listing's filter `parts`.
+    pub fn encode_bound(&self, parts: &[Option<&str>], key: &CursorKey) -> String {
         let mut bytes = Vec::with_capacity(POSITION_LEN + TAG_LEN);
         bytes.push(CURSOR_FORMAT);
         bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         bytes.extend_from_slice(self.id.as_uuid().as_bytes());
-        let tag = tag(&bytes, filter, key);
+        let tag = tag(&bytes, parts, key);
         bytes.extend_from_slice(&tag.finalize().into_bytes()[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
@@ -85,6 +90,18 @@ impl Cursor {
         filter: &ServiceFilter,
         key: &CursorKey,
     ) -> Result<Self, ServiceError> {
+        filter.with_parts(|parts| Self::decode_bound(text, parts, key))
+    }
+
+    /// Decodes a cursor made by `encode_bound` with the same `parts`.
+    ///
+    /// # Errors
+    /// `InvalidCursor` as `decode`.
+    pub fn decode_bound(
+        text: &str,
+        parts: &[Option<&str>],
+        key: &CursorKey,
+    ) -> Result<Self, ServiceError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| ServiceError::InvalidCursor)?;
@@ -92,7 +109,7 @@ impl Cursor {
             return Err(ServiceError::InvalidCursor);
         }
         let (position, given_tag) = bytes.split_at(POSITION_LEN);
-        tag(position, filter, key)
+        tag(position, parts, key)
             .verify_truncated_left(given_tag)
             .map_err(|_| ServiceError::InvalidCursor)?;
         let micros = i64::from_be_bytes(
@@ -113,16 +130,12 @@ impl Cursor {
     }
 }
 
-/// HMAC over the position and the filter, so a cursor only continues the
-/// listing it came from.
-fn tag(position: &[u8], filter: &ServiceFilter, key: &CursorKey) -> Hmac<Sha256> {
+/// HMAC over the position and the listing's filter parts, so a cursor only
+/// continues the listing it came from.
+fn tag(position: &[u8], parts: &[Option<&str>], key: &CursorKey) -> Hmac<Sha256> {
     let mut mac = key.mac();
     mac.update(position);
-    for part in [
-        filter.service_type.as_ref().map(ServiceType::as_str),
-        filter.status.map(ServiceStatus::as_str),
-        filter.name_contains.as_deref(),
-    ] {
+    for part in parts {
         // Length-prefixed, so no two filters feed the same bytes.
         let part = part.unwrap_or("\u{0}absent");
         mac.update(&(part.len() as u64).to_be_bytes());
@@ -138,6 +151,23 @@ pub struct ServiceFilter {
     pub status: Option<ServiceStatus>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
+    /// Only services whose current credential expires before this instant.
+    pub credential_expires_before: Option<DateTime<Utc>>,
+}
+
+impl ServiceFilter {
+    /// The filter as the parts a cursor is bound to.
+    fn with_parts<T>(&self, f: impl FnOnce(&[Option<&str>]) -> T) -> T {
+        let expires_before = self
+            .credential_expires_before
+            .map(|t| t.timestamp_micros().to_string());
+        f(&[
+            self.service_type.as_ref().map(ServiceType::as_str),
+            self.status.map(ServiceStatus::as_str),
+            self.name_contains.as_deref(),
+            expires_before.as_deref(),
+        ])
+    }
 }
 
 /// A validated listing request.
@@ -156,6 +186,8 @@ pub struct RawListParams<'a> {
     pub service_type: Option<&'a str>,
     pub status: Option<&'a str>,
     pub q: Option<&'a str>,
+    /// RFC 3339.
+    pub credential_expires_before: Option<&'a str>,
 }
 
 impl ListQuery {
@@ -199,6 +231,14 @@ impl ListQuery {
             Some("") | None => None,
             Some(q) => Some(q.to_owned()),
         };
+        let credential_expires_before = raw.credential_expires_before.and_then(|text| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    errors.add("credential_expires_before", "must be an RFC 3339 timestamp")
+                })
+                .ok()
+        });
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
@@ -206,6 +246,7 @@ impl ListQuery {
             service_type,
             status,
             name_contains,
+            credential_expires_before,
         };
         let after = raw
             .cursor

@@ -91,6 +91,8 @@ pub struct Principal {
     tenant: TenantId,
     actor: String,
     permissions: BTreeSet<Permission>,
+    /// The request this caller is making, for the audit trail.
+    request_id: Option<String>,
 }
 
 impl Principal {
@@ -103,7 +105,18 @@ impl Principal {
             tenant,
             actor: actor.into(),
             permissions: permissions.into_iter().collect(),
+            request_id: None,
         }
+    }
+
+    /// The same caller, making the request `request_id`.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
     }
 
     pub fn tenant(&self) -> &TenantId {

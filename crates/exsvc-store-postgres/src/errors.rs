@@ -29,3 +29,35 @@ pub(crate) fn from_pool(error: PoolError) -> RepositoryError {
         other => RepositoryError::Internal(Box::new(other)),
     }
 }
+
+/// The error of a transaction: a driver error (which rolls it back), or a
+/// domain outcome decided inside it (which rolls it back too).
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Database(DieselError),
+    Repository(RepositoryError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(error: DieselError) -> Self {
+        TxError::Database(error)
+    }
+}
+
+impl TxError {
+    /// A tenant-scoped write matched no row: the row exists (another version) or not.
+    pub(crate) fn missing_or_conflict(exists: bool) -> Self {
+        TxError::Repository(if exists {
+            RepositoryError::VersionConflict
+        } else {
+            RepositoryError::NotFound
+        })
+    }
+
+    pub(crate) fn into_repository(self) -> RepositoryError {
+        match self {
+            TxError::Database(error) => from_diesel(error),
+            TxError::Repository(error) => error,
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //! deadpool pool. Driver errors are translated to `RepositoryError` here, at the
 //! edge: a unique violation becomes `Duplicate`, a pool timeout `Unavailable`.
 
+mod audit;
+mod credentials;
 mod errors;
 mod migrate;
 mod pool;

@@ -1,4 +1,4 @@
-// The diesel view of migrations/postgres. Kept by hand: it is one table.
+// The diesel view of migrations/postgres. Kept by hand: three tables.
 diesel::table! {
     services (id) {
         id -> Uuid,
@@ -14,5 +14,35 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         version -> Int8,
+        credential_auth_type -> Nullable<Text>,
+        credential_expires_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    credentials (service_id, version) {
+        tenant_id -> Text,
+        service_id -> Uuid,
+        version -> Int8,
+        auth_type -> Text,
+        ciphertext -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Uuid,
+        occurred_at -> Timestamptz,
+        tenant_id -> Text,
+        actor -> Text,
+        action -> Text,
+        service_id -> Nullable<Uuid>,
+        credential_version -> Nullable<Int8>,
+        outcome -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(services, credentials);

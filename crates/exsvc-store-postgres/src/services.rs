@@ -1,15 +1,19 @@
-//! `ServiceRepository` on PostgreSQL.
+//! `ServiceRepository` on PostgreSQL. Every write and its audit events share
+//! one transaction.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use exsvc_domain::audit::AuditEvent;
+use exsvc_domain::credential::CredentialRecord;
 use exsvc_domain::pagination::ListQuery;
 use exsvc_domain::ports::{RepositoryError, ServiceRepository};
 use exsvc_domain::{Service, ServiceId, TenantId};
 
-use crate::errors::from_diesel;
-use crate::rows::ServiceRow;
+use crate::errors::{from_diesel, TxError};
+use crate::rows::{AuditRow, CredentialRow, ServiceRow};
 use crate::schema::services::dsl;
+use crate::schema::{audit_events, credentials};
 use crate::PgStore;
 
 fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
@@ -32,16 +36,36 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait]
 impl ServiceRepository for PgStore {
-    async fn insert(&self, service: &Service) -> Result<(), RepositoryError> {
+    async fn insert<'a>(
+        &self,
+        service: &Service,
+        credential: Option<&'a CredentialRecord>,
+        audit: &[AuditEvent],
+    ) -> Result<(), RepositoryError> {
         let row = ServiceRow::from(service);
+        let credential = credential.map(CredentialRow::from);
+        let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
         self.bounded(async {
             let mut conn = self.connection().await?;
-            diesel::insert_into(dsl::services)
-                .values(&row)
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            Ok(())
+            conn.transaction::<_, TxError, _>(async |conn| {
+                diesel::insert_into(dsl::services)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                if let Some(credential) = &credential {
+                    diesel::insert_into(credentials::table)
+                        .values(credential)
+                        .execute(conn)
+                        .await?;
+                }
+                diesel::insert_into(audit_events::table)
+                    .values(&audit)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+            .await
+            .map_err(TxError::into_repository)
         })
         .await
     }
@@ -92,6 +116,9 @@ impl ServiceRepository for PgStore {
         if let Some(status) = query.filter.status {
             select = select.filter(dsl::status.eq(status.as_str()));
         }
+        if let Some(before) = query.filter.credential_expires_before {
+            select = select.filter(dsl::credential_expires_at.lt(before));
+        }
         if let Some(q) = &query.filter.name_contains {
             select = select.filter(
                 dsl::name_key
@@ -111,48 +138,45 @@ impl ServiceRepository for PgStore {
         &self,
         service: &Service,
         expected_version: i64,
+        audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
         let row = ServiceRow::from(service);
+        let audit = AuditRow::from(audit);
         self.bounded(async {
             let mut conn = self.connection().await?;
-            let updated = diesel::update(
-                dsl::services
+            conn.transaction::<_, TxError, _>(async |conn| {
+                let target = dsl::services
                     .filter(dsl::tenant_id.eq(&row.tenant_id))
-                    .filter(dsl::id.eq(row.id))
-                    .filter(dsl::version.eq(expected_version)),
-            )
-            .set((
-                dsl::name.eq(&row.name),
-                dsl::name_key.eq(&row.name_key),
-                dsl::description.eq(&row.description),
-                dsl::service_type.eq(&row.service_type),
-                dsl::status.eq(&row.status),
-                dsl::base_url.eq(&row.base_url),
-                dsl::api_version.eq(&row.api_version),
-                dsl::metadata.eq(&row.metadata),
-                dsl::updated_at.eq(row.updated_at),
-                dsl::version.eq(row.version),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-            if updated == 1 {
-                return Ok(());
-            }
-            // Nothing matched: tell a vanished service from a newer version.
-            let exists = diesel::select(diesel::dsl::exists(
-                dsl::services
-                    .filter(dsl::tenant_id.eq(&row.tenant_id))
-                    .filter(dsl::id.eq(row.id)),
-            ))
-            .get_result::<bool>(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-            Err(if exists {
-                RepositoryError::VersionConflict
-            } else {
-                RepositoryError::NotFound
+                    .filter(dsl::id.eq(row.id));
+                let updated = diesel::update(target.filter(dsl::version.eq(expected_version)))
+                    .set((
+                        dsl::name.eq(&row.name),
+                        dsl::name_key.eq(&row.name_key),
+                        dsl::description.eq(&row.description),
+                        dsl::service_type.eq(&row.service_type),
+                        dsl::status.eq(&row.status),
+                        dsl::base_url.eq(&row.base_url),
+                        dsl::api_version.eq(&row.api_version),
+                        dsl::metadata.eq(&row.metadata),
+                        dsl::updated_at.eq(row.updated_at),
+                        dsl::version.eq(row.version),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if updated != 1 {
+                    let exists = diesel::select(diesel::dsl::exists(target))
+                        .get_result::<bool>(conn)
+                        .await?;
+                    return Err(TxError::missing_or_conflict(exists));
+                }
+                diesel::insert_into(audit_events::table)
+                    .values(&audit)
+                    .execute(conn)
+                    .await?;
+                Ok(())
             })
+            .await
+            .map_err(TxError::into_repository)
         })
         .await
     }
@@ -162,33 +186,37 @@ impl ServiceRepository for PgStore {
         tenant: &TenantId,
         id: ServiceId,
         expected_version: Option<i64>,
+        audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
+        let audit = AuditRow::from(audit);
         self.bounded(async {
             let mut conn = self.connection().await?;
-            let target = dsl::services
-                .filter(dsl::tenant_id.eq(tenant.as_str()))
-                .filter(dsl::id.eq(id.as_uuid()));
-            let deleted = match expected_version {
-                Some(version) => {
-                    diesel::delete(target.filter(dsl::version.eq(version)))
-                        .execute(&mut conn)
-                        .await
+            conn.transaction::<_, TxError, _>(async |conn| {
+                let target = dsl::services
+                    .filter(dsl::tenant_id.eq(tenant.as_str()))
+                    .filter(dsl::id.eq(id.as_uuid()));
+                let deleted = match expected_version {
+                    Some(version) => {
+                        diesel::delete(target.filter(dsl::version.eq(version)))
+                            .execute(conn)
+                            .await?
+                    }
+                    None => diesel::delete(target).execute(conn).await?,
+                };
+                if deleted != 1 {
+                    let exists = diesel::select(diesel::dsl::exists(target))
+                        .get_result::<bool>(conn)
+                        .await?;
+                    return Err(TxError::missing_or_conflict(exists));
                 }
-                None => diesel::delete(target).execute(&mut conn).await,
-            }
-            .map_err(from_diesel)?;
-            if deleted == 1 {
-                return Ok(());
-            }
-            let exists = diesel::select(diesel::dsl::exists(target))
-                .get_result::<bool>(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            Err(if exists {
-                RepositoryError::VersionConflict
-            } else {
-                RepositoryError::NotFound
+                diesel::insert_into(audit_events::table)
+                    .values(&audit)
+                    .execute(conn)
+                    .await?;
+                Ok(())
             })
+            .await
+            .map_err(TxError::into_repository)
         })
         .await
     }

@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use exsvc_domain::ports::ServiceRepository;
 use exsvc_store_postgres::{PgStore, PoolSettings};
+use exsvc_testkit::contract::Stores;
 use exsvc_testkit::TestDatabase;
 
-async fn postgres() -> (Arc<dyn ServiceRepository>, TestDatabase) {
+async fn postgres() -> (Stores, TestDatabase) {
     let db = TestDatabase::new().await;
     let store = PgStore::connect(&PoolSettings {
         database_url: db.url.clone(),
@@ -18,7 +17,7 @@ async fn postgres() -> (Arc<dyn ServiceRepository>, TestDatabase) {
         timeout: Duration::from_secs(5),
     })
     .expect("pool");
-    (Arc::new(store), db)
+    (Stores::of(store), db)
 }
 
 exsvc_testkit::service_repository_contract!(postgres());

@@ -3,14 +3,19 @@
 //! `SyncConnectionWrapper` (blocking work on tokio's blocking pool) in a
 //! deadpool pool. Every connection is in WAL mode with a busy timeout, so
 //! concurrent writers wait for each other instead of failing with "database is
-//! locked".
+//! locked"; every multi-statement write runs in a `BEGIN IMMEDIATE` transaction
+//! (see `tx`), so it waits for the write lock up front instead of failing when
+//! it upgrades from reading.
 
+mod audit;
+mod credentials;
 mod errors;
 mod migrate;
 mod pool;
 mod rows;
 mod schema;
 mod services;
+mod tx;
 
 pub use migrate::{run_migrations, MigrationError};
 pub use pool::{database_path, PoolSettings, PoolStatus, SqliteStore};

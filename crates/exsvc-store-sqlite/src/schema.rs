@@ -14,5 +14,36 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         version -> BigInt,
+        credential_auth_type -> Nullable<Text>,
+        credential_expires_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    credentials (service_id, version) {
+        tenant_id -> Text,
+        service_id -> Text,
+        version -> BigInt,
+        auth_type -> Text,
+        ciphertext -> Binary,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> BigInt,
+        tenant_id -> Text,
+        actor -> Text,
+        action -> Text,
+        service_id -> Nullable<Text>,
+        credential_version -> Nullable<BigInt>,
+        outcome -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(credentials -> services (service_id));
+diesel::allow_tables_to_appear_in_same_query!(services, credentials);

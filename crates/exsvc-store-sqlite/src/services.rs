@@ -3,14 +3,22 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use exsvc_domain::audit::AuditEvent;
+use exsvc_domain::credential::CredentialRecord;
 use exsvc_domain::pagination::ListQuery;
 use exsvc_domain::ports::{RepositoryError, ServiceRepository};
 use exsvc_domain::{Service, ServiceId, TenantId};
 
 use crate::errors::from_diesel;
-use crate::rows::ServiceRow;
+use crate::rows::{AuditRow, CredentialRow, ServiceRow};
 use crate::schema::services::dsl;
 use crate::SqliteStore;
+
+/// A credential handed to `insert` for another service than the one inserted:
+/// a caller bug that must not store a secret under the wrong service or tenant.
+#[derive(Debug, thiserror::Error)]
+#[error("the first credential does not belong to the inserted service")]
+struct ForeignCredential;
 
 fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
     Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
@@ -32,15 +40,29 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait]
 impl ServiceRepository for SqliteStore {
-    async fn insert(&self, service: &Service) -> Result<(), RepositoryError> {
-        let row = ServiceRow::from(service);
-        self.bounded(async {
-            let mut conn = self.connection().await?;
-            diesel::insert_into(dsl::services)
-                .values(row)
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)?;
+    async fn insert<'a>(
+        &self,
+        service: &Service,
+        credential: Option<&'a CredentialRecord>,
+        audit: &[AuditEvent],
+    ) -> Result<(), RepositoryError> {
+        if credential
+            .is_some_and(|c| c.service_id != service.id || c.tenant_id != service.tenant_id)
+        {
+            return Err(RepositoryError::Internal(Box::new(ForeignCredential)));
+        }
+        let mut row = ServiceRow::from(service);
+        // The summary always names the stored credential row, never a value
+        // the caller set on the service without one.
+        row.credential_auth_type = credential.map(|c| c.auth_type.as_str().to_owned());
+        row.credential_expires_at = credential
+            .and_then(|c| c.expires_at)
+            .map(|t| t.timestamp_micros());
+        let credential = credential.map(CredentialRow::from);
+        let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
+        self.write(move |c| {
+            write::insert(c, &row, credential.as_ref())?;
+            crate::audit::write::insert_events(c, &audit)?;
             Ok(())
         })
         .await
@@ -90,6 +112,11 @@ impl ServiceRepository for SqliteStore {
         if let Some(status) = query.filter.status {
             select = select.filter(dsl::status.eq(status.as_str()));
         }
+        if let Some(before) = query.filter.credential_expires_before {
+            // A NULL expiry (no credential, or one that never expires) never
+            // compares true, so such services never match.
+            select = select.filter(dsl::credential_expires_at.lt(before.timestamp_micros()));
+        }
         if let Some(q) = &query.filter.name_contains {
             select = select.filter(
                 dsl::name_key
@@ -109,41 +136,14 @@ impl ServiceRepository for SqliteStore {
         &self,
         service: &Service,
         expected_version: i64,
+        audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
         let row = ServiceRow::from(service);
-        self.bounded(async {
-            let mut conn = self.connection().await?;
-            let target = dsl::services
-                .filter(dsl::tenant_id.eq(row.tenant_id.clone()))
-                .filter(dsl::id.eq(row.id.clone()));
-            let updated = diesel::update(target.clone().filter(dsl::version.eq(expected_version)))
-                .set((
-                    dsl::name.eq(&row.name),
-                    dsl::name_key.eq(&row.name_key),
-                    dsl::description.eq(&row.description),
-                    dsl::service_type.eq(&row.service_type),
-                    dsl::status.eq(&row.status),
-                    dsl::base_url.eq(&row.base_url),
-                    dsl::api_version.eq(&row.api_version),
-                    dsl::metadata.eq(&row.metadata),
-                    dsl::updated_at.eq(row.updated_at),
-                    dsl::version.eq(row.version),
-                ))
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            if updated == 1 {
-                return Ok(());
-            }
-            let exists = diesel::select(diesel::dsl::exists(target))
-                .get_result::<bool>(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            Err(if exists {
-                RepositoryError::VersionConflict
-            } else {
-                RepositoryError::NotFound
-            })
+        let audit = AuditRow::from(audit);
+        self.write(move |c| {
+            write::update(c, &row, expected_version)?;
+            crate::audit::write::insert_events(c, &[audit])?;
+            Ok(())
         })
         .await
     }
@@ -153,34 +153,16 @@ impl ServiceRepository for SqliteStore {
         tenant: &TenantId,
         id: ServiceId,
         expected_version: Option<i64>,
+        audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
         let tenant = tenant.as_str().to_owned();
-        self.bounded(async {
-            let mut conn = self.connection().await?;
-            let target = dsl::services
-                .filter(dsl::tenant_id.eq(tenant))
-                .filter(dsl::id.eq(id.to_string()));
-            let deleted = match expected_version {
-                Some(version) => {
-                    diesel::delete(target.clone().filter(dsl::version.eq(version)))
-                        .execute(&mut conn)
-                        .await
-                }
-                None => diesel::delete(target.clone()).execute(&mut conn).await,
-            }
-            .map_err(from_diesel)?;
-            if deleted == 1 {
-                return Ok(());
-            }
-            let exists = diesel::select(diesel::dsl::exists(target))
-                .get_result::<bool>(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            Err(if exists {
-                RepositoryError::VersionConflict
-            } else {
-                RepositoryError::NotFound
-            })
+        let id = id.to_string();
+        let audit = AuditRow::from(audit);
+        self.write(move |c| {
+            // The foreign key cascades to every credential version.
+            write::delete(c, &tenant, &id, expected_version)?;
+            crate::audit::write::insert_events(c, &[audit])?;
+            Ok(())
         })
         .await
     }
@@ -195,5 +177,96 @@ impl ServiceRepository for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+mod write {
+    //! Inside a write transaction (sync diesel on the blocking connection).
+
+    use diesel::prelude::*;
+    use exsvc_domain::ports::RepositoryError;
+
+    use crate::rows::{CredentialRow, ServiceRow};
+    use crate::schema::{credentials, services::dsl};
+    use crate::tx::TxError;
+
+    pub(super) fn insert(
+        c: &mut SqliteConnection,
+        row: &ServiceRow,
+        credential: Option<&CredentialRow>,
+    ) -> QueryResult<()> {
+        diesel::insert_into(dsl::services).values(row).execute(c)?;
+        if let Some(credential) = credential {
+            diesel::insert_into(credentials::table)
+                .values(credential)
+                .execute(c)?;
+        }
+        Ok(())
+    }
+
+    /// Why a guarded write matched no row: the service is gone, or it changed.
+    fn missed(c: &mut SqliteConnection, tenant: &str, id: &str) -> Result<(), TxError> {
+        let exists = diesel::select(diesel::dsl::exists(
+            dsl::services
+                .filter(dsl::tenant_id.eq(tenant))
+                .filter(dsl::id.eq(id)),
+        ))
+        .get_result::<bool>(c)?;
+        Err(TxError::Refused(if exists {
+            RepositoryError::VersionConflict
+        } else {
+            RepositoryError::NotFound
+        }))
+    }
+
+    /// Only the writable columns, `updated_at` and `version`: the credential
+    /// summary belongs to the credential operations.
+    pub(super) fn update(
+        c: &mut SqliteConnection,
+        row: &ServiceRow,
+        expected_version: i64,
+    ) -> Result<(), TxError> {
+        let updated = diesel::update(
+            dsl::services
+                .filter(dsl::tenant_id.eq(&row.tenant_id))
+                .filter(dsl::id.eq(&row.id))
+                .filter(dsl::version.eq(expected_version)),
+        )
+        .set((
+            dsl::name.eq(&row.name),
+            dsl::name_key.eq(&row.name_key),
+            dsl::description.eq(&row.description),
+            dsl::service_type.eq(&row.service_type),
+            dsl::status.eq(&row.status),
+            dsl::base_url.eq(&row.base_url),
+            dsl::api_version.eq(&row.api_version),
+            dsl::metadata.eq(&row.metadata),
+            dsl::updated_at.eq(row.updated_at),
+            dsl::version.eq(row.version),
+        ))
+        .execute(c)?;
+        if updated == 1 {
+            return Ok(());
+        }
+        missed(c, &row.tenant_id, &row.id)
+    }
+
+    pub(super) fn delete(
+        c: &mut SqliteConnection,
+        tenant: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> Result<(), TxError> {
+        let target = dsl::services
+            .filter(dsl::tenant_id.eq(tenant))
+            .filter(dsl::id.eq(id));
+        let deleted = match expected_version {
+            Some(version) => diesel::delete(target.filter(dsl::version.eq(version))).execute(c)?,
+            None => diesel::delete(target).execute(c)?,
+        };
+        if deleted == 1 {
+            return Ok(());
+        }
+        missed(c, tenant, id)
     }
 }

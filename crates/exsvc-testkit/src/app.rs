@@ -9,10 +9,14 @@ use actix_web::{web, HttpServer};
 use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{Algorithm, ClaimRules, JwtVerifier, VerificationKey, VerifierSettings};
+use exsvc_crypto::{EnvelopeCipher, Keyring};
 use exsvc_domain::pagination::CursorKey;
-use exsvc_domain::ports::{ServiceRepository, SystemClock, UuidV7Generator};
+use exsvc_domain::ports::CredentialCipher;
+use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
+use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
+
+use crate::contract::Stores;
 use exsvc_store_postgres::{PgStore, PoolSettings};
 use serde_json::Value;
 
@@ -37,6 +41,9 @@ pub struct TestOptions {
     pub audience: Option<String>,
     pub leeway_secs: u64,
     pub debug_endpoints: bool,
+    /// `EXSVC_MASTER_KEYS` of the app.
+    pub master_keys: String,
+    pub max_credential_versions: usize,
 }
 
 impl Default for TestOptions {
@@ -54,6 +61,8 @@ impl Default for TestOptions {
             audience: None,
             leeway_secs: 60,
             debug_endpoints: true,
+            master_keys: TEST_MASTER_KEYS.to_owned(),
+            max_credential_versions: 10,
         }
     }
 }
@@ -83,7 +92,10 @@ pub struct TestApp {
     server: ServerHandle,
 }
 
-fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
+/// The test keyring: one fixed master key (tests that rotate make their own).
+pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn postgres_store(url: &str) -> (Stores, PoolUsageProbe) {
     let settings = PoolSettings {
         database_url: url.to_owned(),
         max_size: 8,
@@ -92,7 +104,7 @@ fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
     let store = PgStore::connect(&settings).expect("pool");
     let probe = store.clone();
     (
-        Arc::new(store),
+        Stores::of(store),
         Arc::new(move || {
             let s = probe.status();
             PoolUsage::from_pool(s.max_size, s.size, s.available)
@@ -100,11 +112,11 @@ fn postgres_store(url: &str) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
     )
 }
 
-fn sqlite_store(db: &TestSqlite) -> (Arc<dyn ServiceRepository>, PoolUsageProbe) {
+fn sqlite_store(db: &TestSqlite) -> (Stores, PoolUsageProbe) {
     let store = db.store();
     let probe = store.clone();
     (
-        Arc::new(store),
+        Stores::of(store),
         Arc::new(move || {
             let s = probe.status();
             PoolUsage::from_pool(s.max_size, s.size, s.available)
@@ -125,10 +137,25 @@ impl TestApp {
             // A database URL given by the test is a PostgreSQL one.
             (_, Some(url)) => postgres_store(url),
         };
-        let catalog = ServiceCatalog::new(
-            repository,
+        let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(
+            Keyring::parse(&options.master_keys).expect("test keyring"),
+        ));
+        let cursor_key = CursorKey::derive(tokens::TEST_SECRET.as_bytes());
+        let vault = CredentialVault::new(
+            repository.services.clone(),
+            repository.credentials.clone(),
+            repository.audit.clone(),
+            cipher.clone(),
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
+            options.max_credential_versions,
+        );
+        let audit_trail = AuditTrail::new(repository.audit.clone(), cursor_key.clone());
+        let catalog = ServiceCatalog::new(
+            repository.services.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            cipher,
             CatalogSettings {
                 url_policy: UrlPolicy {
                     allow_http: options.allow_http_base_url,
@@ -154,6 +181,8 @@ impl TestApp {
         .expect("verifier");
         let state = web::Data::new(AppState {
             catalog,
+            vault,
+            audit_trail,
             verifier: Arc::new(verifier),
             base_path: options.base_path.clone(),
             metrics: Metrics::new(probe).expect("metrics"),

@@ -1,19 +1,55 @@
 //! The contract of the repository ports, as one suite every store runs:
 //! `service_repository_contract!(factory)` expands to one test per case, where
-//! `factory` is an async expression giving `(Arc<dyn ServiceRepository>, guard)`
-//! (the guard keeps the store's database alive for the test).
+//! `factory` is an async expression giving `(Stores, guard)` (the guard keeps the
+//! store's database alive for the test).
 
 use std::sync::Arc;
 
+use chrono::SubsecRound;
 use chrono::{DateTime, Duration, Utc};
+use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
+use exsvc_domain::credential::{AuthType, CredentialRecord};
 use exsvc_domain::pagination::{CursorKey, ListQuery, RawListParams};
-use exsvc_domain::ports::{RepositoryError, ServiceRepository};
+use exsvc_domain::ports::{AuditLog, CredentialRepository, RepositoryError, ServiceRepository};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
 use serde_json::json;
 
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).expect("tenant")
+}
+
+/// One store, through each of its ports.
+#[derive(Clone)]
+pub struct Stores {
+    pub services: Arc<dyn ServiceRepository>,
+    pub credentials: Arc<dyn CredentialRepository>,
+    pub audit: Arc<dyn AuditLog>,
+}
+
+impl Stores {
+    pub fn of<S: ServiceRepository + CredentialRepository + AuditLog + Clone>(store: S) -> Self {
+        Self {
+            services: Arc::new(store.clone()),
+            credentials: Arc::new(store.clone()),
+            audit: Arc::new(store),
+        }
+    }
+}
+
+/// An audit event of tenant `tenant_name`.
+pub fn audit(tenant_name: &str, action: AuditAction) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        occurred_at: chrono::Utc::now().trunc_subsecs(6),
+        tenant_id: tenant(tenant_name),
+        actor: "contract".into(),
+        action,
+        service_id: None,
+        credential_version: None,
+        outcome: AuditOutcome::Success,
+        request_id: Some("req-1".into()),
+    }
 }
 
 fn key() -> CursorKey {
@@ -37,6 +73,7 @@ pub fn service(tenant_name: &str, name: &str, offset_secs: i64) -> Service {
         id: ServiceId::from_uuid(uuid::Uuid::now_v7()),
         tenant_id: tenant(tenant_name),
         spec,
+        credential: None,
         created_at: at,
         updated_at: at,
         version: 1,
@@ -54,61 +91,79 @@ fn query(limit: &str) -> ListQuery {
     .expect("query")
 }
 
-pub async fn insert_then_find_round_trips(repo: Arc<dyn ServiceRepository>) {
+pub async fn insert_then_find_round_trips(stores: Stores) {
+    let repo = stores.services.clone();
     let s = service("t1", "Stripe", 0);
-    repo.insert(&s).await.unwrap();
+    repo.insert(&s, None, &[]).await.unwrap();
     let found = repo.find(&s.tenant_id, s.id).await.unwrap().expect("found");
     assert_eq!(found, s);
     let missing = ServiceId::from_uuid(uuid::Uuid::now_v7());
     assert!(repo.find(&s.tenant_id, missing).await.unwrap().is_none());
 }
 
-pub async fn find_is_scoped_to_the_tenant(repo: Arc<dyn ServiceRepository>) {
+pub async fn find_is_scoped_to_the_tenant(stores: Stores) {
+    let repo = stores.services.clone();
     let s = service("t1", "Stripe", 0);
-    repo.insert(&s).await.unwrap();
+    repo.insert(&s, None, &[]).await.unwrap();
     assert!(repo.find(&tenant("t2"), s.id).await.unwrap().is_none());
     assert!(matches!(
-        repo.delete(&tenant("t2"), s.id, None).await,
+        repo.delete(
+            &tenant("t2"),
+            s.id,
+            None,
+            &audit("t1", AuditAction::ServiceDelete)
+        )
+        .await,
         Err(RepositoryError::NotFound)
     ));
     let mut moved = s.clone();
     moved.tenant_id = tenant("t2");
     moved.version = 2;
     assert!(matches!(
-        repo.update(&moved, 1).await,
+        repo.update(&moved, 1, &audit("t1", AuditAction::ServiceUpdate))
+            .await,
         Err(RepositoryError::NotFound)
     ));
     assert_eq!(repo.find(&s.tenant_id, s.id).await.unwrap(), Some(s));
 }
 
-pub async fn names_are_unique_per_tenant_ignoring_case(repo: Arc<dyn ServiceRepository>) {
-    repo.insert(&service("t1", "Stripe", 0)).await.unwrap();
+pub async fn names_are_unique_per_tenant_ignoring_case(stores: Stores) {
+    let repo = stores.services.clone();
+    repo.insert(&service("t1", "Stripe", 0), None, &[])
+        .await
+        .unwrap();
     for clash in ["Stripe", "STRIPE", "stripe"] {
         assert!(
             matches!(
-                repo.insert(&service("t1", clash, 1)).await,
+                repo.insert(&service("t1", clash, 1), None, &[]).await,
                 Err(RepositoryError::Duplicate)
             ),
             "{clash}"
         );
     }
-    repo.insert(&service("t2", "stripe", 2)).await.unwrap();
+    repo.insert(&service("t2", "stripe", 2), None, &[])
+        .await
+        .unwrap();
     // Beyond ASCII too, in every store.
-    repo.insert(&service("t1", "Ärzte Über", 3)).await.unwrap();
+    repo.insert(&service("t1", "Ärzte Über", 3), None, &[])
+        .await
+        .unwrap();
     assert!(matches!(
-        repo.insert(&service("t1", "ärzte über", 4)).await,
+        repo.insert(&service("t1", "ärzte über", 4), None, &[])
+            .await,
         Err(RepositoryError::Duplicate)
     ));
 }
 
-pub async fn racing_inserts_of_one_name_have_one_winner(repo: Arc<dyn ServiceRepository>) {
+pub async fn racing_inserts_of_one_name_have_one_winner(stores: Stores) {
+    let repo = stores.services.clone();
     let attempts: Vec<_> = (0..16)
         .map(|i| {
             let repo = repo.clone();
             {
                 // Every other attempt differs only in case.
                 let name = if i % 2 == 0 { "Race" } else { "RACE" };
-                tokio::spawn(async move { repo.insert(&service("t1", name, i)).await })
+                tokio::spawn(async move { repo.insert(&service("t1", name, i), None, &[]).await })
             }
         })
         .collect();
@@ -125,17 +180,19 @@ pub async fn racing_inserts_of_one_name_have_one_winner(repo: Arc<dyn ServiceRep
 }
 
 /// 32 writers at once all succeed: no "database is locked", no lost write.
-pub async fn concurrent_writers_all_succeed(repo: Arc<dyn ServiceRepository>) {
+pub async fn concurrent_writers_all_succeed(stores: Stores) {
+    let repo = stores.services.clone();
     let writers: Vec<_> = (0..32)
         .map(|i| {
             let repo = repo.clone();
             tokio::spawn(async move {
                 let mut s = service("t1", &format!("writer-{i}"), i);
-                repo.insert(&s).await?;
+                repo.insert(&s, None, &[]).await?;
                 s.version = 2;
                 s.spec.description =
                     exsvc_domain::service::Description::parse("updated").expect("description");
-                repo.update(&s, 1).await
+                repo.update(&s, 1, &audit("t1", AuditAction::ServiceUpdate))
+                    .await
             })
         })
         .collect();
@@ -149,15 +206,16 @@ pub async fn concurrent_writers_all_succeed(repo: Arc<dyn ServiceRepository>) {
         .all(|s| s.version == 2 && s.spec.description.as_str() == "updated"));
 }
 
-pub async fn list_is_newest_first_and_pages_by_keyset(repo: Arc<dyn ServiceRepository>) {
+pub async fn list_is_newest_first_and_pages_by_keyset(stores: Stores) {
+    let repo = stores.services.clone();
     // Two services share a created_at, so the id decides their order.
     let mut all = Vec::new();
     for i in 0..7 {
         let s = service("t1", &format!("svc-{i}"), i64::from(i / 2));
-        repo.insert(&s).await.unwrap();
+        repo.insert(&s, None, &[]).await.unwrap();
         all.push(s);
     }
-    repo.insert(&service("t2", "other-tenant", 100))
+    repo.insert(&service("t2", "other-tenant", 100), None, &[])
         .await
         .unwrap();
     all.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
@@ -182,13 +240,14 @@ pub async fn list_is_newest_first_and_pages_by_keyset(repo: Arc<dyn ServiceRepos
     assert_eq!(seen, expected);
 }
 
-pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
+pub async fn list_filters(stores: Stores) {
+    let repo = stores.services.clone();
     let mut mail = service("t1", "Mail_Gun 100%", 0);
     mail.spec.service_type = exsvc_domain::service::ServiceType::parse("mail").unwrap();
     let mut off = service("t1", "Stripe", 1);
     off.spec.status = exsvc_domain::service::ServiceStatus::Inactive;
-    repo.insert(&mail).await.unwrap();
-    repo.insert(&off).await.unwrap();
+    repo.insert(&mail, None, &[]).await.unwrap();
+    repo.insert(&off, None, &[]).await.unwrap();
     let list = |raw: RawListParams<'static>| {
         let repo = repo.clone();
         async move {
@@ -226,7 +285,9 @@ pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
         ["Mail_Gun 100%"]
     );
     // Case-insensitive beyond ASCII, the same in every store.
-    repo.insert(&service("t1", "Ärzte Über", 2)).await.unwrap();
+    repo.insert(&service("t1", "Ärzte Über", 2), None, &[])
+        .await
+        .unwrap();
     assert_eq!(
         list(RawListParams {
             q: Some("üBER"),
@@ -260,15 +321,18 @@ pub async fn list_filters(repo: Arc<dyn ServiceRepository>) {
     .is_empty());
 }
 
-pub async fn update_applies_only_under_the_expected_version(repo: Arc<dyn ServiceRepository>) {
+pub async fn update_applies_only_under_the_expected_version(stores: Stores) {
+    let repo = stores.services.clone();
     let s = service("t1", "Stripe", 0);
-    repo.insert(&s).await.unwrap();
+    repo.insert(&s, None, &[]).await.unwrap();
     let mut changed = s.clone();
     changed.spec.description = exsvc_domain::service::Description::parse("new").unwrap();
     changed.spec.api_version = None;
     changed.version = 2;
     changed.updated_at = s.updated_at + Duration::seconds(5);
-    repo.update(&changed, 1).await.unwrap();
+    repo.update(&changed, 1, &audit("t1", AuditAction::ServiceUpdate))
+        .await
+        .unwrap();
     assert_eq!(
         repo.find(&s.tenant_id, s.id).await.unwrap(),
         Some(changed.clone())
@@ -277,47 +341,516 @@ pub async fn update_applies_only_under_the_expected_version(repo: Arc<dyn Servic
     let mut stale = changed.clone();
     stale.version = 2;
     assert!(matches!(
-        repo.update(&stale, 1).await,
+        repo.update(&stale, 1, &audit("t1", AuditAction::ServiceUpdate))
+            .await,
         Err(RepositoryError::VersionConflict)
     ));
     assert_eq!(repo.find(&s.tenant_id, s.id).await.unwrap(), Some(changed));
 }
 
-pub async fn update_onto_a_taken_name_is_duplicate(repo: Arc<dyn ServiceRepository>) {
+pub async fn update_onto_a_taken_name_is_duplicate(stores: Stores) {
+    let repo = stores.services.clone();
     let a = service("t1", "Alpha", 0);
     let b = service("t1", "Beta", 1);
-    repo.insert(&a).await.unwrap();
-    repo.insert(&b).await.unwrap();
+    repo.insert(&a, None, &[]).await.unwrap();
+    repo.insert(&b, None, &[]).await.unwrap();
     let mut renamed = b.clone();
     renamed.spec.name = exsvc_domain::service::ServiceName::parse("ALPHA").unwrap();
     renamed.version = 2;
     assert!(matches!(
-        repo.update(&renamed, 1).await,
+        repo.update(&renamed, 1, &audit("t1", AuditAction::ServiceUpdate))
+            .await,
         Err(RepositoryError::Duplicate)
     ));
     assert_eq!(repo.find(&b.tenant_id, b.id).await.unwrap(), Some(b));
 }
 
-pub async fn delete_honours_the_expected_version(repo: Arc<dyn ServiceRepository>) {
+pub async fn delete_honours_the_expected_version(stores: Stores) {
+    let repo = stores.services.clone();
     let s = service("t1", "Stripe", 0);
-    repo.insert(&s).await.unwrap();
+    repo.insert(&s, None, &[]).await.unwrap();
     assert!(matches!(
-        repo.delete(&s.tenant_id, s.id, Some(7)).await,
+        repo.delete(
+            &s.tenant_id,
+            s.id,
+            Some(7),
+            &audit("t1", AuditAction::ServiceDelete)
+        )
+        .await,
         Err(RepositoryError::VersionConflict)
     ));
     assert!(repo.find(&s.tenant_id, s.id).await.unwrap().is_some());
-    repo.delete(&s.tenant_id, s.id, Some(1)).await.unwrap();
+    repo.delete(
+        &s.tenant_id,
+        s.id,
+        Some(1),
+        &audit("t1", AuditAction::ServiceDelete),
+    )
+    .await
+    .unwrap();
     assert!(repo.find(&s.tenant_id, s.id).await.unwrap().is_none());
     assert!(matches!(
-        repo.delete(&s.tenant_id, s.id, None).await,
+        repo.delete(
+            &s.tenant_id,
+            s.id,
+            None,
+            &audit("t1", AuditAction::ServiceDelete)
+        )
+        .await,
         Err(RepositoryError::NotFound)
     ));
     // The name is free again.
-    repo.insert(&service("t1", "stripe", 1)).await.unwrap();
+    repo.insert(&service("t1", "stripe", 1), None, &[])
+        .await
+        .unwrap();
 }
 
-pub async fn ping_answers(repo: Arc<dyn ServiceRepository>) {
+pub async fn ping_answers(stores: Stores) {
+    let repo = stores.services.clone();
     repo.ping().await.unwrap();
+}
+
+fn credential(s: &Service, version: i64, bytes: &[u8]) -> CredentialRecord {
+    CredentialRecord {
+        tenant_id: s.tenant_id.clone(),
+        service_id: s.id,
+        version,
+        auth_type: AuthType::Bearer,
+        ciphertext: bytes.to_vec(),
+        created_at: base_time() + Duration::seconds(version),
+        expires_at: Some(base_time() + Duration::days(30 + version)),
+    }
+}
+
+pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
+    let s = service("t1", "Stripe", 0);
+    stores.services.insert(&s, None, &[]).await.unwrap();
+    let creds = &stores.credentials;
+    assert_eq!(
+        creds.latest_version(&s.tenant_id, s.id).await.unwrap(),
+        None
+    );
+    for version in 1..=3 {
+        creds
+            .insert(
+                &credential(&s, version, &[version as u8; 40]),
+                2,
+                &audit("t1", AuditAction::CredentialsWrite),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        creds.latest_version(&s.tenant_id, s.id).await.unwrap(),
+        Some(3)
+    );
+    let versions = creds.versions(&s.tenant_id, s.id).await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.current))
+            .collect::<Vec<_>>(),
+        [(3, true), (2, false)],
+        "only 2 kept"
+    );
+    assert_eq!(
+        creds.find(&s.tenant_id, s.id, None).await.unwrap(),
+        Some(credential(&s, 3, &[3; 40]))
+    );
+    assert_eq!(
+        creds.find(&s.tenant_id, s.id, Some(2)).await.unwrap(),
+        Some(credential(&s, 2, &[2; 40]))
+    );
+    assert_eq!(
+        creds.find(&s.tenant_id, s.id, Some(1)).await.unwrap(),
+        None,
+        "pruned"
+    );
+    // The service shows its current credential.
+    let shown = stores
+        .services
+        .find(&s.tenant_id, s.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .credential
+        .unwrap();
+    assert_eq!(shown.auth_type, AuthType::Bearer);
+    assert_eq!(shown.expires_at, credential(&s, 3, &[]).expires_at);
+    // A racing writer's version number is taken.
+    assert!(matches!(
+        creds
+            .insert(
+                &credential(&s, 3, &[9; 40]),
+                2,
+                &audit("t1", AuditAction::CredentialsWrite)
+            )
+            .await,
+        Err(RepositoryError::Duplicate)
+    ));
+    // Listing by expiry.
+    let q = ListQuery::parse(
+        &RawListParams {
+            credential_expires_before: Some("2026-03-01T00:00:00Z"),
+            ..Default::default()
+        },
+        &key(),
+    )
+    .unwrap();
+    assert_eq!(repo_names(&stores, &q).await, ["Stripe"]);
+    let q = ListQuery::parse(
+        &RawListParams {
+            credential_expires_before: Some("2026-01-15T00:00:00Z"),
+            ..Default::default()
+        },
+        &key(),
+    )
+    .unwrap();
+    assert!(repo_names(&stores, &q).await.is_empty());
+}
+
+async fn repo_names(stores: &Stores, q: &ListQuery) -> Vec<String> {
+    stores
+        .services
+        .list(&tenant("t1"), q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.spec.name.as_str().to_owned())
+        .collect()
+}
+
+pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
+    let s = service("t1", "Stripe", 0);
+    stores.services.insert(&s, None, &[]).await.unwrap();
+    let creds = &stores.credentials;
+    creds
+        .insert(
+            &credential(&s, 1, b"sealed"),
+            10,
+            &audit("t1", AuditAction::CredentialsWrite),
+        )
+        .await
+        .unwrap();
+    assert!(creds
+        .find(&tenant("t2"), s.id, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(creds
+        .versions(&tenant("t2"), s.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        creds.latest_version(&tenant("t2"), s.id).await,
+        Err(RepositoryError::NotFound)
+    ));
+    assert!(matches!(
+        creds
+            .delete_all(
+                &tenant("t2"),
+                s.id,
+                &audit("t2", AuditAction::CredentialsDelete)
+            )
+            .await,
+        Err(RepositoryError::NotFound)
+    ));
+    let mut foreign = credential(&s, 2, b"x");
+    foreign.tenant_id = tenant("t2");
+    assert!(matches!(
+        creds
+            .insert(&foreign, 10, &audit("t2", AuditAction::CredentialsWrite))
+            .await,
+        Err(RepositoryError::NotFound)
+    ));
+    let ghost = service("t1", "Ghost", 1);
+    assert!(matches!(
+        creds.latest_version(&ghost.tenant_id, ghost.id).await,
+        Err(RepositoryError::NotFound)
+    ));
+    assert!(matches!(
+        creds
+            .insert(
+                &credential(&ghost, 1, b"x"),
+                10,
+                &audit("t1", AuditAction::CredentialsWrite)
+            )
+            .await,
+        Err(RepositoryError::NotFound)
+    ));
+}
+
+pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: Stores) {
+    let a = service("t1", "Alpha", 0);
+    let b = service("t1", "Beta", 1);
+    for s in [&a, &b] {
+        stores.services.insert(s, None, &[]).await.unwrap();
+        for version in 1..=2 {
+            stores
+                .credentials
+                .insert(
+                    &credential(s, version, b"sealed"),
+                    10,
+                    &audit("t1", AuditAction::CredentialsWrite),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        stores
+            .credentials
+            .delete_all(
+                &a.tenant_id,
+                a.id,
+                &audit("t1", AuditAction::CredentialsDelete)
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(stores
+        .credentials
+        .versions(&a.tenant_id, a.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        stores
+            .services
+            .find(&a.tenant_id, a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential,
+        None
+    );
+    stores
+        .services
+        .delete(
+            &b.tenant_id,
+            b.id,
+            None,
+            &audit("t1", AuditAction::ServiceDelete),
+        )
+        .await
+        .unwrap();
+    assert!(
+        stores
+            .credentials
+            .batch(None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of either service is left"
+    );
+}
+
+pub async fn a_service_created_with_a_credential_is_atomic(stores: Stores) {
+    let s = service("t1", "Stripe", 0);
+    let first = credential(&s, 1, b"sealed");
+    let mut with_summary = s.clone();
+    with_summary.credential = Some(exsvc_domain::service::CredentialSummary {
+        auth_type: AuthType::Bearer,
+        expires_at: first.expires_at,
+    });
+    stores
+        .services
+        .insert(
+            &with_summary,
+            Some(&first),
+            &[audit("t1", AuditAction::ServiceCreate)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .credentials
+            .find(&s.tenant_id, s.id, None)
+            .await
+            .unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        stores.services.find(&s.tenant_id, s.id).await.unwrap(),
+        Some(with_summary)
+    );
+    // A clash leaves neither the service nor its credential behind.
+    let clash = service("t1", "STRIPE", 1);
+    let clash_credential = credential(&clash, 1, b"sealed");
+    assert!(matches!(
+        stores
+            .services
+            .insert(&clash, Some(&clash_credential), &[])
+            .await,
+        Err(RepositoryError::Duplicate)
+    ));
+    assert_eq!(stores.credentials.batch(None, 100).await.unwrap().len(), 1);
+}
+
+pub async fn rotation_batches_and_compare_and_swap(stores: Stores) {
+    let mut all = Vec::new();
+    for i in 0..3 {
+        let s = service("t1", &format!("svc-{i}"), i);
+        stores.services.insert(&s, None, &[]).await.unwrap();
+        for version in 1..=2 {
+            let record = credential(&s, version, b"sealed");
+            stores
+                .credentials
+                .insert(&record, 10, &audit("t1", AuditAction::CredentialsWrite))
+                .await
+                .unwrap();
+            all.push(record);
+        }
+    }
+    all.sort_by_key(|r| (r.service_id, r.version));
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = stores.credentials.batch(after, 4).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        after = Some((last.service_id, last.version));
+        seen.extend(batch);
+    }
+    assert_eq!(seen, all);
+    let record = &all[0];
+    assert!(stores
+        .credentials
+        .replace_ciphertext(record, b"rewrapped")
+        .await
+        .unwrap());
+    assert!(
+        !stores
+            .credentials
+            .replace_ciphertext(record, b"again")
+            .await
+            .unwrap(),
+        "the old ciphertext is gone"
+    );
+    let stored = stores
+        .credentials
+        .find(&record.tenant_id, record.service_id, Some(record.version))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.ciphertext, b"rewrapped");
+}
+
+pub async fn audit_events_are_recorded_with_changes_and_listed(stores: Stores) {
+    let s = service("t1", "Stripe", 0);
+    let mut created = audit("t1", AuditAction::ServiceCreate);
+    created.service_id = Some(s.id);
+    stores
+        .services
+        .insert(&s, None, std::slice::from_ref(&created))
+        .await
+        .unwrap();
+    // A change that fails stores no event.
+    let clash = service("t1", "stripe", 1);
+    let mut failed = audit("t1", AuditAction::ServiceCreate);
+    failed.service_id = Some(clash.id);
+    assert!(stores
+        .services
+        .insert(&clash, None, std::slice::from_ref(&failed))
+        .await
+        .is_err());
+    let mut reads = Vec::new();
+    for i in 0..5 {
+        let mut read = audit("t1", AuditAction::CredentialsRead);
+        read.service_id = Some(s.id);
+        read.credential_version = Some(1);
+        read.occurred_at = created.occurred_at + Duration::seconds(i + 1);
+        read.actor = if i % 2 == 0 {
+            "alice".into()
+        } else {
+            "bob".into()
+        };
+        read.outcome = if i == 4 {
+            AuditOutcome::Denied
+        } else {
+            AuditOutcome::Success
+        };
+        stores.audit.record(&read).await.unwrap();
+        reads.push(read);
+    }
+    stores
+        .audit
+        .record(&audit("t2", AuditAction::CredentialsRead))
+        .await
+        .unwrap();
+    let query = |limit: u16| AuditQuery {
+        limit,
+        after: None,
+        service_id: None,
+        action: None,
+        actor: None,
+        since: None,
+        until: None,
+    };
+    let all = stores.audit.list(&tenant("t1"), &query(100)).await.unwrap();
+    assert_eq!(
+        all.len(),
+        6,
+        "the failed create left no event; t2's is not listed"
+    );
+    assert_eq!(all[0], reads[4], "newest first");
+    assert_eq!(all[5], created);
+    // Keyset pages.
+    let first = stores.audit.list(&tenant("t1"), &query(2)).await.unwrap();
+    assert_eq!(first.len(), 3, "limit + 1");
+    let next = AuditQuery {
+        after: Some((first[1].occurred_at, first[1].id)),
+        ..query(2)
+    };
+    assert_eq!(
+        stores.audit.list(&tenant("t1"), &next).await.unwrap()[0],
+        all[2]
+    );
+    // Filters.
+    let by_action = AuditQuery {
+        action: Some(AuditAction::ServiceCreate),
+        ..query(100)
+    };
+    assert_eq!(
+        stores.audit.list(&tenant("t1"), &by_action).await.unwrap(),
+        [created.clone()]
+    );
+    let by_actor = AuditQuery {
+        actor: Some("bob".into()),
+        ..query(100)
+    };
+    assert_eq!(
+        stores
+            .audit
+            .list(&tenant("t1"), &by_actor)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let by_service = AuditQuery {
+        service_id: Some(s.id),
+        ..query(100)
+    };
+    assert_eq!(
+        stores
+            .audit
+            .list(&tenant("t1"), &by_service)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+    let window = AuditQuery {
+        since: Some(reads[1].occurred_at),
+        until: Some(reads[3].occurred_at),
+        ..query(100)
+    };
+    assert_eq!(
+        stores.audit.list(&tenant("t1"), &window).await.unwrap(),
+        [reads[2].clone(), reads[1].clone()]
+    );
 }
 
 /// Expands to one `#[tokio::test]` per contract case for the store `factory`.
@@ -336,14 +869,20 @@ macro_rules! service_repository_contract {
             update_onto_a_taken_name_is_duplicate,
             delete_honours_the_expected_version,
             ping_answers,
+            credentials_are_versioned_and_pruned,
+            credentials_are_tenant_scoped_and_need_a_service,
+            deleting_credentials_or_the_service_destroys_every_version,
+            a_service_created_with_a_credential_is_atomic,
+            rotation_batches_and_compare_and_swap,
+            audit_events_are_recorded_with_changes_and_listed,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let (repo, _guard) = $factory.await;
-                $crate::contract::$case(repo).await;
+                let (stores, _guard) = $factory.await;
+                $crate::contract::$case(stores).await;
             }
         )*
     };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use exsvc_auth::{Algorithm, ClaimRules, HmacSecret, VerificationKey, SUPPORTED_ALGORITHMS};
+use exsvc_crypto::Keyring;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use figment::Figment;
@@ -18,7 +19,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
 /// Every setting, by its environment name. In a TOML file the same names are
 /// written in lower case without the prefix (`db_pool_size = 16`).
-const SETTINGS: [&str; 19] = [
+const SETTINGS: [&str; 22] = [
     "EXSVC_LISTEN",
     "EXSVC_DATABASE_URL",
     "EXSVC_DB_POOL_SIZE",
@@ -38,6 +39,9 @@ const SETTINGS: [&str; 19] = [
     "EXSVC_JWT_ISSUER",
     "EXSVC_JWT_AUDIENCE",
     "EXSVC_DEBUG_ENDPOINTS",
+    "EXSVC_MASTER_KEYS",
+    "EXSVC_MASTER_KEY_FILE",
+    "EXSVC_CREDENTIAL_MAX_VERSIONS",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +79,9 @@ pub struct Config {
     pub audience: Option<String>,
     pub claim_rules: ClaimRules,
     pub debug_endpoints: bool,
+    /// `None` only in development: a master key is then kept in the data directory.
+    pub keyring: Option<Keyring>,
+    pub credential_max_versions: usize,
     pub environment: Environment,
     pub data_dir: PathBuf,
     pub allow_http_base_url: bool,
@@ -346,6 +353,31 @@ impl Settings {
         Ok(Some(algorithms))
     }
 
+    /// The master keyring from `EXSVC_MASTER_KEYS` or `EXSVC_MASTER_KEY_FILE`
+    /// (not both); `None` when neither is set.
+    pub fn keyring(&self) -> Result<Option<Keyring>, ConfigError> {
+        match (
+            self.get("EXSVC_MASTER_KEYS"),
+            self.get("EXSVC_MASTER_KEY_FILE"),
+        ) {
+            (Some(_), Some(_)) => Err(invalid(
+                "EXSVC_MASTER_KEYS",
+                "and EXSVC_MASTER_KEY_FILE are both set; use one",
+            )),
+            (Some(keys), None) => Keyring::parse(&keys)
+                .map(Some)
+                .map_err(|e| invalid("EXSVC_MASTER_KEYS", e.to_string())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid("EXSVC_MASTER_KEY_FILE", format!("{path}: {e}")))?;
+                Keyring::parse(&text)
+                    .map(Some)
+                    .map_err(|e| invalid("EXSVC_MASTER_KEY_FILE", format!("{path}: {e}")))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     pub fn tenant_claim(&self) -> String {
         self.get("EXSVC_JWT_TENANT_CLAIM")
             .unwrap_or_else(|| "tenant_id".to_owned())
@@ -429,6 +461,15 @@ impl Settings {
                 "(or EXSVC_JWT_PUBLIC_KEY_FILES or EXSVC_JWKS_URL) is required when EXSVC_ENV=production",
             ));
         }
+        let keyring = self.keyring()?;
+        if environment == Environment::Production && keyring.is_none() {
+            return Err(invalid(
+                "EXSVC_MASTER_KEYS",
+                "(or EXSVC_MASTER_KEY_FILE) is required when EXSVC_ENV=production",
+            ));
+        }
+        let credential_max_versions =
+            self.bounded("EXSVC_CREDENTIAL_MAX_VERSIONS", 10, 1..=1000, "a number")?;
         Ok(Config {
             listen,
             database: self.database()?,
@@ -445,6 +486,8 @@ impl Settings {
                 leeway_secs,
             },
             debug_endpoints: self.flag("EXSVC_DEBUG_ENDPOINTS", true)?,
+            keyring,
+            credential_max_versions: usize::try_from(credential_max_versions).unwrap_or(10),
             environment,
             data_dir: self.data_dir(),
             allow_http_base_url: self.flag("EXSVC_ALLOW_HTTP_BASE_URL", false)?,
@@ -462,6 +505,7 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
     fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
         vars.iter()
@@ -515,6 +559,10 @@ mod tests {
             ("EXSVC_JWT_ALGORITHMS", "HS256,XX999"),
             ("EXSVC_DEBUG_ENDPOINTS", "perhaps"),
             ("EXSVC_JWT_ALGORITHMS", "RS256"),
+            ("EXSVC_MASTER_KEYS", "k1:c2hvcnQ="),
+            ("EXSVC_MASTER_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+            ("EXSVC_MASTER_KEY_FILE", "/nonexistent/keys"),
+            ("EXSVC_CREDENTIAL_MAX_VERSIONS", "0"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();
@@ -523,25 +571,46 @@ mod tests {
     }
 
     #[test]
-    fn production_requires_a_key_source() {
-        let err = load(&[("EXSVC_ENV", "production")]).unwrap_err();
-        assert_eq!(err.variable, "EXSVC_JWT_SECRET");
-        assert!(load(&[("EXSVC_ENV", "production"), ("EXSVC_JWT_SECRET", SECRET)]).is_ok());
-        assert!(load(&[
-            ("EXSVC_ENV", "production"),
+    fn production_requires_a_key_source_and_a_keyring() {
+        let production = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![("EXSVC_ENV", "production")];
+            vars.extend_from_slice(extra);
+            load(&vars)
+        };
+        assert_eq!(
+            production(&[("EXSVC_MASTER_KEYS", KEYS)])
+                .unwrap_err()
+                .variable,
+            "EXSVC_JWT_SECRET"
+        );
+        assert_eq!(
+            production(&[("EXSVC_JWT_SECRET", SECRET)])
+                .unwrap_err()
+                .variable,
+            "EXSVC_MASTER_KEYS"
+        );
+        assert!(production(&[("EXSVC_JWT_SECRET", SECRET), ("EXSVC_MASTER_KEYS", KEYS)]).is_ok());
+        assert!(production(&[
+            ("EXSVC_MASTER_KEYS", KEYS),
             ("EXSVC_JWKS_URL", "https://auth.example/jwks")
         ])
         .is_ok());
+        let plain = production(&[
+            ("EXSVC_MASTER_KEYS", KEYS),
+            ("EXSVC_JWKS_URL", "http://auth.example/jwks"),
+        ]);
+        assert_eq!(plain.unwrap_err().variable, "EXSVC_JWKS_URL");
         let pem = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../exsvc-testkit/fixtures/ec256-public.pem"
         );
-        let config = load(&[
-            ("EXSVC_ENV", "production"),
+        let config = production(&[
+            ("EXSVC_MASTER_KEYS", KEYS),
             ("EXSVC_JWT_PUBLIC_KEY_FILES", pem),
         ])
         .unwrap();
         assert_eq!(config.public_keys.len(), 1);
+        assert_eq!(config.keyring.unwrap().primary_id(), "k1");
     }
 
     #[test]

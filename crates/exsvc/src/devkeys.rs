@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use exsvc_auth::HmacSecret;
+use exsvc_crypto::Keyring;
 use secrecy::SecretString;
 
 const HMAC_SECRET_FILE: &str = "dev-jwt-secret";
+const MASTER_KEY_FILE: &str = "dev-master-key";
 
 /// A development key file and whether this call created it.
 pub struct DevKey {
@@ -47,6 +49,22 @@ pub fn hmac_secret(data_dir: &Path) -> Result<DevKey, String> {
 /// private temporary file first and then linked into place, so no reader ever
 /// sees a half-written key, and of two processes starting at once one wins and
 /// both use its key.
+/// Reads the development master keyring (one `dev1:<base64>` entry), creating
+/// it (mode 0600) on first use.
+///
+/// # Errors
+/// As `hmac_secret`, or when the file is not a keyring.
+pub fn master_keyring(data_dir: &Path) -> Result<(Keyring, PathBuf, bool), String> {
+    let path = data_dir.join(MASTER_KEY_FILE);
+    let (text, created) = read_or_create(&path, || {
+        Keyring::generate_entry("dev1")
+            .map(|entry| entry.to_string())
+            .map_err(|e| e.to_string())
+    })?;
+    let keyring = Keyring::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((keyring, path, created))
+}
+
 fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> Result<String, String>,

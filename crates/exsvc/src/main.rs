@@ -45,6 +45,31 @@ enum Command {
     /// production tokens come from the Auth Manager. Works only with an HMAC
     /// secret.
     Token(token::TokenArgs),
+    /// Manage the master keyring of credential encryption.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new keyring entry `id:<base64 of 32 random bytes>`. Put it first in
+    /// EXSVC_MASTER_KEYS to encrypt new credentials with it.
+    Generate {
+        /// The new key's id.
+        #[arg(long, default_value_t = default_key_id())]
+        id: String,
+    },
+    /// Re-encrypt every data key under the first master key of the keyring (safe
+    /// while the service runs), so older master keys can then be removed.
+    Rewrap,
+}
+
+/// `k` and today's date: ids that sort by age and say when a key was made.
+fn default_key_id() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    format!("k{days}")
 }
 
 fn config_error(error: &ConfigError) -> ExitCode {
@@ -96,6 +121,22 @@ fn main() -> ExitCode {
         },
         Command::Migrate => match settings.database() {
             Ok(database) => serve::migrate_only(&database),
+            Err(error) => config_error(&error),
+        },
+        Command::Keys(KeysCommand::Generate { id }) => {
+            match exsvc_crypto::Keyring::generate_entry(&id) {
+                Ok(entry) => {
+                    println!("{}", entry.as_str());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("exsvc: {error}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+        Command::Keys(KeysCommand::Rewrap) => match settings.load() {
+            Ok(config) => serve::rewrap(config),
             Err(error) => config_error(&error),
         },
         Command::Token(args) => {

@@ -9,10 +9,12 @@ use actix_web::{web, HttpServer};
 use exsvc_app::metrics::Metrics;
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{mint_hs256, HmacSecret, JwtVerifier, VerifierSettings};
+use exsvc_crypto::EnvelopeCipher;
 use exsvc_domain::pagination::CursorKey;
+use exsvc_domain::ports::CredentialCipher;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{CatalogSettings, ServiceCatalog};
+use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Database, LogFormat};
@@ -20,6 +22,8 @@ use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Versions re-encrypted per batch by `exsvc keys rewrap`.
+const REWRAP_BATCH: usize = 100;
 /// The development admin token's lifetime.
 const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
@@ -64,6 +68,53 @@ pub fn migrate_only(database: &Database) -> ExitCode {
 /// HMAC secret in the data directory (configuration refused this in production).
 fn development_keys(config: &Config) -> bool {
     config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
+}
+
+/// `exsvc keys rewrap`: re-encrypts every data key under the keyring's first
+/// master key, in batches, safely beside a running service.
+pub fn rewrap(config: Config) -> ExitCode {
+    let Some(keyring) = config.keyring.clone() else {
+        eprintln!("exsvc: configuration error: EXSVC_MASTER_KEYS: is required to rewrap (the keyring to rewrap under)");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let outcome = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(async {
+            store::migrate(&config.database).await?;
+            let store = store::open(&config.database, config.pool_size, config.db_timeout)?;
+            let primary = keyring.primary_id().to_owned();
+            let vault = CredentialVault::new(
+                store.services,
+                store.credentials,
+                store.audit,
+                Arc::new(EnvelopeCipher::new(keyring)),
+                Arc::new(SystemClock),
+                Arc::new(UuidV7Generator),
+                config.credential_max_versions,
+            );
+            vault
+                .rewrap_all(REWRAP_BATCH)
+                .await
+                .map(|n| (n, primary))
+                .map_err(|e| {
+                    let cause = std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    format!("{e} {cause}")
+                })
+        })
+    });
+    match outcome {
+        Ok((rewrapped, primary)) => {
+            println!(
+                "exsvc: {rewrapped} credential version(s) rewrapped under master key '{primary}'"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("exsvc: rewrap failed: {error}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
 }
 
 pub fn run(config: Config) -> ExitCode {
@@ -155,15 +206,43 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     let store = store::open(&config.database, config.pool_size, config.db_timeout)
         .map_err(anyhow::Error::msg)?;
 
-    let catalog = ServiceCatalog::new(
-        store.repository,
+    let keyring = match config.keyring.clone() {
+        Some(keyring) => keyring,
+        None => {
+            let (keyring, path, created) =
+                devkeys::master_keyring(&config.data_dir).map_err(anyhow::Error::msg)?;
+            let verb = if created { "created" } else { "reusing" };
+            tracing::warn!(key_file = %path.display(), "DEVELOPMENT MODE: no master keyring is configured; {verb} a local master key");
+            keyring
+        }
+    };
+    tracing::info!(
+        primary_key = keyring.primary_id(),
+        keys = keyring.ids().count(),
+        "credential keyring loaded"
+    );
+    let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
+    let cursor_key = cursor_key(secret.as_ref())?;
+    let vault = CredentialVault::new(
+        store.services.clone(),
+        store.credentials.clone(),
+        store.audit.clone(),
+        cipher.clone(),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
+        config.credential_max_versions,
+    );
+    let audit_trail = AuditTrail::new(store.audit.clone(), cursor_key.clone());
+    let catalog = ServiceCatalog::new(
+        store.services.clone(),
+        Arc::new(SystemClock),
+        Arc::new(UuidV7Generator),
+        cipher,
         CatalogSettings {
             url_policy: UrlPolicy {
                 allow_http: config.allow_http_base_url,
             },
-            cursor_key: cursor_key(secret.as_ref())?,
+            cursor_key,
         },
     );
     let verifier = JwtVerifier::new(VerifierSettings {
@@ -180,6 +259,8 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     .map_err(anyhow::Error::msg)?;
     let state = web::Data::new(AppState {
         catalog,
+        vault,
+        audit_trail,
         verifier: Arc::new(verifier),
         base_path: config.base_path.clone(),
         metrics: Metrics::new(store.pool_usage)?,

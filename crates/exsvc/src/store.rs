@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exsvc_app::metrics::{PoolUsage, PoolUsageProbe};
-use exsvc_domain::ports::ServiceRepository;
+use exsvc_domain::ports::{AuditLog, CredentialRepository, ServiceRepository};
 use exsvc_store_postgres::PgStore;
 use exsvc_store_sqlite::SqliteStore;
 
@@ -25,9 +25,11 @@ pub async fn migrate(database: &Database) -> Result<usize, String> {
     }
 }
 
-/// The repository and a probe of its pool, for metrics.
+/// The store through each of its ports, and a probe of its pool for metrics.
 pub struct Store {
-    pub repository: Arc<dyn ServiceRepository>,
+    pub services: Arc<dyn ServiceRepository>,
+    pub credentials: Arc<dyn CredentialRepository>,
+    pub audit: Arc<dyn AuditLog>,
     pub pool_usage: PoolUsageProbe,
 }
 
@@ -46,7 +48,9 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
             .map_err(|e| e.to_string())?;
             let probe = store.clone();
             Ok(Store {
-                repository: Arc::new(store),
+                services: Arc::new(store.clone()),
+                credentials: Arc::new(store.clone()),
+                audit: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)
@@ -62,7 +66,9 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
             .map_err(|e| e.to_string())?;
             let probe = store.clone();
             Ok(Store {
-                repository: Arc::new(store),
+                services: Arc::new(store.clone()),
+                credentials: Arc::new(store.clone()),
+                audit: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)

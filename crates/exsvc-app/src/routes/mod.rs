@@ -1,6 +1,8 @@
 //! The route table. Every API route is declared once here; registration and the
 //! OpenAPI coverage test both read this table.
 
+pub mod audit;
+pub mod credentials;
 pub mod debug;
 pub mod ops;
 pub mod services;
@@ -41,6 +43,23 @@ pub fn api_routes() -> Vec<RouteDef> {
         }),
         route(Method::DELETE, "/api/v1/services/{id}", || {
             web::delete().to(services::delete_service)
+        }),
+        route(Method::GET, "/api/v1/services/{id}/credentials", || {
+            web::get().to(credentials::get_credentials)
+        }),
+        route(Method::PUT, "/api/v1/services/{id}/credentials", || {
+            web::put().to(credentials::put_credentials)
+        }),
+        route(Method::DELETE, "/api/v1/services/{id}/credentials", || {
+            web::delete().to(credentials::delete_credentials)
+        }),
+        route(
+            Method::GET,
+            "/api/v1/services/{id}/credentials/versions",
+            || web::get().to(credentials::list_versions),
+        ),
+        route(Method::GET, "/api/v1/audit-events", || {
+            web::get().to(audit::list_audit_events)
         }),
     ]
 }

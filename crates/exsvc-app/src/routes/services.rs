@@ -29,7 +29,7 @@ fn service_response(
         .json(ServiceDto::from(service))
 }
 
-fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
     match body.0 {
         Value::Object(map) => Ok(map),
         _ => Err(ApiError::validation(&FieldErrors::single(
@@ -70,14 +70,25 @@ fn precondition(req: &HttpRequest) -> Option<Precondition> {
     Some(Precondition::Versions(versions))
 }
 
-fn path_id(req: &HttpRequest) -> &str {
+pub(crate) fn path_id(req: &HttpRequest) -> &str {
     req.match_info().get("id").unwrap_or("")
 }
 
-const LIST_PARAMETERS: [&str; 5] = ["limit", "cursor", "type", "status", "q"];
+const LIST_PARAMETERS: [&str; 6] = [
+    "limit",
+    "cursor",
+    "type",
+    "status",
+    "q",
+    "credential_expires_before",
+];
 
-/// The listing's query string, strictly: unknown or repeated parameters are refused.
-fn list_parameters(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+/// A listing's query string, strictly: parameters not in `allowed`, or repeated,
+/// are refused.
+pub(crate) fn query_parameters(
+    req: &HttpRequest,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).map_err(|_| {
             ApiError::validation(&FieldErrors::single("query", "is not a valid query string"))
@@ -85,7 +96,7 @@ fn list_parameters(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError>
     let mut errors = FieldErrors::new();
     let mut seen = HashSet::new();
     for (key, _) in &pairs {
-        if !LIST_PARAMETERS.contains(&key.as_str()) {
+        if !allowed.contains(&key.as_str()) {
             errors.add(key.clone(), "is not a parameter of this listing");
         } else if !seen.insert(key.as_str()) {
             errors.add(key.clone(), "is given more than once");
@@ -116,7 +127,7 @@ pub async fn list_services(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = list_parameters(&req)?;
+    let pairs = query_parameters(&req, &LIST_PARAMETERS)?;
     let get = |name: &str| {
         pairs
             .iter()
@@ -129,6 +140,7 @@ pub async fn list_services(
         service_type: get("type"),
         status: get("status"),
         q: get("q"),
+        credential_expires_before: get("credential_expires_before"),
     };
     let page = state.catalog.list(auth.principal(), &params).await?;
     Ok(HttpResponse::Ok().json(ServiceListDto::from(&page)))

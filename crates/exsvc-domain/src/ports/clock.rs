@@ -16,6 +16,9 @@ pub trait Clock: Send + Sync + 'static {
 pub trait IdGenerator: Send + Sync + 'static {
     /// A fresh UUIDv7: time-ordered, so new rows land at the end of the index.
     fn new_service_id(&self) -> ServiceId;
+
+    /// A fresh UUIDv7 for an audit event.
+    fn new_event_id(&self) -> Uuid;
 }
 
 /// The system clock. It lives here, not in an adapter crate, because it is one
@@ -35,6 +38,10 @@ pub struct UuidV7Generator;
 impl IdGenerator for UuidV7Generator {
     fn new_service_id(&self) -> ServiceId {
         ServiceId::from_uuid(Uuid::now_v7())
+    }
+
+    fn new_event_id(&self) -> Uuid {
+        Uuid::now_v7()
     }
 }
 

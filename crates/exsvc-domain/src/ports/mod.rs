@@ -8,7 +8,7 @@ mod token;
 
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
-pub use repository::{RepositoryError, ServiceRepository};
+pub use repository::{AuditLog, CredentialRepository, RepositoryError, ServiceRepository};
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
 #[cfg(any(test, feature = "mock"))]
@@ -16,6 +16,6 @@ pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
 #[cfg(any(test, feature = "mock"))]
-pub use repository::MockServiceRepository;
+pub use repository::{MockAuditLog, MockCredentialRepository, MockServiceRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use token::MockTokenVerifier;

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditQuery};
+use crate::credential::{CredentialMeta, CredentialRecord};
 use crate::pagination::ListQuery;
 use crate::principal::TenantId;
 use crate::service::{Service, ServiceId};
@@ -24,16 +26,23 @@ pub enum RepositoryError {
 }
 
 /// Stores services. Every method is scoped to one tenant: no method can read or
-/// change another tenant's service.
+/// change another tenant's service. Every write stores its audit events in the
+/// same transaction: both commit or neither does.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ServiceRepository: Send + Sync + 'static {
-    /// Stores a new service.
+    /// Stores a new service, its first credential version when given (the
+    /// service's credential summary then names it), and `audit`.
     ///
     /// # Errors
     /// MUST return `Duplicate` when the tenant already has a service whose name is
     /// equal ignoring case, also when two inserts race (the store enforces it).
-    async fn insert(&self, service: &Service) -> Result<(), RepositoryError>;
+    async fn insert<'a>(
+        &self,
+        service: &Service,
+        credential: Option<&'a CredentialRecord>,
+        audit: &[AuditEvent],
+    ) -> Result<(), RepositoryError>;
 
     /// The service `id` of `tenant`, or `None` (also when it belongs to another
     /// tenant).
@@ -59,18 +68,23 @@ pub trait ServiceRepository: Send + Sync + 'static {
     ) -> Result<Vec<Service>, RepositoryError>;
 
     /// Overwrites the writable fields, `updated_at` and `version` of the stored
-    /// service with those of `service`, only if its stored version is still
-    /// `expected_version`. Atomic: of two racing updates with the same expected
-    /// version, one wins.
+    /// service with those of `service` (never its credential summary), only if
+    /// its stored version is still `expected_version`, and stores `audit`.
+    /// Atomic: of two racing updates with the same expected version, one wins.
     ///
     /// # Errors
     /// MUST return `NotFound` when the tenant has no such service,
     /// `VersionConflict` when its version differs, `Duplicate` when the new name
     /// clashes with another service of the tenant.
-    async fn update(&self, service: &Service, expected_version: i64)
-        -> Result<(), RepositoryError>;
+    async fn update(
+        &self,
+        service: &Service,
+        expected_version: i64,
+        audit: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
 
-    /// Deletes the service, only if its version is `expected_version` when given.
+    /// Deletes the service and every credential version of it, only if its
+    /// version is `expected_version` when given, and stores `audit`.
     ///
     /// # Errors
     /// MUST return `NotFound` when the tenant has no such service and
@@ -80,6 +94,7 @@ pub trait ServiceRepository: Send + Sync + 'static {
         tenant: &TenantId,
         id: ServiceId,
         expected_version: Option<i64>,
+        audit: &AuditEvent,
     ) -> Result<(), RepositoryError>;
 
     /// Succeeds when the store answers a trivial query.
@@ -87,4 +102,113 @@ pub trait ServiceRepository: Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when it does not.
     async fn ping(&self) -> Result<(), RepositoryError>;
+}
+
+/// Stores credential versions (ciphertext and metadata), tenant-scoped.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CredentialRepository: Send + Sync + 'static {
+    /// The newest stored version of the service's credential, `None` when it has
+    /// none.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the tenant has no such service.
+    async fn latest_version(
+        &self,
+        tenant: &TenantId,
+        service: ServiceId,
+    ) -> Result<Option<i64>, RepositoryError>;
+
+    /// In one transaction: stores `record` as the service's current version,
+    /// sets the service's credential summary (auth type, expiry) from it, deletes
+    /// versions beyond the newest `keep`, and stores `audit`.
+    ///
+    /// # Errors
+    /// MUST return `Duplicate` when that version already exists (a racing
+    /// writer: the caller retries with the next number) and `NotFound` when the
+    /// tenant has no such service.
+    async fn insert(
+        &self,
+        record: &CredentialRecord,
+        keep: usize,
+        audit: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Version `version` of the service's credential, or the newest when `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn find(
+        &self,
+        tenant: &TenantId,
+        service: ServiceId,
+        version: Option<i64>,
+    ) -> Result<Option<CredentialRecord>, RepositoryError>;
+
+    /// Every kept version, newest first, without ciphertext.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn versions(
+        &self,
+        tenant: &TenantId,
+        service: ServiceId,
+    ) -> Result<Vec<CredentialMeta>, RepositoryError>;
+
+    /// In one transaction: deletes every version, clears the service's credential
+    /// summary, stores `audit`. Returns how many versions were deleted.
+    ///
+    /// # Errors
+    /// MUST return `NotFound` when the tenant has no such service.
+    async fn delete_all(
+        &self,
+        tenant: &TenantId,
+        service: ServiceId,
+        audit: &AuditEvent,
+    ) -> Result<u64, RepositoryError>;
+
+    /// Up to `limit` versions of every tenant, ordered by (service id, version),
+    /// strictly after `after`: the batches of a key rotation.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn batch(
+        &self,
+        after: Option<(ServiceId, i64)>,
+        limit: usize,
+    ) -> Result<Vec<CredentialRecord>, RepositoryError>;
+
+    /// Replaces the ciphertext of `record`'s version only while it still equals
+    /// `record.ciphertext` (a concurrent change wins). Returns whether it did.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn replace_ciphertext(
+        &self,
+        record: &CredentialRecord,
+        ciphertext: &[u8],
+    ) -> Result<bool, RepositoryError>;
+}
+
+/// The audit trail, tenant-scoped for reading.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Stores one event on its own (reads and refusals; changes store theirs in
+    /// their own transaction).
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal`: the caller must then not hand out a secret.
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// Up to `query.limit + 1` events of `tenant` matching the query, newest
+    /// first (then highest id), strictly after `query.after`.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, RepositoryError>;
 }

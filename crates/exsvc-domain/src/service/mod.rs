@@ -78,12 +78,21 @@ impl ServiceSpec {
     }
 }
 
+/// What a service shows of its current credential (read-only for clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialSummary {
+    pub auth_type: crate::credential::AuthType,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// A stored service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     pub id: ServiceId,
     pub tenant_id: TenantId,
     pub spec: ServiceSpec,
+    /// The current credential's summary; `None` while it has none.
+    pub credential: Option<CredentialSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// 1 at creation, +1 on every change; the ETag is `"<version>"`.

@@ -1,6 +1,10 @@
 //! Use cases: each checks the caller's permission, scopes every read and write
 //! to the caller's tenant, applies the business rules and calls the ports.
 
+mod audit;
+mod credentials;
 mod services;
 
+pub use audit::{AuditTrail, RawAuditParams};
+pub use credentials::{CredentialInput, CredentialVault, RevealedCredential};
 pub use services::{CatalogSettings, Precondition, ServiceCatalog};

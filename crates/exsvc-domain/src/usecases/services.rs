@@ -2,12 +2,15 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::pagination::{Cursor, CursorKey, ListQuery, Page, RawListParams};
-use crate::ports::{Clock, IdGenerator, RepositoryError, ServiceRepository};
+use crate::ports::{Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository};
 use crate::principal::{Permission, Principal};
+use crate::service::CredentialSummary;
 use crate::service::{
     apply_merge_patch, check_field_names, Service, ServiceId, ServiceSpec, UrlPolicy,
 };
+use crate::usecases::credentials::{seal, CredentialInput};
 use crate::validation::FieldErrors;
 use crate::ServiceError;
 
@@ -46,6 +49,8 @@ pub struct ServiceCatalog {
     repository: Arc<dyn ServiceRepository>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    /// Seals a credential given with a create.
+    cipher: Arc<dyn CredentialCipher>,
     settings: CatalogSettings,
 }
 
@@ -54,12 +59,14 @@ impl ServiceCatalog {
         repository: Arc<dyn ServiceRepository>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        cipher: Arc<dyn CredentialCipher>,
         settings: CatalogSettings,
     ) -> Self {
         Self {
             repository,
             clock,
             ids,
+            cipher,
             settings,
         }
     }
@@ -75,18 +82,57 @@ impl ServiceCatalog {
         body: &Map<String, Value>,
     ) -> Result<Service, ServiceError> {
         principal.require(Permission::Create)?;
-        let spec = ServiceSpec::from_document(body, self.settings.url_policy)?;
+        // `auth_type` + `credentials` may come along: the first credential version,
+        // stored in the same transaction.
+        let mut fields = body.clone();
+        let mut credential_fields = Map::new();
+        for key in ["auth_type", "credentials"] {
+            if let Some(value) = fields.remove(key) {
+                credential_fields.insert(key.to_owned(), value);
+            }
+        }
+        let spec = ServiceSpec::from_document(&fields, self.settings.url_policy);
+        let credential =
+            (!credential_fields.is_empty()).then(|| CredentialInput::parse(&credential_fields));
+        let (spec, credential) = match (spec, credential.transpose()) {
+            (Ok(spec), Ok(credential)) => (spec, credential),
+            (spec, credential) => {
+                let mut errors = spec.err().unwrap_or_default();
+                for (field, reason) in credential.err().unwrap_or_default().iter() {
+                    errors.add(field, reason);
+                }
+                return Err(errors.into());
+            }
+        };
         let now = self.clock.now();
+        let id = self.ids.new_service_id();
+        let record = credential
+            .as_ref()
+            .map(|input| seal(self.cipher.as_ref(), now, principal, id, 1, input))
+            .transpose()?;
         let service = Service {
-            id: self.ids.new_service_id(),
+            id,
             tenant_id: principal.tenant().clone(),
             spec,
+            credential: record.as_ref().map(|r| CredentialSummary {
+                auth_type: r.auth_type,
+                expires_at: r.expires_at,
+            }),
             created_at: now,
             updated_at: now,
             version: 1,
         };
+        let mut audit = vec![self.audit(principal, AuditAction::ServiceCreate, Some(id), None)];
+        if let Some(record) = &record {
+            audit.push(self.audit(
+                principal,
+                AuditAction::CredentialsWrite,
+                Some(id),
+                Some(record.version),
+            ));
+        }
         self.repository
-            .insert(&service)
+            .insert(&service, record.as_ref(), &audit)
             .await
             .map_err(|e| store_error(e, &service))?;
         Ok(service)
@@ -212,8 +258,9 @@ impl ServiceCatalog {
                 Some(current.version)
             }
         };
+        let audit = self.audit(principal, AuditAction::ServiceDelete, Some(id), None);
         self.repository
-            .delete(principal.tenant(), id, expected_version)
+            .delete(principal.tenant(), id, expected_version, &audit)
             .await
             .map_err(|e| match e {
                 RepositoryError::NotFound => ServiceError::NotFound(id.to_string()),
@@ -228,6 +275,27 @@ impl ServiceCatalog {
     /// `Unavailable` when it does not answer in time, `Internal` when it fails.
     pub async fn check_store(&self) -> Result<(), ServiceError> {
         self.repository.ping().await.map_err(plain_store_error)
+    }
+
+    /// A successful audit event of `principal` doing `action`.
+    pub(crate) fn audit(
+        &self,
+        principal: &Principal,
+        action: AuditAction,
+        service: Option<ServiceId>,
+        credential_version: Option<i64>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: self.ids.new_event_id(),
+            occurred_at: self.clock.now(),
+            tenant_id: principal.tenant().clone(),
+            actor: principal.actor().to_owned(),
+            action,
+            service_id: service,
+            credential_version,
+            outcome: AuditOutcome::Success,
+            request_id: principal.request_id().map(str::to_owned),
+        }
     }
 
     async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, ServiceError> {
@@ -285,7 +353,12 @@ impl ServiceCatalog {
                 version: current.version + 1,
                 ..current.clone()
             };
-            match self.repository.update(&updated, current.version).await {
+            let audit = self.audit(principal, AuditAction::ServiceUpdate, Some(id), None);
+            match self
+                .repository
+                .update(&updated, current.version, &audit)
+                .await
+            {
                 Ok(()) => return Ok(updated),
                 Err(RepositoryError::VersionConflict) => continue,
                 Err(e) => return Err(store_error(e, &updated)),

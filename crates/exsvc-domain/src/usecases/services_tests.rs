@@ -44,6 +44,7 @@ fn stored(version: i64) -> Service {
         id: ServiceId::from_uuid(Uuid::now_v7()),
         tenant_id: tenant(),
         spec: ServiceSpec::from_document(&body(), UrlPolicy::default()).unwrap(),
+        credential: None,
         created_at: t0(),
         updated_at: t0(),
         version,
@@ -58,7 +59,14 @@ fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
     let mut ids = MockIdGenerator::new();
     ids.expect_new_service_id()
         .returning(|| ServiceId::from_uuid(Uuid::now_v7()));
-    ServiceCatalog::new(Arc::new(repo), Arc::new(clock), Arc::new(ids), settings())
+    ids.expect_new_event_id().returning(Uuid::now_v7);
+    ServiceCatalog::new(
+        Arc::new(repo),
+        Arc::new(clock),
+        Arc::new(ids),
+        Arc::new(crate::ports::MockCredentialCipher::new()),
+        settings(),
+    )
 }
 
 fn settings() -> CatalogSettings {
@@ -123,9 +131,11 @@ async fn each_use_case_requires_its_permission() {
 async fn create_stores_a_versioned_service_in_the_callers_tenant() {
     let mut repo = MockServiceRepository::new();
     repo.expect_insert()
-        .withf(|s| s.tenant_id.as_str() == "acme" && s.version == 1 && s.created_at == s.updated_at)
+        .withf(|s, _, _| {
+            s.tenant_id.as_str() == "acme" && s.version == 1 && s.created_at == s.updated_at
+        })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let created = catalog(repo)
         .create(&caller(&[Permission::Create]), &body())
         .await
@@ -156,7 +166,7 @@ async fn create_validates_before_storing() {
 async fn create_duplicate_name_is_already_exists() {
     let mut repo = MockServiceRepository::new();
     repo.expect_insert()
-        .returning(|_| Err(RepositoryError::Duplicate));
+        .returning(|_, _, _| Err(RepositoryError::Duplicate));
     let err = catalog(repo)
         .create(&everyone(), &body())
         .await
@@ -168,7 +178,7 @@ async fn create_duplicate_name_is_already_exists() {
 async fn store_outage_and_failure_are_reported_as_such() {
     let mut repo = MockServiceRepository::new();
     repo.expect_insert()
-        .returning(|_| Err(RepositoryError::Unavailable));
+        .returning(|_, _, _| Err(RepositoryError::Unavailable));
     repo.expect_find()
         .returning(|_, _| Err(RepositoryError::Internal("boom".into())));
     let c = catalog(repo);
@@ -251,9 +261,11 @@ async fn replace_writes_the_next_version_under_the_read_version() {
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update()
-        .withf(|s, expected| *expected == 3 && s.version == 4 && s.spec.name.as_str() == "Renamed")
+        .withf(|s, expected, _| {
+            *expected == 3 && s.version == 4 && s.spec.name.as_str() == "Renamed"
+        })
         .times(1)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let mut new_body = body();
     new_body.insert("name".into(), json!("Renamed"));
     let updated = catalog(repo)
@@ -315,7 +327,7 @@ async fn replace_onto_another_services_name_is_already_exists() {
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update()
-        .returning(|_, _| Err(RepositoryError::Duplicate));
+        .returning(|_, _, _| Err(RepositoryError::Duplicate));
     let mut renamed = body();
     renamed.insert("name".into(), json!("Taken"));
     let err = catalog(repo)
@@ -342,7 +354,7 @@ async fn replace_of_a_missing_service_is_not_found() {
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_update()
-        .returning(|_, _| Err(RepositoryError::NotFound));
+        .returning(|_, _, _| Err(RepositoryError::NotFound));
     let mut renamed = body();
     renamed.insert("name".into(), json!("Other"));
     let err = catalog(repo)
@@ -361,7 +373,7 @@ async fn patch_merges_and_keeps_untouched_fields() {
     let mut repo = MockServiceRepository::new();
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_update().times(1).returning(|_, _| Ok(()));
+    repo.expect_update().times(1).returning(|_, _, _| Ok(()));
     let patched = catalog(repo)
         .patch(
             &everyone(),
@@ -421,19 +433,19 @@ async fn unconditional_patch_retries_a_lost_race_so_no_update_is_lost() {
         .in_sequence(&mut seq)
         .returning(move |_, _| Ok(Some(first.clone())));
     repo.expect_update()
-        .with(always(), eq(1))
+        .with(always(), eq(1), always())
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(RepositoryError::VersionConflict));
+        .returning(|_, _, _| Err(RepositoryError::VersionConflict));
     repo.expect_find()
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _| Ok(Some(second.clone())));
     repo.expect_update()
-        .withf(|s, expected| *expected == 2 && s.spec.metadata.as_map().len() == 2)
+        .withf(|s, expected, _| *expected == 2 && s.spec.metadata.as_map().len() == 2)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let patched = catalog(repo)
         .patch(
             &everyone(),
@@ -461,7 +473,7 @@ async fn conditional_patch_that_loses_a_race_is_412() {
     repo.expect_update()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(RepositoryError::VersionConflict));
+        .returning(|_, _, _| Err(RepositoryError::VersionConflict));
     // The retry reads the winner's version, which the client's tag no longer matches.
     repo.expect_find()
         .times(1)
@@ -494,16 +506,16 @@ async fn if_match_any_that_loses_a_race_is_retried() {
     repo.expect_update()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Err(RepositoryError::VersionConflict));
+        .returning(|_, _, _| Err(RepositoryError::VersionConflict));
     repo.expect_find()
         .times(1)
         .in_sequence(&mut seq)
         .returning(move |_, _| Ok(Some(newer.clone())));
     repo.expect_update()
-        .withf(|_, expected| *expected == 2)
+        .withf(|_, expected, _| *expected == 2)
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
+        .returning(|_, _, _| Ok(()));
     let patched = catalog(repo)
         .patch(
             &everyone(),
@@ -524,7 +536,7 @@ async fn a_base_url_left_unchanged_survives_a_tightened_policy() {
     let mut repo = MockServiceRepository::new();
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
-    repo.expect_update().times(1).returning(|_, _| Ok(()));
+    repo.expect_update().times(1).returning(|_, _, _| Ok(()));
     let c = catalog(repo);
     let patched = c
         .patch(
@@ -555,9 +567,9 @@ async fn delete_without_precondition_goes_straight_to_the_store() {
     let mut repo = MockServiceRepository::new();
     repo.expect_find().never();
     repo.expect_delete()
-        .with(eq(tenant()), eq(id), eq(None))
+        .with(eq(tenant()), eq(id), eq(None), always())
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     catalog(repo)
         .delete(&caller(&[Permission::Delete]), &id.to_string(), None)
         .await
@@ -572,9 +584,9 @@ async fn delete_paths() {
     repo.expect_find()
         .returning(move |_, _| Ok(Some(current.clone())));
     repo.expect_delete()
-        .with(always(), eq(id), eq(Some(4)))
+        .with(always(), eq(id), eq(Some(4)), always())
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     let c = catalog(repo);
     c.delete(
         &everyone(),
@@ -594,7 +606,7 @@ async fn delete_paths() {
 
     let mut repo = MockServiceRepository::new();
     repo.expect_delete()
-        .returning(|_, _, _| Err(RepositoryError::NotFound));
+        .returning(|_, _, _, _| Err(RepositoryError::NotFound));
     let c = catalog(repo);
     let err = c.delete(&everyone(), &id.to_string(), None).await;
     assert!(matches!(err, Err(ServiceError::NotFound(_))));

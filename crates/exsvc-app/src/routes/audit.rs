@@ -1,0 +1,60 @@
+//! `GET /api/v1/audit-events`: the caller's tenant's audit trail.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use exsvc_domain::usecases::RawAuditParams;
+
+use crate::auth::Authenticated;
+use crate::dto::AuditEventListDto;
+use crate::error::{ApiError, ErrorResponse};
+use crate::routes::services::query_parameters;
+use crate::AppState;
+
+const PARAMETERS: [&str; 7] = [
+    "limit",
+    "cursor",
+    "service_id",
+    "action",
+    "actor",
+    "since",
+    "until",
+];
+
+/// List audit events, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/audit-events", tag = "audit",
+    operation_id = "listAuditEvents",
+    params(crate::dto::AuditParams),
+    responses(
+        (status = 200, description = "A page of events", body = AuditEventListDto),
+        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_CURSOR`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:audit`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_audit_events(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_parameters(&req, &PARAMETERS)?;
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let raw = RawAuditParams {
+        limit: get("limit"),
+        cursor: get("cursor"),
+        service_id: get("service_id"),
+        action: get("action"),
+        actor: get("actor"),
+        since: get("since"),
+        until: get("until"),
+    };
+    let page = state.audit_trail.list(auth.principal(), &raw).await?;
+    Ok(HttpResponse::Ok().json(AuditEventListDto::from(&page)))
+}

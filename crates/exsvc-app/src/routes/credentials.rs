@@ -1,0 +1,155 @@
+//! `/api/v1/services/{id}/credentials`: storing, revealing, listing and
+//! destroying a service's credentials.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::auth::Authenticated;
+use crate::body::JsonBody;
+use crate::dto::{CredentialDto, CredentialMetaDto, CredentialVersionsDto};
+use crate::error::{ApiError, ErrorResponse};
+use crate::routes::services::{object_body, path_id, query_parameters};
+use crate::AppState;
+
+fn no_store() -> CacheControl {
+    CacheControl(vec![CacheDirective::NoStore])
+}
+
+/// Reveal the current credential (or a kept `version`). Recorded in the audit trail.
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/credentials", tag = "credentials",
+    operation_id = "getCredentials",
+    params(("id" = String, Path, description = "Service id"), crate::dto::CredentialReadParams),
+    responses(
+        (status = 200, description = "The credential, in clear. `Cache-Control: no-store`", body = CredentialDto,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "`VALIDATION_ERROR` (bad `version`)", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:credentials` (recorded as `denied`)", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND` or `CREDENTIALS_NOT_FOUND`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR` (e.g. a ciphertext that does not decrypt)", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: the read could not be recorded, so nothing is revealed", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_credentials(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_parameters(&req, &["version"])?;
+    let version =
+        match pairs.first() {
+            None => None,
+            Some((_, text)) => Some(text.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(
+                || {
+                    ApiError::validation(&exsvc_domain::validation::FieldErrors::single(
+                        "version",
+                        "must be a positive integer",
+                    ))
+                },
+            )?),
+        };
+    let revealed = state
+        .vault
+        .reveal(auth.principal(), path_id(&req), version)
+        .await?;
+    state.metrics.credential_read();
+    Ok(HttpResponse::Ok()
+        .insert_header(no_store())
+        .json(CredentialDto::from(&revealed)))
+}
+
+/// Store a new current version (the oldest beyond the kept count are destroyed).
+#[utoipa::path(
+    put, path = "/api/v1/services/{id}/credentials", tag = "credentials",
+    operation_id = "putCredentials",
+    params(("id" = String, Path, description = "Service id")),
+    request_body(content = crate::dto::CredentialWriteDto, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The service's first credential: metadata only", body = CredentialMetaDto),
+        (status = 200, description = "A new version: metadata only", body = CredentialMetaDto),
+        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_credentials(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(body)?;
+    let (meta, first) = state
+        .vault
+        .put(auth.principal(), path_id(&req), &body)
+        .await?;
+    let mut response = if first {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header(no_store())
+        .json(CredentialMetaDto::from(&meta)))
+}
+
+/// List the kept versions: metadata only.
+#[utoipa::path(
+    get, path = "/api/v1/services/{id}/credentials/versions", tag = "credentials",
+    operation_id = "listCredentialVersions",
+    params(("id" = String, Path, description = "Service id")),
+    responses(
+        (status = 200, description = "Kept versions, newest first", body = CredentialVersionsDto),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_versions(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let versions = state
+        .vault
+        .versions(auth.principal(), path_id(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(CredentialVersionsDto::from(versions.as_slice())))
+}
+
+/// Destroy every version.
+#[utoipa::path(
+    delete, path = "/api/v1/services/{id}/credentials", tag = "credentials",
+    operation_id = "deleteCredentials",
+    params(("id" = String, Path, description = "Service id")),
+    responses(
+        (status = 204, description = "Every version destroyed"),
+        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND` or `CREDENTIALS_NOT_FOUND`", body = ErrorResponse),
+        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_credentials(
+    auth: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    state.vault.delete(auth.principal(), path_id(&req)).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}

@@ -1,0 +1,435 @@
+//! The credential vault's use cases: store, reveal, list and destroy the
+//! credentials of a service, with every read and change in the audit trail.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::credential::{CredentialMeta, CredentialRecord, CredentialSecret};
+use crate::ports::{
+    AuditLog, Clock, CredentialBinding, CredentialCipher, CredentialRepository, IdGenerator,
+    RepositoryError, ServiceRepository,
+};
+use crate::principal::{Permission, Principal};
+use crate::service::{Service, ServiceId};
+use crate::validation::FieldErrors;
+use crate::ServiceError;
+
+/// A racing writer took the version number: try the next one, this often.
+const MAX_VERSION_ATTEMPTS: usize = 20;
+
+/// A validated `PUT …/credentials` body (or the credential part of a create).
+#[derive(Debug, Clone)]
+pub struct CredentialInput {
+    pub secret: CredentialSecret,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CredentialInput {
+    /// `{"auth_type", "credentials", "expires_at"?}`; any other key is refused.
+    ///
+    /// # Errors
+    /// Field errors naming each problem.
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        for key in body.keys() {
+            if !["auth_type", "credentials", "expires_at"].contains(&key.as_str()) {
+                errors.add(key.clone(), "is not a field of a credential");
+            }
+        }
+        let expires_at = match body.get("expires_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => match DateTime::parse_from_rfc3339(text) {
+                Ok(at) => Some(at.with_timezone(&Utc)),
+                Err(_) => {
+                    errors.add("expires_at", "must be an RFC 3339 timestamp");
+                    None
+                }
+            },
+            Some(_) => {
+                errors.add("expires_at", "must be an RFC 3339 timestamp");
+                None
+            }
+        };
+        let auth_type = body.get("auth_type").cloned().unwrap_or(Value::Null);
+        let credentials = body.get("credentials").cloned().unwrap_or(Value::Null);
+        let secret = CredentialSecret::parse(&auth_type, &credentials);
+        match secret {
+            Ok(secret) if errors.is_empty() => Ok(Self { secret, expires_at }),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                for (field, reason) in more.iter() {
+                    errors.add(field, reason);
+                }
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// A revealed credential: the one value in the system that holds a plaintext.
+#[derive(Debug)]
+pub struct RevealedCredential {
+    pub service: Service,
+    pub record: CredentialRecord,
+    pub secret: CredentialSecret,
+    pub retrieved_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct CredentialVault {
+    services: Arc<dyn ServiceRepository>,
+    credentials: Arc<dyn CredentialRepository>,
+    audit: Arc<dyn AuditLog>,
+    cipher: Arc<dyn CredentialCipher>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    /// `EXSVC_CREDENTIAL_MAX_VERSIONS`: versions kept per service.
+    max_versions: usize,
+}
+
+pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
+    ServiceId::parse(raw_id)
+        .ok_or_else(|| ServiceError::NotFound(raw_id.chars().take(100).collect()))
+}
+
+fn plain(error: RepositoryError) -> ServiceError {
+    match error {
+        RepositoryError::Unavailable => ServiceError::Unavailable,
+        RepositoryError::Internal(source) => ServiceError::Internal(source),
+        other => ServiceError::Internal(Box::new(other)),
+    }
+}
+
+/// Seals `input` as version `version` of `service`, created `now`.
+pub(crate) fn seal(
+    cipher: &dyn CredentialCipher,
+    now: DateTime<Utc>,
+    principal: &Principal,
+    service: ServiceId,
+    version: i64,
+    input: &CredentialInput,
+) -> Result<CredentialRecord, ServiceError> {
+    let binding = CredentialBinding {
+        tenant: principal.tenant().clone(),
+        service,
+        version,
+    };
+    let ciphertext = cipher
+        .encrypt(input.secret.plaintext(), &binding)
+        .map_err(|e| ServiceError::Internal(Box::new(e)))?;
+    Ok(CredentialRecord {
+        tenant_id: principal.tenant().clone(),
+        service_id: service,
+        version,
+        auth_type: input.secret.auth_type(),
+        ciphertext,
+        created_at: now,
+        expires_at: input.expires_at,
+    })
+}
+
+/// Why a stored credential could not be opened: names the service, never the secret.
+#[derive(Debug, thiserror::Error)]
+#[error("credential version {version} of service {service} cannot be decrypted: {reason}")]
+struct Unreadable {
+    service: ServiceId,
+    version: i64,
+    reason: String,
+}
+
+impl CredentialVault {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        services: Arc<dyn ServiceRepository>,
+        credentials: Arc<dyn CredentialRepository>,
+        audit: Arc<dyn AuditLog>,
+        cipher: Arc<dyn CredentialCipher>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        max_versions: usize,
+    ) -> Self {
+        Self {
+            services,
+            credentials,
+            audit,
+            cipher,
+            clock,
+            ids,
+            max_versions: max_versions.max(1),
+        }
+    }
+
+    fn event(
+        &self,
+        principal: &Principal,
+        action: AuditAction,
+        service: Option<ServiceId>,
+        version: Option<i64>,
+        outcome: AuditOutcome,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: self.ids.new_event_id(),
+            occurred_at: self.clock.now(),
+            tenant_id: principal.tenant().clone(),
+            actor: principal.actor().to_owned(),
+            action,
+            service_id: service,
+            credential_version: version,
+            outcome,
+            request_id: principal.request_id().map(str::to_owned),
+        }
+    }
+
+    /// Stores a new current version. Returns its metadata and whether it is the
+    /// service's first credential (201 rather than 200).
+    ///
+    /// # Errors
+    /// `Forbidden` without `external-service:update`, `Validation`, `NotFound`.
+    pub async fn put(
+        &self,
+        principal: &Principal,
+        raw_id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(CredentialMeta, bool), ServiceError> {
+        principal.require(Permission::Update)?;
+        let id = parse_id(raw_id)?;
+        let input = CredentialInput::parse(body)?;
+        for _ in 0..MAX_VERSION_ATTEMPTS {
+            let latest = match self
+                .credentials
+                .latest_version(principal.tenant(), id)
+                .await
+            {
+                Ok(latest) => latest,
+                Err(RepositoryError::NotFound) => {
+                    return Err(ServiceError::NotFound(id.to_string()))
+                }
+                Err(e) => return Err(plain(e)),
+            };
+            let version = latest.unwrap_or(0) + 1;
+            let record = seal(
+                self.cipher.as_ref(),
+                self.clock.now(),
+                principal,
+                id,
+                version,
+                &input,
+            )?;
+            let audit = self.event(
+                principal,
+                AuditAction::CredentialsWrite,
+                Some(id),
+                Some(version),
+                AuditOutcome::Success,
+            );
+            match self
+                .credentials
+                .insert(&record, self.max_versions, &audit)
+                .await
+            {
+                Ok(()) => return Ok((CredentialMeta::from(&record), latest.is_none())),
+                Err(RepositoryError::Duplicate) => continue,
+                Err(RepositoryError::NotFound) => {
+                    return Err(ServiceError::NotFound(id.to_string()))
+                }
+                Err(e) => return Err(plain(e)),
+            }
+        }
+        Err(ServiceError::Unavailable)
+    }
+
+    /// Reveals the current version, or `version`. The read is recorded before the
+    /// secret is returned; if it cannot be recorded the secret is not returned. A
+    /// caller without `external-service:credentials` is refused and recorded as
+    /// `denied`.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `CredentialsNotFound`, `Unavailable` (the audit
+    /// trail cannot be written), `Internal` (the ciphertext does not open).
+    pub async fn reveal(
+        &self,
+        principal: &Principal,
+        raw_id: &str,
+        version: Option<i64>,
+    ) -> Result<RevealedCredential, ServiceError> {
+        if let Err(refusal) = principal.require(Permission::Credentials) {
+            let denied = self.event(
+                principal,
+                AuditAction::CredentialsRead,
+                ServiceId::parse(raw_id),
+                version,
+                AuditOutcome::Denied,
+            );
+            // The refusal stands whether or not it could be recorded.
+            let _ = self.audit.record(&denied).await;
+            return Err(refusal);
+        }
+        let id = parse_id(raw_id)?;
+        let service = self
+            .services
+            .find(principal.tenant(), id)
+            .await
+            .map_err(plain)?
+            .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
+        let record = self
+            .credentials
+            .find(principal.tenant(), id, version)
+            .await
+            .map_err(plain)?
+            .ok_or_else(|| ServiceError::CredentialsNotFound(id.to_string()))?;
+        let binding = CredentialBinding {
+            tenant: principal.tenant().clone(),
+            service: id,
+            version: record.version,
+        };
+        let plaintext = self
+            .cipher
+            .decrypt(&record.ciphertext, &binding)
+            .map_err(|e| {
+                ServiceError::Internal(Box::new(Unreadable {
+                    service: id,
+                    version: record.version,
+                    reason: e.to_string(),
+                }))
+            })?;
+        let secret =
+            CredentialSecret::from_plaintext(record.auth_type, plaintext).map_err(|reason| {
+                ServiceError::Internal(Box::new(Unreadable {
+                    service: id,
+                    version: record.version,
+                    reason: reason.into(),
+                }))
+            })?;
+        let read = self.event(
+            principal,
+            AuditAction::CredentialsRead,
+            Some(id),
+            Some(record.version),
+            AuditOutcome::Success,
+        );
+        self.audit
+            .record(&read)
+            .await
+            .map_err(|_| ServiceError::Unavailable)?;
+        Ok(RevealedCredential {
+            service,
+            record,
+            secret,
+            retrieved_at: self.clock.now(),
+        })
+    }
+
+    /// Every kept version, newest first; never a secret.
+    ///
+    /// # Errors
+    /// `Forbidden` without `external-service:read`, `NotFound`.
+    pub async fn versions(
+        &self,
+        principal: &Principal,
+        raw_id: &str,
+    ) -> Result<Vec<CredentialMeta>, ServiceError> {
+        principal.require(Permission::Read)?;
+        let id = parse_id(raw_id)?;
+        if self
+            .services
+            .find(principal.tenant(), id)
+            .await
+            .map_err(plain)?
+            .is_none()
+        {
+            return Err(ServiceError::NotFound(id.to_string()));
+        }
+        self.credentials
+            .versions(principal.tenant(), id)
+            .await
+            .map_err(plain)
+    }
+
+    /// Destroys every version.
+    ///
+    /// # Errors
+    /// `Forbidden` without `external-service:update`, `NotFound`,
+    /// `CredentialsNotFound` when there is nothing to destroy.
+    pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), ServiceError> {
+        principal.require(Permission::Update)?;
+        let id = parse_id(raw_id)?;
+        match self
+            .credentials
+            .latest_version(principal.tenant(), id)
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(ServiceError::CredentialsNotFound(id.to_string())),
+            Err(RepositoryError::NotFound) => return Err(ServiceError::NotFound(id.to_string())),
+            Err(e) => return Err(plain(e)),
+        }
+        let audit = self.event(
+            principal,
+            AuditAction::CredentialsDelete,
+            Some(id),
+            None,
+            AuditOutcome::Success,
+        );
+        match self
+            .credentials
+            .delete_all(principal.tenant(), id, &audit)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RepositoryError::NotFound) => Err(ServiceError::NotFound(id.to_string())),
+            Err(e) => Err(plain(e)),
+        }
+    }
+
+    /// Re-encrypts every data key under the keyring's first master key, in
+    /// batches, while the service runs (a concurrent change of a version wins).
+    /// Returns how many versions were rewrapped.
+    ///
+    /// # Errors
+    /// `Internal` for a version that does not open; store errors.
+    pub async fn rewrap_all(&self, batch_size: usize) -> Result<u64, ServiceError> {
+        let mut after = None;
+        let mut rewrapped = 0;
+        loop {
+            let batch = self
+                .credentials
+                .batch(after, batch_size)
+                .await
+                .map_err(plain)?;
+            let Some(last) = batch.last() else {
+                return Ok(rewrapped);
+            };
+            after = Some((last.service_id, last.version));
+            for record in &batch {
+                let binding = CredentialBinding {
+                    tenant: record.tenant_id.clone(),
+                    service: record.service_id,
+                    version: record.version,
+                };
+                let rewrapped_bytes =
+                    self.cipher
+                        .rewrap(&record.ciphertext, &binding)
+                        .map_err(|e| {
+                            ServiceError::Internal(Box::new(Unreadable {
+                                service: record.service_id,
+                                version: record.version,
+                                reason: e.to_string(),
+                            }))
+                        })?;
+                if let Some(bytes) = rewrapped_bytes {
+                    if self
+                        .credentials
+                        .replace_ciphertext(record, &bytes)
+                        .await
+                        .map_err(plain)?
+                    {
+                        rewrapped += 1;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `AuditLog` on PostgreSQL.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use exsvc_domain::audit::{AuditEvent, AuditQuery};
+use exsvc_domain::ports::{AuditLog, RepositoryError};
+use exsvc_domain::TenantId;
+
+use crate::errors::from_diesel;
+use crate::rows::AuditRow;
+use crate::schema::audit_events::dsl;
+use crate::PgStore;
+
+#[async_trait]
+impl AuditLog for PgStore {
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
+        let row = AuditRow::from(event);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            diesel::insert_into(dsl::audit_events)
+                .values(&row)
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, RepositoryError> {
+        let mut select = dsl::audit_events
+            .filter(dsl::tenant_id.eq(tenant.as_str().to_owned()))
+            .select(AuditRow::as_select())
+            .order((dsl::occurred_at.desc(), dsl::id.desc()))
+            .limit(i64::from(query.limit) + 1)
+            .into_boxed();
+        if let Some((at, id)) = query.after {
+            select = select
+                .filter(dsl::occurred_at.le(at))
+                .filter(dsl::occurred_at.lt(at).or(dsl::id.lt(id)));
+        }
+        if let Some(service) = query.service_id {
+            select = select.filter(dsl::service_id.eq(service.as_uuid()));
+        }
+        if let Some(action) = query.action {
+            select = select.filter(dsl::action.eq(action.as_str()));
+        }
+        if let Some(actor) = &query.actor {
+            select = select.filter(dsl::actor.eq(actor.clone()));
+        }
+        if let Some(since) = query.since {
+            select = select.filter(dsl::occurred_at.ge(since));
+        }
+        if let Some(until) = query.until {
+            select = select.filter(dsl::occurred_at.lt(until));
+        }
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            let rows: Vec<AuditRow> = select.load(&mut conn).await.map_err(from_diesel)?;
+            rows.into_iter()
+                .map(|r| {
+                    AuditEvent::try_from(r).map_err(|e| RepositoryError::Internal(Box::new(e)))
+                })
+                .collect()
+        })
+        .await
+    }
+}
