@@ -12,7 +12,7 @@ use exsvc_domain::ports::{TokenVerifier, VerifiedToken};
 use exsvc_domain::Principal;
 
 use crate::error::ApiError;
-use crate::middleware::RequestTenant;
+use crate::middleware::{RequestId, RequestTenant};
 use crate::AppState;
 
 pub struct Authenticated(pub VerifiedToken);
@@ -45,10 +45,12 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let verifier = verifier.ok_or_else(ApiError::internal)?;
             let token = token.ok_or_else(ApiError::missing_token)?;
-            let verified = verifier
-                .verify(&token)
-                .await
-                .map_err(|e| ApiError::invalid_token(&e))?;
+            let mut verified = verifier.verify(&token).await.map_err(|e| ApiError::invalid_token(&e))?;
+            // The audit trail records which request a caller made.
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+            if let Some(id) = request_id {
+                verified.principal = verified.principal.with_request_id(id);
+            }
             req.extensions_mut().insert(RequestTenant(
                 verified.principal.tenant().as_str().to_owned(),
             ));
