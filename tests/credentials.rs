@@ -511,7 +511,7 @@ async fn check_sqlite_file(app: &TestApp) {
         .unwrap()
         .to_owned();
     put(
-        &app,
+        app,
         &token,
         &id,
         &json!({"auth_type": "bearer", "credentials": {"token": CANARY}}),

@@ -45,7 +45,10 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let verifier = verifier.ok_or_else(ApiError::internal)?;
             let token = token.ok_or_else(ApiError::missing_token)?;
-            let mut verified = verifier.verify(&token).await.map_err(|e| ApiError::invalid_token(&e))?;
+            let mut verified = verifier
+                .verify(&token)
+                .await
+                .map_err(|e| ApiError::invalid_token(&e))?;
             // The audit trail records which request a caller made.
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
             if let Some(id) = request_id {

@@ -476,6 +476,193 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
+/// Key rotation with the real binary: write under k1, restart with k2,k1 and
+/// read, rewrap, restart with k2 alone and read every version. The secret
+/// appears in no log line on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_across_restarts() {
+    let dir = scratch_dir();
+    let k1 = String::from_utf8(run(&["keys", "generate", "--id", "k1"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let k2 = String::from_utf8(run(&["keys", "generate", "--id", "k2"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(k1.starts_with("k1:") && k2.starts_with("k2:"), "{k1} {k2}");
+    let both = format!("{k2},{k1}");
+    let canary = "CANARY-rotation-3c9e";
+    let client = reqwest::Client::new();
+    let token = String::from_utf8(
+        run(
+            &["token", "--tenant", "acme", "--role", "admin"],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let token = token.trim().to_owned();
+    let mut logs = String::new();
+
+    let server = Server::start(
+        &dir,
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_MASTER_KEYS", k1.as_str()),
+        ],
+    )
+    .await;
+    let mut body =
+        json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"});
+    body["auth_type"] = json!("bearer");
+    body["credentials"] = json!({"token": format!("{canary}-v1")});
+    let created = client
+        .post(format!("{}/api/v1/services", server.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, out, err) = server.stop().await;
+    logs.push_str(&out);
+    logs.push_str(&err);
+
+    let read = |base: String, version: i64| {
+        let client = client.clone();
+        let token = token.clone();
+        let id = id.clone();
+        async move {
+            let response = client
+                .get(format!(
+                    "{base}/api/v1/services/{id}/credentials?version={version}"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "version {version}");
+            response.json::<Value>().await.unwrap()["credentials"]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    let server = Server::start(
+        &dir,
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_MASTER_KEYS", both.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(read(server.base.clone(), 1).await, format!("{canary}-v1"));
+    let put = client
+        .put(format!("{}/api/v1/services/{id}/credentials", server.base))
+        .bearer_auth(&token)
+        .json(&json!({"auth_type": "bearer", "credentials": {"token": format!("{canary}-v2")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let (_, out, err) = server.stop().await;
+    logs.push_str(&out);
+    logs.push_str(&err);
+
+    let rewrap = exsvc(
+        &["keys", "rewrap"],
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_MASTER_KEYS", both.as_str()),
+        ],
+    )
+    .current_dir(&dir)
+    .output()
+    .unwrap();
+    assert_eq!(rewrap.status.code(), Some(0), "{}", stderr(&rewrap));
+    let report = String::from_utf8_lossy(&rewrap.stdout).into_owned();
+    assert!(
+        report.contains("1 credential version(s) rewrapped under master key 'k2'"),
+        "{report}"
+    );
+
+    let server = Server::start(
+        &dir,
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_MASTER_KEYS", k2.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(read(server.base.clone(), 1).await, format!("{canary}-v1"));
+    assert_eq!(read(server.base.clone(), 2).await, format!("{canary}-v2"));
+    let (status, out, err) = server.stop().await;
+    assert_eq!(status.code(), Some(0));
+    logs.push_str(&out);
+    logs.push_str(&err);
+    assert!(!logs.contains(canary), "the secret reached the logs");
+    assert!(
+        !logs.contains(k1.split(':').nth(1).unwrap())
+            && !logs.contains(k2.split(':').nth(1).unwrap()),
+        "a master key reached the logs"
+    );
+    // Without the keyring that sealed them, nothing opens: a 500, not a plaintext.
+    let k3 = String::from_utf8(run(&["keys", "generate", "--id", "k3"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let server = Server::start(
+        &dir,
+        &[
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+            ("EXSVC_MASTER_KEYS", k3.as_str()),
+        ],
+    )
+    .await;
+    let response = client
+        .get(format!("{}/api/v1/services/{id}/credentials", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(!response.text().await.unwrap().contains(canary));
+    let (_, out, _) = server.stop().await;
+    assert!(
+        out.contains(&id),
+        "the log names the service whose credential does not open"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Bad keyrings stop the start with one line and exit 2.
+#[test]
+fn bad_keyrings_are_configuration_errors() {
+    for (keys, needle) in [("k1:c2hvcnQ=", "exactly 32"), ("k1", "EXSVC_MASTER_KEYS"), ("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "k1")] {
+        let output = run(&["serve"], &[("EXSVC_JWT_SECRET", TEST_SECRET), ("EXSVC_MASTER_KEYS", keys)]);
+        assert_eq!(output.status.code(), Some(2), "{keys}");
+        let text = stderr(&output);
+        assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+        assert!(text.contains(needle) && text.contains("EXSVC_MASTER_KEYS"), "{text}");
+        assert!(!text.contains("AAECAwQF"), "key material in an error: {text}");
+    }
+    let output = run(
+        &["serve"],
+        &[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWT_SECRET", TEST_SECRET),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("EXSVC_MASTER_KEYS"));
+}
+
 /// A new user's first five minutes: no variables at all. The service starts on
 /// SQLite, prints a working admin token, and after a restart both the data and
 /// the token are still good.
