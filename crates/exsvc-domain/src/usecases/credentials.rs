@@ -433,3 +433,180 @@ impl CredentialVault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+    use uuid::Uuid;
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::credential::AuthType;
+    use crate::ports::{
+        MockAuditLog, MockClock, MockCredentialCipher, MockCredentialRepository, MockIdGenerator,
+        MockServiceRepository,
+    };
+    use crate::principal::TenantId;
+    use crate::service::{ServiceSpec, UrlPolicy};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_750_000_000, 0).unwrap()
+    }
+
+    fn principal(permissions: &[Permission]) -> Principal {
+        Principal::new(
+            TenantId::parse("acme").unwrap(),
+            "alice",
+            permissions.iter().copied(),
+        )
+        .with_request_id("req-9")
+    }
+
+    fn service(id: ServiceId) -> Service {
+        let doc =
+            json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"});
+        Service {
+            id,
+            tenant_id: TenantId::parse("acme").unwrap(),
+            spec: ServiceSpec::from_document(doc.as_object().unwrap(), UrlPolicy::default())
+                .unwrap(),
+            credential: None,
+            created_at: t0(),
+            updated_at: t0(),
+            version: 1,
+        }
+    }
+
+    fn record(id: ServiceId) -> CredentialRecord {
+        CredentialRecord {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            service_id: id,
+            version: 1,
+            auth_type: AuthType::Bearer,
+            ciphertext: b"sealed".to_vec(),
+            created_at: t0(),
+            expires_at: None,
+        }
+    }
+
+    fn vault(
+        services: MockServiceRepository,
+        credentials: MockCredentialRepository,
+        audit: MockAuditLog,
+    ) -> CredentialVault {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(t0);
+        let mut ids = MockIdGenerator::new();
+        ids.expect_new_event_id().returning(Uuid::now_v7);
+        let mut cipher = MockCredentialCipher::new();
+        cipher
+            .expect_decrypt()
+            .returning(|_, _| Ok(Zeroizing::new(br#"{"token":"CANARY"}"#.to_vec())));
+        CredentialVault::new(
+            Arc::new(services),
+            Arc::new(credentials),
+            Arc::new(audit),
+            Arc::new(cipher),
+            Arc::new(clock),
+            Arc::new(ids),
+            10,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refused_read_is_recorded_as_denied_and_reveals_nothing() {
+        let id = ServiceId::from_uuid(Uuid::now_v7());
+        let mut audit = MockAuditLog::new();
+        audit
+            .expect_record()
+            .withf(move |e| {
+                e.outcome == AuditOutcome::Denied
+                    && e.action == AuditAction::CredentialsRead
+                    && e.service_id == Some(id)
+                    && e.request_id.as_deref() == Some("req-9")
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        // No store call may happen: the mocks have no other expectations.
+        let v = vault(
+            MockServiceRepository::new(),
+            MockCredentialRepository::new(),
+            audit,
+        );
+        let err = v
+            .reveal(&principal(&[Permission::Read]), &id.to_string(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ServiceError::Forbidden(Permission::Credentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn no_secret_without_a_recorded_read() {
+        let id = ServiceId::from_uuid(Uuid::now_v7());
+        let mut services = MockServiceRepository::new();
+        services
+            .expect_find()
+            .returning(move |_, _| Ok(Some(service(id))));
+        let mut credentials = MockCredentialRepository::new();
+        credentials
+            .expect_find()
+            .returning(move |_, _, _| Ok(Some(record(id))));
+        let mut audit = MockAuditLog::new();
+        audit
+            .expect_record()
+            .times(1)
+            .returning(|_| Err(RepositoryError::Unavailable));
+        let v = vault(services, credentials, audit);
+        let err = v
+            .reveal(
+                &principal(&[Permission::Credentials]),
+                &id.to_string(),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ServiceError::Unavailable),
+            "503, and the secret stays in the vault"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recorded_read_reveals_the_secret() {
+        let id = ServiceId::from_uuid(Uuid::now_v7());
+        let mut services = MockServiceRepository::new();
+        services
+            .expect_find()
+            .returning(move |_, _| Ok(Some(service(id))));
+        let mut credentials = MockCredentialRepository::new();
+        credentials
+            .expect_find()
+            .returning(move |_, _, _| Ok(Some(record(id))));
+        let mut audit = MockAuditLog::new();
+        audit
+            .expect_record()
+            .withf(|e| e.outcome == AuditOutcome::Success && e.credential_version == Some(1))
+            .times(1)
+            .returning(|_| Ok(()));
+        let v = vault(services, credentials, audit);
+        let revealed = v
+            .reveal(
+                &principal(&[Permission::Credentials]),
+                &id.to_string(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(revealed.secret.expose(), json!({"token": "CANARY"}));
+        assert!(
+            !format!("{revealed:?}").contains("CANARY"),
+            "Debug never shows the secret"
+        );
+    }
+}
