@@ -182,8 +182,9 @@ pub struct ListParams {
     pub credential_expires_before: Option<DateTime<Utc>>,
 }
 
-/// `auth_type` and the typed credential object (SPEC §1.2).
-#[derive(Debug, Deserialize, ToSchema)]
+/// `auth_type` and the typed credential object (SPEC §1.2). (Schema only: the
+/// handler validates the raw body in the domain.) `Debug` is redacted.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialWriteDto {
     #[schema(example = "api_key")]
@@ -264,8 +265,9 @@ impl From<&[CredentialMeta]> for CredentialVersionsDto {
     }
 }
 
-/// A revealed credential. Served with `Cache-Control: no-store`.
-#[derive(Debug, Serialize, ToSchema)]
+/// A revealed credential. Served with `Cache-Control: no-store`. `Debug` is
+/// redacted.
+#[derive(Serialize, ToSchema)]
 pub struct CredentialDto {
     pub service_id: Uuid,
     pub service_name: String,
@@ -367,4 +369,20 @@ pub struct CredentialReadParams {
     /// A kept earlier version; the current one when absent.
     #[param(minimum = 1)]
     pub version: Option<i64>,
+}
+
+impl std::fmt::Debug for CredentialWriteDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialWriteDto([REDACTED])")
+    }
+}
+
+impl std::fmt::Debug for CredentialDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CredentialDto(service {}, version {}, [REDACTED])",
+            self.service_id, self.version
+        )
+    }
 }

@@ -135,9 +135,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keys(KeysCommand::Rewrap) => match settings.load() {
-            Ok(config) => serve::rewrap(config),
-            Err(error) => config_error(&error),
+        Command::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring()) {
+            (Err(error), _) | (_, Err(error)) => config_error(&error),
+            (Ok(_), Ok(None)) => config_error(&ConfigError {
+                variable: "EXSVC_MASTER_KEYS".into(),
+                reason: "(or EXSVC_MASTER_KEY_FILE) is required: the keyring to rewrap under"
+                    .into(),
+            }),
+            (Ok(database), Ok(Some(keyring))) => {
+                serve::rewrap(serve::RewrapSettings { database, keyring })
+            }
         },
         Command::Token(args) => {
             let config = match settings.load() {

@@ -70,45 +70,54 @@ fn development_keys(config: &Config) -> bool {
     config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
 }
 
+/// What `exsvc keys rewrap` needs: the database and the keyring, nothing else.
+pub struct RewrapSettings {
+    pub database: Database,
+    pub keyring: exsvc_crypto::Keyring,
+}
+
 /// `exsvc keys rewrap`: re-encrypts every data key under the keyring's first
-/// master key, in batches, safely beside a running service.
-pub fn rewrap(config: Config) -> ExitCode {
-    let Some(keyring) = config.keyring.clone() else {
-        eprintln!("exsvc: configuration error: EXSVC_MASTER_KEYS: is required to rewrap (the keyring to rewrap under)");
-        return ExitCode::from(EXIT_CONFIG);
-    };
+/// master key, in batches, safely beside a running service. Exit 1 when a
+/// version could not be opened (it is named; the others are still rewrapped).
+pub fn rewrap(settings: RewrapSettings) -> ExitCode {
+    let primary = settings.keyring.primary_id().to_owned();
     let outcome = runtime().map_err(|e| e.to_string()).and_then(|rt| {
         rt.block_on(async {
-            store::migrate(&config.database).await?;
-            let store = store::open(&config.database, config.pool_size, config.db_timeout)?;
-            let primary = keyring.primary_id().to_owned();
+            // The schema must be current, as for any start; migrations are
+            // idempotent and serialised with a running service's.
+            store::migrate(&settings.database).await?;
+            let store = store::open(&settings.database, 4, Duration::from_secs(30))?;
             let vault = CredentialVault::new(
                 store.services,
                 store.credentials,
                 store.audit,
-                Arc::new(EnvelopeCipher::new(keyring)),
+                Arc::new(EnvelopeCipher::new(settings.keyring)),
                 Arc::new(SystemClock),
                 Arc::new(UuidV7Generator),
-                config.credential_max_versions,
+                usize::MAX,
             );
-            vault
-                .rewrap_all(REWRAP_BATCH)
-                .await
-                .map(|n| (n, primary))
-                .map_err(|e| {
-                    let cause = std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    format!("{e} {cause}")
-                })
+            vault.rewrap_all(REWRAP_BATCH).await.map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                format!("{e} {cause}")
+            })
         })
     });
     match outcome {
-        Ok((rewrapped, primary)) => {
+        Ok(report) => {
             println!(
-                "exsvc: {rewrapped} credential version(s) rewrapped under master key '{primary}'"
+                "exsvc: {} credential version(s) rewrapped under master key '{primary}' ({} already under it)",
+                report.rewrapped, report.already_current
             );
-            ExitCode::SUCCESS
+            for (service, version) in &report.unreadable {
+                eprintln!("exsvc: credential version {version} of service {service} does not open with this keyring");
+            }
+            if report.unreadable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
         }
         Err(error) => {
             eprintln!("exsvc: rewrap failed: {error}");

@@ -4,6 +4,8 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use exsvc_domain::Permission;
+
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::dto::{CredentialDto, CredentialMetaDto, CredentialVersionsDto};
@@ -37,6 +39,14 @@ pub async fn get_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    if !auth.principal().has(Permission::Credentials) {
+        // Refused before the parameters are looked at, so every refusal is
+        // recorded as denied.
+        state
+            .vault
+            .reveal(auth.principal(), path_id(&req), None)
+            .await?;
+    }
     let pairs = query_parameters(&req, &["version"])?;
     let version =
         match pairs.first() {

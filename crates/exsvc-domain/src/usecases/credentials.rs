@@ -20,6 +20,15 @@ use crate::ServiceError;
 /// A racing writer took the version number: try the next one, this often.
 const MAX_VERSION_ATTEMPTS: usize = 20;
 
+/// What a key rotation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub rewrapped: u64,
+    pub already_current: u64,
+    /// Versions that did not open with the keyring: (service, version).
+    pub unreadable: Vec<(ServiceId, i64)>,
+}
+
 /// A validated `PUT …/credentials` body (or the credential part of a create).
 #[derive(Debug, Clone)]
 pub struct CredentialInput {
@@ -386,13 +395,14 @@ impl CredentialVault {
 
     /// Re-encrypts every data key under the keyring's first master key, in
     /// batches, while the service runs (a concurrent change of a version wins).
-    /// Returns how many versions were rewrapped.
+    /// A version that does not open is skipped and reported, so one bad row does
+    /// not hide how far the rotation got.
     ///
     /// # Errors
-    /// `Internal` for a version that does not open; store errors.
-    pub async fn rewrap_all(&self, batch_size: usize) -> Result<u64, ServiceError> {
+    /// Store errors only.
+    pub async fn rewrap_all(&self, batch_size: usize) -> Result<RewrapReport, ServiceError> {
         let mut after = None;
-        let mut rewrapped = 0;
+        let mut report = RewrapReport::default();
         loop {
             let batch = self
                 .credentials
@@ -400,7 +410,7 @@ impl CredentialVault {
                 .await
                 .map_err(plain)?;
             let Some(last) = batch.last() else {
-                return Ok(rewrapped);
+                return Ok(report);
             };
             after = Some((last.service_id, last.version));
             for record in &batch {
@@ -409,25 +419,19 @@ impl CredentialVault {
                     service: record.service_id,
                     version: record.version,
                 };
-                let rewrapped_bytes =
-                    self.cipher
-                        .rewrap(&record.ciphertext, &binding)
-                        .map_err(|e| {
-                            ServiceError::Internal(Box::new(Unreadable {
-                                service: record.service_id,
-                                version: record.version,
-                                reason: e.to_string(),
-                            }))
-                        })?;
-                if let Some(bytes) = rewrapped_bytes {
-                    if self
-                        .credentials
-                        .replace_ciphertext(record, &bytes)
-                        .await
-                        .map_err(plain)?
-                    {
-                        rewrapped += 1;
+                match self.cipher.rewrap(&record.ciphertext, &binding) {
+                    Ok(Some(bytes)) => {
+                        if self
+                            .credentials
+                            .replace_ciphertext(record, &bytes)
+                            .await
+                            .map_err(plain)?
+                        {
+                            report.rewrapped += 1;
+                        }
                     }
+                    Ok(None) => report.already_current += 1,
+                    Err(_) => report.unreadable.push((record.service_id, record.version)),
                 }
             }
         }

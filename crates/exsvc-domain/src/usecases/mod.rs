@@ -6,5 +6,5 @@ mod credentials;
 mod services;
 
 pub use audit::{AuditTrail, RawAuditParams};
-pub use credentials::{CredentialInput, CredentialVault, RevealedCredential};
+pub use credentials::{CredentialInput, CredentialVault, RevealedCredential, RewrapReport};
 pub use services::{CatalogSettings, Precondition, ServiceCatalog};
