@@ -3,11 +3,13 @@
 
 mod cipher;
 mod clock;
+mod ratelimit;
 mod repository;
 mod token;
 
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
+pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
 pub use repository::{AuditLog, CredentialRepository, RepositoryError, ServiceRepository};
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
@@ -15,6 +17,8 @@ pub use token::{TokenError, TokenVerifier, VerifiedToken};
 pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
+#[cfg(any(test, feature = "mock"))]
+pub use ratelimit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]
 pub use repository::{MockAuditLog, MockCredentialRepository, MockServiceRepository};
 #[cfg(any(test, feature = "mock"))]
