@@ -3,16 +3,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use exsvc_domain::ports::{TokenVerifier, VerifiedToken};
+use exsvc_domain::ports::VerifiedToken;
 use exsvc_domain::Principal;
 
 use crate::error::ApiError;
 use crate::middleware::{RequestId, RequestTenant};
+use crate::ratelimit::Scope;
 use crate::AppState;
 
 pub struct Authenticated(pub VerifiedToken);
@@ -37,26 +37,50 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verifier: Option<Arc<dyn TokenVerifier>> = req
-            .app_data::<web::Data<AppState>>()
-            .map(|state| state.verifier.clone());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
         let req = req.clone();
         Box::pin(async move {
-            let verifier = verifier.ok_or_else(ApiError::internal)?;
-            let token = token.ok_or_else(ApiError::missing_token)?;
-            let mut verified = verifier
-                .verify(&token)
-                .await
-                .map_err(|e| ApiError::invalid_token(&e))?;
+            let state = state.ok_or_else(ApiError::internal)?;
+            let verified = match &token {
+                None => Err(ApiError::missing_token()),
+                Some(token) => state
+                    .verifier
+                    .verify(token)
+                    .await
+                    .map_err(|e| ApiError::invalid_token(&e)),
+            };
+            let mut verified = match verified {
+                Ok(verified) => verified,
+                Err(refusal) => {
+                    // Without a valid token, the client address's budget pays.
+                    let client = req
+                        .peer_addr()
+                        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+                    let spent = state
+                        .rate_limits
+                        .spend(Scope::Client, &client, &state.metrics)
+                        .await?;
+                    if let Some(spent) = spent {
+                        req.extensions_mut().insert(spent);
+                    }
+                    return Err(refusal);
+                }
+            };
+            let tenant = verified.principal.tenant().as_str().to_owned();
+            req.extensions_mut().insert(RequestTenant(tenant.clone()));
+            if let Some(spent) = state
+                .rate_limits
+                .spend(Scope::Tenant, &tenant, &state.metrics)
+                .await?
+            {
+                req.extensions_mut().insert(spent);
+            }
             // The audit trail records which request a caller made.
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
             if let Some(id) = request_id {
                 verified.principal = verified.principal.with_request_id(id);
             }
-            req.extensions_mut().insert(RequestTenant(
-                verified.principal.tenant().as_str().to_owned(),
-            ));
             Ok(Authenticated(verified))
         })
     }

@@ -151,6 +151,25 @@ impl ApiError {
         )
     }
 
+    /// 429, retry after `retry_after_secs` (at least 1).
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMIT_EXCEEDED",
+            "Too many requests; retry later",
+        )
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs.max(1)),
+        )
+    }
+
+    /// Carries the rate-limit headers of `decision`.
+    pub fn with_rate_limit(mut self, decision: &exsvc_domain::ports::RateLimitDecision) -> Self {
+        self.headers.extend(crate::ratelimit::headers(decision));
+        self
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -182,6 +201,7 @@ impl ApiError {
             405 => "METHOD_NOT_ALLOWED",
             413 => "PAYLOAD_TOO_LARGE",
             415 => "UNSUPPORTED_MEDIA_TYPE",
+            429 => "RATE_LIMIT_EXCEEDED",
             503 => "SERVICE_UNAVAILABLE",
             _ if status.is_server_error() => "INTERNAL_ERROR",
             _ => "BAD_REQUEST",

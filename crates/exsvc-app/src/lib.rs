@@ -8,6 +8,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct AppState {
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,
     pub metrics: metrics::Metrics,
+    pub rate_limits: ratelimit::RateLimits,
     /// `EXSVC_DEBUG_ENDPOINTS`: serve `/debug/auth`, or answer it 404.
     pub debug_endpoints: bool,
 }

@@ -47,6 +47,8 @@ pub struct Metrics {
     latency: HistogramVec,
     pool: IntGaugeVec,
     credential_reads: prometheus::IntCounter,
+    rate_limit_refusals: IntCounterVec,
+    rate_limit_store_errors: prometheus::IntCounter,
     pool_usage: PoolUsageProbe,
 }
 
@@ -91,12 +93,27 @@ impl Metrics {
             "Credentials revealed to callers (each one is in the audit trail)",
         )?;
         registry.register(Box::new(credential_reads.clone()))?;
+        let rate_limit_refusals = IntCounterVec::new(
+            Opts::new(
+                "exsvc_rate_limit_refusals_total",
+                "Requests refused with 429, by budget (tenant or client)",
+            ),
+            &["scope"],
+        )?;
+        registry.register(Box::new(rate_limit_refusals.clone()))?;
+        let rate_limit_store_errors = prometheus::IntCounter::new(
+            "exsvc_rate_limit_store_errors_total",
+            "Rate-limit checks whose store (Redis) failed",
+        )?;
+        registry.register(Box::new(rate_limit_store_errors.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool,
             credential_reads,
+            rate_limit_refusals,
+            rate_limit_store_errors,
             pool_usage,
         })
     }
@@ -108,6 +125,14 @@ impl Metrics {
         let labels = [method_label(method), route, status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
+    }
+
+    pub fn rate_limit_refused(&self, scope: &str) {
+        self.rate_limit_refusals.with_label_values(&[scope]).inc();
+    }
+
+    pub fn rate_limit_store_error(&self) {
+        self.rate_limit_store_errors.inc();
     }
 
     /// Counts one revealed credential.

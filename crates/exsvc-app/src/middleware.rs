@@ -122,6 +122,15 @@ pub async fn envelope(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    // Every response to a request that spent a budget says how much is left.
+    let spent = response
+        .request()
+        .extensions()
+        .get::<crate::ratelimit::RateLimitState>()
+        .copied();
+    if let Some(spent) = spent {
+        crate::ratelimit::insert_headers(response.headers_mut(), &spent.0);
+    }
 
     let request = response.request();
     let route = request.match_pattern();

@@ -39,7 +39,7 @@ use crate::routes::{audit, credentials, debug, ops, services};
         crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,
         crate::dto::AuditEventDto, crate::dto::AuditEventListDto, debug::DebugAuthDto, debug::TokenInfoDto,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RateLimitHeaders),
     tags(
         (name = "services", description = "The service registry"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -64,6 +64,88 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation that takes a token spends a rate-limit budget: its responses
+/// carry the rate-limit headers, and it can answer 429 (SPEC §5).
+struct RateLimitHeaders;
+
+fn header(description: &str, integer: bool) -> utoipa::openapi::header::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let schema =
+        ObjectBuilder::new().schema_type(if integer { Type::Integer } else { Type::String });
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(schema))
+        .description(Some(description))
+        .build()
+}
+
+impl Modify for RateLimitHeaders {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder};
+        let rate_headers = [
+            (
+                "X-RateLimit-Limit",
+                header("Requests per minute of this budget", true),
+            ),
+            (
+                "X-RateLimit-Remaining",
+                header("Requests that may follow at once", true),
+            ),
+            (
+                "X-RateLimit-Reset",
+                header("Unix time (s) at which Remaining is back to Limit", true),
+            ),
+            (
+                "RateLimit-Policy",
+                header("IETF httpapi draft: `\"default\";q=<limit>;w=60`", false),
+            ),
+            (
+                "RateLimit",
+                header(
+                    "IETF httpapi draft: `\"default\";r=<remaining>;t=<seconds to reset>`",
+                    false,
+                ),
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if operation.security.is_none() {
+                    continue;
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        for (name, h) in &rate_headers {
+                            response
+                                .headers
+                                .insert((*name).to_owned(), RefOr::T(h.clone()));
+                        }
+                    }
+                }
+                let too_many = ResponseBuilder::new()
+                    .description("`RATE_LIMIT_EXCEEDED`: the budget is spent; retry after `Retry-After` seconds")
+                    .content("application/json", utoipa::openapi::ContentBuilder::new().schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorResponse"))).build())
+                    .header("Retry-After", header("Seconds to wait (at least 1)", true));
+                let too_many = rate_headers
+                    .iter()
+                    .fold(too_many, |b, (name, h)| b.header(*name, h.clone()))
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .insert("429".to_owned(), RefOr::T(too_many));
+            }
+        }
     }
 }
 

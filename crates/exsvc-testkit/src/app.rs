@@ -7,14 +7,17 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
 use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
+use exsvc_app::ratelimit::{OnStoreError, RateLimits};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{Algorithm, ClaimRules, JwtVerifier, VerificationKey, VerifierSettings};
 use exsvc_crypto::{EnvelopeCipher, Keyring};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::CredentialCipher;
+use exsvc_domain::ports::RateLimiter;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
+use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
 use crate::contract::Stores;
 use exsvc_store_postgres::{PgStore, PoolSettings};
@@ -44,6 +47,14 @@ pub struct TestOptions {
     /// `EXSVC_MASTER_KEYS` of the app.
     pub master_keys: String,
     pub max_credential_versions: usize,
+    /// Budgets per minute: high by default so only rate-limit tests meet them.
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_unauthenticated_per_minute: u32,
+    /// Share the budgets through this Redis instead of in-process.
+    pub redis_url: Option<String>,
+    pub rate_limit_on_store_error: OnStoreError,
+    /// A tenant budget whose store always fails (for the store-error policy).
+    pub failing_rate_limit_store: bool,
 }
 
 impl Default for TestOptions {
@@ -63,6 +74,11 @@ impl Default for TestOptions {
             debug_endpoints: true,
             master_keys: TEST_MASTER_KEYS.to_owned(),
             max_credential_versions: 10,
+            rate_limit_per_minute: 1_000_000,
+            rate_limit_unauthenticated_per_minute: 1_000_000,
+            redis_url: None,
+            rate_limit_on_store_error: OnStoreError::Allow,
+            failing_rate_limit_store: false,
         }
     }
 }
@@ -90,6 +106,21 @@ pub struct TestApp {
     /// Keeps the database alive while the app runs.
     pub backend: Backend,
     server: ServerHandle,
+}
+
+/// A rate-limit store that is always down.
+struct FailingStore;
+
+#[async_trait::async_trait]
+impl RateLimiter for FailingStore {
+    async fn check(
+        &self,
+        _: &str,
+    ) -> Result<exsvc_domain::ports::RateLimitDecision, exsvc_domain::ports::RateLimitError> {
+        Err(exsvc_domain::ports::RateLimitError(
+            "the test store is down".into(),
+        ))
+    }
 }
 
 /// The test keyring: one fixed master key (tests that rotate make their own).
@@ -179,6 +210,39 @@ impl TestApp {
         })
         .await
         .expect("verifier");
+        let limiter = |limit: u32, prefix: &'static str| {
+            let redis_url = options.redis_url.clone();
+            async move {
+                let limit = std::num::NonZeroU32::new(limit).expect("a positive limit");
+                match redis_url {
+                    Some(url) => Arc::new(
+                        RedisLimiter::connect(
+                            &url,
+                            prefix,
+                            limit.get(),
+                            Duration::from_millis(250),
+                        )
+                        .await
+                        .expect("Redis"),
+                    ) as Arc<dyn RateLimiter>,
+                    None => Arc::new(InProcessLimiter::per_minute(limit)) as Arc<dyn RateLimiter>,
+                }
+            }
+        };
+        let tenants = if options.failing_rate_limit_store {
+            Arc::new(FailingStore) as Arc<dyn RateLimiter>
+        } else {
+            limiter(options.rate_limit_per_minute, "exsvc-test:tenant:").await
+        };
+        let rate_limits = RateLimits {
+            tenants,
+            clients: limiter(
+                options.rate_limit_unauthenticated_per_minute,
+                "exsvc-test:client:",
+            )
+            .await,
+            on_store_error: options.rate_limit_on_store_error,
+        };
         let state = web::Data::new(AppState {
             catalog,
             vault,
@@ -186,6 +250,7 @@ impl TestApp {
             verifier: Arc::new(verifier),
             base_path: options.base_path.clone(),
             metrics: Metrics::new(probe).expect("metrics"),
+            rate_limits,
             debug_endpoints: options.debug_endpoints,
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

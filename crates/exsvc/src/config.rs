@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use exsvc_app::ratelimit::OnStoreError;
 use exsvc_auth::{Algorithm, ClaimRules, HmacSecret, VerificationKey, SUPPORTED_ALGORITHMS};
 use exsvc_crypto::Keyring;
 use figment::providers::{Format, Serialized, Toml};
@@ -19,7 +20,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
 /// Every setting, by its environment name. In a TOML file the same names are
 /// written in lower case without the prefix (`db_pool_size = 16`).
-const SETTINGS: [&str; 22] = [
+const SETTINGS: [&str; 26] = [
     "EXSVC_LISTEN",
     "EXSVC_DATABASE_URL",
     "EXSVC_DB_POOL_SIZE",
@@ -42,6 +43,10 @@ const SETTINGS: [&str; 22] = [
     "EXSVC_MASTER_KEYS",
     "EXSVC_MASTER_KEY_FILE",
     "EXSVC_CREDENTIAL_MAX_VERSIONS",
+    "EXSVC_RATE_LIMIT_PER_MINUTE",
+    "EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE",
+    "EXSVC_REDIS_URL",
+    "EXSVC_RATE_LIMIT_ON_STORE_ERROR",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +87,11 @@ pub struct Config {
     /// `None` only in development: a master key is then kept in the data directory.
     pub keyring: Option<Keyring>,
     pub credential_max_versions: usize,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_unauthenticated_per_minute: u32,
+    /// Shared rate limiting across replicas; `None`: in-process.
+    pub redis_url: Option<String>,
+    pub rate_limit_on_store_error: OnStoreError,
     pub environment: Environment,
     pub data_dir: PathBuf,
     pub allow_http_base_url: bool,
@@ -378,6 +388,21 @@ impl Settings {
         }
     }
 
+    fn redis_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(url) = self.get("EXSVC_REDIS_URL") else {
+            return Ok(None);
+        };
+        match url::Url::parse(url.trim()) {
+            Ok(parsed) if matches!(parsed.scheme(), "redis" | "rediss") => {
+                Ok(Some(url.trim().to_owned()))
+            }
+            _ => Err(invalid(
+                "EXSVC_REDIS_URL",
+                "must be a redis:// or rediss:// URL",
+            )),
+        }
+    }
+
     pub fn tenant_claim(&self) -> String {
         self.get("EXSVC_JWT_TENANT_CLAIM")
             .unwrap_or_else(|| "tenant_id".to_owned())
@@ -488,6 +513,35 @@ impl Settings {
             debug_endpoints: self.flag("EXSVC_DEBUG_ENDPOINTS", true)?,
             keyring,
             credential_max_versions: usize::try_from(credential_max_versions).unwrap_or(10),
+            rate_limit_per_minute: u32::try_from(self.bounded(
+                "EXSVC_RATE_LIMIT_PER_MINUTE",
+                100,
+                1..=10_000_000,
+                "a number",
+            )?)
+            .unwrap_or(100),
+            rate_limit_unauthenticated_per_minute: u32::try_from(self.bounded(
+                "EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE",
+                600,
+                1..=10_000_000,
+                "a number",
+            )?)
+            .unwrap_or(600),
+            redis_url: self.redis_url()?,
+            rate_limit_on_store_error: match self
+                .get("EXSVC_RATE_LIMIT_ON_STORE_ERROR")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("allow") => OnStoreError::Allow,
+                Some("deny") => OnStoreError::Deny,
+                Some(other) => {
+                    return Err(invalid(
+                        "EXSVC_RATE_LIMIT_ON_STORE_ERROR",
+                        format!("'{other}' is not allow or deny"),
+                    ))
+                }
+            },
             environment,
             data_dir: self.data_dir(),
             allow_http_base_url: self.flag("EXSVC_ALLOW_HTTP_BASE_URL", false)?,
@@ -563,6 +617,10 @@ mod tests {
             ("EXSVC_MASTER_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
             ("EXSVC_MASTER_KEY_FILE", "/nonexistent/keys"),
             ("EXSVC_CREDENTIAL_MAX_VERSIONS", "0"),
+            ("EXSVC_RATE_LIMIT_PER_MINUTE", "0"),
+            ("EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "lots"),
+            ("EXSVC_REDIS_URL", "http://cache:6379"),
+            ("EXSVC_RATE_LIMIT_ON_STORE_ERROR", "maybe"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();

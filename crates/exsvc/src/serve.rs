@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use exsvc_app::metrics::Metrics;
+use exsvc_app::ratelimit::RateLimits;
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{mint_hs256, HmacSecret, JwtVerifier, VerifierSettings};
 use exsvc_crypto::EnvelopeCipher;
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::CredentialCipher;
+use exsvc_domain::ports::RateLimiter;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
+use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Database, LogFormat};
@@ -62,6 +65,54 @@ pub fn migrate_only(database: &Database) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// A check waits this long for Redis before the store-error policy applies.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The budgets: per tenant and per client address; shared through Redis when
+/// configured (one limit across replicas), else in this process.
+async fn rate_limits(config: &Config) -> anyhow::Result<RateLimits> {
+    let (tenants, clients): (Arc<dyn RateLimiter>, Arc<dyn RateLimiter>) = match &config.redis_url {
+        Some(url) => {
+            let tenants = RedisLimiter::connect(
+                url,
+                "exsvc:ratelimit:tenant:",
+                config.rate_limit_per_minute,
+                REDIS_TIMEOUT,
+            )
+            .await;
+            let clients = RedisLimiter::connect(
+                url,
+                "exsvc:ratelimit:client:",
+                config.rate_limit_unauthenticated_per_minute,
+                REDIS_TIMEOUT,
+            )
+            .await;
+            tracing::info!("rate limits are shared through Redis");
+            (
+                Arc::new(tenants.map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?),
+                Arc::new(clients.map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?),
+            )
+        }
+        None => (
+            Arc::new(InProcessLimiter::per_minute(nonzero(
+                config.rate_limit_per_minute,
+            ))),
+            Arc::new(InProcessLimiter::per_minute(nonzero(
+                config.rate_limit_unauthenticated_per_minute,
+            ))),
+        ),
+    };
+    Ok(RateLimits {
+        tenants,
+        clients,
+        on_store_error: config.rate_limit_on_store_error,
+    })
+}
+
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN)
 }
 
 /// Whether no token key source is configured: development mode then keeps an
@@ -266,6 +317,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     })
     .await
     .map_err(anyhow::Error::msg)?;
+    let rate_limits = rate_limits(&config).await?;
     let state = web::Data::new(AppState {
         catalog,
         vault,
@@ -273,6 +325,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         verifier: Arc::new(verifier),
         base_path: config.base_path.clone(),
         metrics: Metrics::new(store.pool_usage)?,
+        rate_limits,
         debug_endpoints: config.debug_endpoints,
     });
 
