@@ -663,6 +663,147 @@ fn bad_keyrings_are_configuration_errors() {
     assert!(stderr(&output).contains("EXSVC_MASTER_KEYS"));
 }
 
+/// Two replicas of the real binary on one PostgreSQL database and one Redis:
+/// the rate limit is one limit, and a service made through one replica is read,
+/// changed and deleted through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_limit_and_one_database() {
+    let db = TestDatabase::empty().await;
+    let (dir_a, dir_b) = (scratch_dir(), scratch_dir());
+    let keys = String::from_utf8(run(&["keys", "generate", "--id", "k1"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let vars = [
+        ("EXSVC_DATABASE_URL", db.url.as_str()),
+        ("EXSVC_JWT_SECRET", TEST_SECRET),
+        ("EXSVC_MASTER_KEYS", keys.as_str()),
+        ("EXSVC_REDIS_URL", "redis://127.0.0.1:6379"),
+        ("EXSVC_RATE_LIMIT_PER_MINUTE", "100"),
+    ];
+    let (a, b) = tokio::join!(Server::start(&dir_a, &vars), Server::start(&dir_b, &vars));
+    let client = reqwest::Client::new();
+    // A tenant of its own, so earlier runs' budgets in Redis do not count.
+    let tenant = format!("replicas-{}", uuid::Uuid::now_v7().simple());
+    let token = String::from_utf8(
+        run(
+            &["token", "--tenant", &tenant, "--role", "admin"],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let token = token.trim().to_owned();
+
+    let started = Instant::now();
+    let mut passed = 0u64;
+    for i in 0..150 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let response = client
+            .get(format!("{base}/api/v1/services"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => passed += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    // 100 at once, plus what the elapsed time refilled (100 a minute).
+    let refill = (elapsed.as_secs_f64() * 100.0 / 60.0).ceil() as u64;
+    assert!(
+        passed >= 100 && passed <= 100 + refill,
+        "{passed} passed in {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "the 150 requests took {elapsed:?}"
+    );
+
+    // One database: made on A, read, changed and deleted on B.
+    let crud_token = String::from_utf8(
+        run(
+            &[
+                "token",
+                "--tenant",
+                &format!("{tenant}-crud"),
+                "--role",
+                "admin",
+            ],
+            &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let crud_token = crud_token.trim();
+    let created = client
+        .post(format!("{}/api/v1/services", a.base))
+        .bearer_auth(crud_token)
+        .json(&json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/api/v1/services/{id}", b.base);
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth(crud_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let patched = client
+        .patch(&url)
+        .bearer_auth(crud_token)
+        .json(&json!({"description": "via B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let on_a = client
+        .get(format!("{}/api/v1/services/{id}", a.base))
+        .bearer_auth(crud_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_a.json::<Value>().await.unwrap()["description"], "via B");
+    assert_eq!(
+        client
+            .delete(&url)
+            .bearer_auth(crud_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/api/v1/services/{id}", a.base))
+            .bearer_auth(crud_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let ((status_a, _, _), (status_b, _, _)) = tokio::join!(a.stop(), b.stop());
+    assert_eq!((status_a.code(), status_b.code()), (Some(0), Some(0)));
+    std::fs::remove_dir_all(dir_a).unwrap();
+    std::fs::remove_dir_all(dir_b).unwrap();
+}
+
 /// A new user's first five minutes: no variables at all. The service starts on
 /// SQLite, prints a working admin token, and after a restart both the data and
 /// the token are still good.
