@@ -273,3 +273,39 @@ async fn when_the_store_fails_the_policy_decides() {
         );
     }
 }
+
+/// A body error never jumps ahead of authentication or the budget, even when the
+/// budget lives in Redis (a network round trip): 401 and 429 come first.
+#[tokio::test]
+async fn authentication_and_the_budget_come_before_body_errors() {
+    let app = TestApp::spawn_with(TestOptions {
+        rate_limit_per_minute: 1,
+        redis_url: Some("redis://127.0.0.1:6379".into()),
+        ..TestOptions::default()
+    })
+    .await;
+    let post = |token: Option<String>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/services"))
+            .header("content-type", "text/plain")
+            .body("{");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let token = admin(&unique_tenant("ordering"));
+    let first = post(Some(token.clone())).await.unwrap();
+    assert_eq!(first.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        number(&first, "x-ratelimit-remaining"),
+        0,
+        "the failed request spent its budget"
+    );
+    assert_eq!(
+        post(Some(token)).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -18,7 +18,23 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// A request body parsed as JSON (any JSON value; handlers check its shape).
-pub struct JsonBody(pub Value);
+///
+/// The extractor itself never fails: actix runs a handler's extractors side by
+/// side and answers with the first error, so a body error would otherwise win
+/// the race against authentication and rate limiting (which may wait on
+/// Redis). The handler takes the outcome with `value()` once its
+/// `Authenticated` argument exists, so 401 and 429 always come first.
+pub struct JsonBody(Result<Value, ApiError>);
+
+impl JsonBody {
+    /// The parsed body, or the media-type, size or syntax error.
+    ///
+    /// # Errors
+    /// 415, 413 or 400 `INVALID_JSON`.
+    pub fn value(self) -> Result<Value, ApiError> {
+        self.0
+    }
+}
 
 /// `application/json` everywhere; PATCH also takes `application/merge-patch+json`.
 fn media_type_allowed(req: &HttpRequest) -> bool {
@@ -65,24 +81,32 @@ impl FromRequest for JsonBody {
         };
         let mut payload = payload.take();
         Box::pin(async move {
-            if let Some(error) = early_error {
-                return Err(error);
-            }
-            let mut body = Vec::with_capacity(declared_len.unwrap_or(1024).min(MAX_BODY_BYTES));
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::invalid_json("the body could not be read"))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            if body.is_empty() {
-                return Err(ApiError::invalid_json("the body is empty"));
-            }
-            serde_json::from_slice(&body)
-                .map(JsonBody)
-                .map_err(ApiError::invalid_json)
+            Ok(JsonBody(
+                read(early_error, declared_len, &mut payload).await,
+            ))
         })
     }
+}
+
+/// Reads the body within the size limit and parses it.
+async fn read(
+    early_error: Option<ApiError>,
+    declared_len: Option<usize>,
+    payload: &mut Payload,
+) -> Result<Value, ApiError> {
+    if let Some(error) = early_error {
+        return Err(error);
+    }
+    let mut body = Vec::with_capacity(declared_len.unwrap_or(1024).min(MAX_BODY_BYTES));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid_json("the body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::invalid_json("the body is empty"));
+    }
+    serde_json::from_slice(&body).map_err(ApiError::invalid_json)
 }

@@ -87,10 +87,12 @@ impl RateLimits {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
+/// Unix seconds at which a budget is full again: rounded up, never early.
+fn reset_at(reset_after: Duration) -> u64 {
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .unwrap_or_default();
+    ceil_secs(now + reset_after)
 }
 
 /// `X-RateLimit-*` and the IETF httpapi draft's `RateLimit-Policy` / `RateLimit`.
@@ -99,7 +101,10 @@ pub fn headers(decision: &RateLimitDecision) -> Vec<(HeaderName, HeaderValue)> {
     let values = [
         ("x-ratelimit-limit", decision.limit.to_string()),
         ("x-ratelimit-remaining", decision.remaining.to_string()),
-        ("x-ratelimit-reset", (unix_now() + reset_secs).to_string()),
+        (
+            "x-ratelimit-reset",
+            reset_at(decision.reset_after).to_string(),
+        ),
         (
             "ratelimit-policy",
             format!("\"default\";q={};w=60", decision.limit),

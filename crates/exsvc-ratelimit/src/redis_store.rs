@@ -6,14 +6,15 @@ use async_trait::async_trait;
 use exsvc_domain::ports::{RateLimitDecision, RateLimitError, RateLimiter};
 use redis::aio::ConnectionManager;
 use redis::Script;
+use tokio::sync::OnceCell;
 
 /// GCRA in one script, so a check is one atomic round trip (no read-then-write
 /// race between replicas). Time comes from Redis, the one clock all replicas
-/// share. The key holds the theoretical arrival time (ms) and expires when the
-/// budget is full again.
+/// share, in microseconds (exact in Lua's doubles). The key holds the
+/// theoretical arrival time and expires when the budget is full again.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
-local now = now_parts[1] * 1000 + math.floor(now_parts[2] / 1000)
+local now = now_parts[1] * 1000000 + now_parts[2]
 local interval = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local tolerance = interval * limit
@@ -24,16 +25,20 @@ local allow_at = new_tat - tolerance
 if now < allow_at then
   return {0, 0, tat - now, allow_at - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000))
 return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
 ";
 
 pub struct RedisLimiter {
-    connection: ConnectionManager,
+    client: redis::Client,
+    /// Made on first use and kept (it reconnects by itself): a Redis that is
+    /// down at start does not stop the service from starting.
+    connection: OnceCell<ConnectionManager>,
     script: Script,
     prefix: String,
     limit: u32,
-    interval_ms: u64,
+    /// A minute / limit, rounded up: the sustained rate never exceeds the limit.
+    interval_us: u64,
     timeout: Duration,
 }
 
@@ -42,7 +47,7 @@ impl RedisLimiter {
     /// after `timeout`: a slow Redis never stalls the request path.
     ///
     /// # Errors
-    /// When Redis cannot be reached at start.
+    /// When the URL is not a Redis URL. Reachability is tried, not required.
     pub async fn connect(
         url: &str,
         prefix: &str,
@@ -50,44 +55,56 @@ impl RedisLimiter {
         timeout: Duration,
     ) -> Result<Self, RateLimitError> {
         let client = redis::Client::open(url).map_err(|e| RateLimitError(e.to_string()))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout)
-            .set_number_of_retries(1);
-        let connection = tokio::time::timeout(
-            timeout * 10,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| RateLimitError("timed out connecting to Redis".into()))?
-        .map_err(|e| RateLimitError(e.to_string()))?;
-        Ok(Self {
-            connection,
+        let limit = limit.max(1);
+        let limiter = Self {
+            client,
+            connection: OnceCell::new(),
             script: Script::new(GCRA),
             prefix: prefix.to_owned(),
-            limit: limit.max(1),
-            interval_ms: (60_000 / u64::from(limit.max(1))).max(1),
+            limit,
+            interval_us: 60_000_000u64.div_ceil(u64::from(limit)),
             timeout,
-        })
+        };
+        if let Err(error) = limiter.connection().await {
+            tracing::warn!(%error, "Redis is not reachable yet; rate-limit checks will retry");
+        }
+        Ok(limiter)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, RateLimitError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1);
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        self.connection
+            .get_or_try_init(|| async {
+                tokio::time::timeout(self.timeout, connect)
+                    .await
+                    .map_err(|_| RateLimitError("timed out connecting to Redis".into()))?
+                    .map_err(|e| RateLimitError(e.to_string()))
+            })
+            .await
+            .cloned()
     }
 }
 
-fn ms(value: i64) -> Duration {
-    Duration::from_millis(u64::try_from(value).unwrap_or(0))
+fn us(value: i64) -> Duration {
+    Duration::from_micros(u64::try_from(value).unwrap_or(0))
 }
 
 #[async_trait]
 impl RateLimiter for RedisLimiter {
     async fn check(&self, key: &str) -> Result<RateLimitDecision, RateLimitError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let mut invocation = self.script.key(format!("{}{key}", self.prefix));
-        invocation.arg(self.interval_ms).arg(self.limit);
+        invocation.arg(self.interval_us).arg(self.limit);
         let reply: Vec<i64> =
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
                 .map_err(|_| RateLimitError("Redis did not answer in time".into()))?
                 .map_err(|e| RateLimitError(e.to_string()))?;
-        let [allowed, remaining, reset_ms, retry_ms] = reply[..] else {
+        let [allowed, remaining, reset_us, retry_us] = reply[..] else {
             return Err(RateLimitError(
                 "unexpected reply from the rate-limit script".into(),
             ));
@@ -96,8 +113,8 @@ impl RateLimiter for RedisLimiter {
             allowed: allowed == 1,
             limit: self.limit,
             remaining: u32::try_from(remaining).unwrap_or(0),
-            reset_after: ms(reset_ms),
-            retry_after: (allowed != 1).then(|| ms(retry_ms)),
+            reset_after: us(reset_us),
+            retry_after: (allowed != 1).then(|| us(retry_us)),
         })
     }
 }
@@ -150,11 +167,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unreachable_redis_is_an_error_not_a_hang() {
+    async fn an_unreachable_redis_is_an_error_per_check_not_a_hang() {
         let started = std::time::Instant::now();
-        let result =
-            RedisLimiter::connect("redis://127.0.0.1:1", "x:", 5, Duration::from_millis(100)).await;
-        assert!(result.is_err());
+        let l = RedisLimiter::connect("redis://127.0.0.1:1", "x:", 5, Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert!(
+            l.check("k").await.is_err(),
+            "the store-error policy decides, per check"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn limits_that_do_not_divide_a_minute_never_exceed_it() {
+        // 7 a minute: one every 8.571… s, rounded up, never down.
+        let (l, key) = limiter(7).await;
+        for _ in 0..7 {
+            assert!(l.check(&key).await.unwrap().allowed);
+        }
+        let refused = l.check(&key).await.unwrap();
+        let retry = refused.retry_after.unwrap();
+        // One interval (60 s / 7, rounded up to 8_571_429 µs) less the burst's own duration.
+        assert!(
+            retry > Duration::from_millis(8_400) && retry <= Duration::from_micros(8_571_429),
+            "{retry:?}"
+        );
     }
 }

@@ -30,7 +30,7 @@ fn service_response(
 }
 
 pub(crate) fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError> {
-    match body.0 {
+    match body.value()? {
         Value::Object(map) => Ok(map),
         _ => Err(ApiError::validation(&FieldErrors::single(
             "body",
@@ -279,7 +279,12 @@ pub async fn patch_service(
 ) -> Result<HttpResponse, ApiError> {
     let service = state
         .catalog
-        .patch(auth.principal(), path_id(&req), &body.0, precondition(&req))
+        .patch(
+            auth.principal(),
+            path_id(&req),
+            &body.value()?,
+            precondition(&req),
+        )
         .await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }
