@@ -309,3 +309,49 @@ async fn authentication_and_the_budget_come_before_body_errors() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Behind a trusted load balancer, anonymous clients are told apart by
+/// `X-Forwarded-For`; from anyone else the header is ignored.
+#[tokio::test]
+async fn clients_behind_a_trusted_proxy_have_budgets_of_their_own() {
+    let anonymous = |app: &TestApp, client: &'static str| {
+        app.client
+            .get(app.url("/api/v1/services"))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    let behind = TestApp::spawn_with(TestOptions {
+        rate_limit_unauthenticated_per_minute: 1,
+        trusted_proxies: vec![exsvc_app::ratelimit::IpNetwork::parse("127.0.0.1").unwrap()],
+        ..TestOptions::default()
+    })
+    .await;
+    assert_eq!(
+        anonymous(&behind, "203.0.113.1").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        anonymous(&behind, "203.0.113.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        anonymous(&behind, "203.0.113.2").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "another client"
+    );
+
+    let direct = TestApp::spawn_with(TestOptions {
+        rate_limit_unauthenticated_per_minute: 1,
+        ..TestOptions::default()
+    })
+    .await;
+    assert_eq!(
+        anonymous(&direct, "203.0.113.1").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        anonymous(&direct, "203.0.113.2").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the header is not trusted"
+    );
+}

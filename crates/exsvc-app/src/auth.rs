@@ -54,9 +54,13 @@ impl FromRequest for Authenticated {
                 Ok(verified) => verified,
                 Err(refusal) => {
                     // Without a valid token, the client address's budget pays.
-                    let client = req
-                        .peer_addr()
-                        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+                    let forwarded = req
+                        .headers()
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok());
+                    let client = state
+                        .rate_limits
+                        .client_address(req.peer_addr().map(|a| a.ip()), forwarded);
                     let spent = state
                         .rate_limits
                         .spend(Scope::Client, &client, &state.metrics)

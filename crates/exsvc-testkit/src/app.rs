@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
 use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
-use exsvc_app::ratelimit::{OnStoreError, RateLimits};
+use exsvc_app::ratelimit::{IpNetwork, OnStoreError, RateLimits};
 use exsvc_app::{build_app, AppState};
 use exsvc_auth::{Algorithm, ClaimRules, JwtVerifier, VerificationKey, VerifierSettings};
 use exsvc_crypto::{EnvelopeCipher, Keyring};
@@ -55,6 +55,8 @@ pub struct TestOptions {
     pub rate_limit_on_store_error: OnStoreError,
     /// A tenant budget whose store always fails (for the store-error policy).
     pub failing_rate_limit_store: bool,
+    /// `EXSVC_TRUSTED_PROXIES` of the app.
+    pub trusted_proxies: Vec<IpNetwork>,
 }
 
 impl Default for TestOptions {
@@ -79,6 +81,7 @@ impl Default for TestOptions {
             redis_url: None,
             rate_limit_on_store_error: OnStoreError::Allow,
             failing_rate_limit_store: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -242,6 +245,7 @@ impl TestApp {
             )
             .await,
             on_store_error: options.rate_limit_on_store_error,
+            trusted_proxies: options.trusted_proxies.clone(),
         };
         let state = web::Data::new(AppState {
             catalog,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use exsvc_app::ratelimit::OnStoreError;
+use exsvc_app::ratelimit::{IpNetwork, OnStoreError};
 use exsvc_auth::{Algorithm, ClaimRules, HmacSecret, VerificationKey, SUPPORTED_ALGORITHMS};
 use exsvc_crypto::Keyring;
 use figment::providers::{Format, Serialized, Toml};
@@ -20,7 +20,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
 /// Every setting, by its environment name. In a TOML file the same names are
 /// written in lower case without the prefix (`db_pool_size = 16`).
-const SETTINGS: [&str; 26] = [
+const SETTINGS: [&str; 27] = [
     "EXSVC_LISTEN",
     "EXSVC_DATABASE_URL",
     "EXSVC_DB_POOL_SIZE",
@@ -47,6 +47,7 @@ const SETTINGS: [&str; 26] = [
     "EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE",
     "EXSVC_REDIS_URL",
     "EXSVC_RATE_LIMIT_ON_STORE_ERROR",
+    "EXSVC_TRUSTED_PROXIES",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub struct Config {
     /// Shared rate limiting across replicas; `None`: in-process.
     pub redis_url: Option<String>,
     pub rate_limit_on_store_error: OnStoreError,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNetwork>,
     pub environment: Environment,
     pub data_dir: PathBuf,
     pub allow_http_base_url: bool,
@@ -388,6 +391,24 @@ impl Settings {
         }
     }
 
+    fn trusted_proxies(&self) -> Result<Vec<IpNetwork>, ConfigError> {
+        let Some(list) = self.get("EXSVC_TRUSTED_PROXIES") else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                IpNetwork::parse(entry).ok_or_else(|| {
+                    invalid(
+                        "EXSVC_TRUSTED_PROXIES",
+                        format!("'{entry}' is not an address or a network like 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     fn redis_url(&self) -> Result<Option<String>, ConfigError> {
         let Some(url) = self.get("EXSVC_REDIS_URL") else {
             return Ok(None);
@@ -528,6 +549,7 @@ impl Settings {
             )?)
             .unwrap_or(600),
             redis_url: self.redis_url()?,
+            trusted_proxies: self.trusted_proxies()?,
             rate_limit_on_store_error: match self
                 .get("EXSVC_RATE_LIMIT_ON_STORE_ERROR")
                 .map(|v| v.to_ascii_lowercase())
@@ -621,6 +643,7 @@ mod tests {
             ("EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "lots"),
             ("EXSVC_REDIS_URL", "http://cache:6379"),
             ("EXSVC_RATE_LIMIT_ON_STORE_ERROR", "maybe"),
+            ("EXSVC_TRUSTED_PROXIES", "10.0.0.0/40"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();

@@ -108,6 +108,7 @@ async fn rate_limits(config: &Config) -> anyhow::Result<RateLimits> {
         tenants,
         clients,
         on_store_error: config.rate_limit_on_store_error,
+        trusted_proxies: config.trusted_proxies.clone(),
     })
 }
 
