@@ -156,6 +156,23 @@ pub struct ServiceFilter {
 }
 
 impl ServiceFilter {
+    /// `name_contains` as a SQL LIKE pattern over `ServiceName::key()` (escape
+    /// character `\`), so every store matches the same names: lowercased, and
+    /// with `%` and `_` matched literally.
+    pub fn name_key_pattern(&self) -> Option<String> {
+        let text = self.name_contains.as_ref()?.to_lowercase();
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        Some(pattern)
+    }
+
     /// The filter as the parts a cursor is bound to.
     fn with_parts<T>(&self, f: impl FnOnce(&[Option<&str>]) -> T) -> T {
         let expires_before = self
@@ -420,6 +437,15 @@ mod tests {
             };
             assert!(e.get(field).is_some(), "{field}");
         }
+    }
+
+    #[test]
+    fn name_patterns_escape_like_wildcards() {
+        assert_eq!(
+            filter(Some("A%b_C\\")).name_key_pattern().as_deref(),
+            Some("%a\\%b\\_c\\\\%")
+        );
+        assert_eq!(filter(None).name_key_pattern(), None);
     }
 
     #[test]

@@ -20,20 +20,6 @@ fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
     Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
 }
 
-/// Escapes LIKE wildcards so `q` matches literally.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[async_trait]
 impl ServiceRepository for PgStore {
     async fn insert<'a>(
@@ -119,12 +105,8 @@ impl ServiceRepository for PgStore {
         if let Some(before) = query.filter.credential_expires_before {
             select = select.filter(dsl::credential_expires_at.lt(before));
         }
-        if let Some(q) = &query.filter.name_contains {
-            select = select.filter(
-                dsl::name_key
-                    .like(like_pattern(&q.to_lowercase()))
-                    .escape('\\'),
-            );
+        if let Some(pattern) = query.filter.name_key_pattern() {
+            select = select.filter(dsl::name_key.like(pattern).escape('\\'));
         }
         self.bounded(async {
             let mut conn = self.connection().await?;
@@ -231,15 +213,5 @@ impl ServiceRepository for PgStore {
             Ok(())
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
 }

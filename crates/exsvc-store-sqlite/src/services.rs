@@ -24,20 +24,6 @@ fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
     Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
 }
 
-/// A LIKE pattern matching `text` literally anywhere (escape character `\`).
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[async_trait]
 impl ServiceRepository for SqliteStore {
     async fn insert<'a>(
@@ -117,12 +103,8 @@ impl ServiceRepository for SqliteStore {
             // compares true, so such services never match.
             select = select.filter(dsl::credential_expires_at.lt(before.timestamp_micros()));
         }
-        if let Some(q) = &query.filter.name_contains {
-            select = select.filter(
-                dsl::name_key
-                    .like(like_pattern(&q.to_lowercase()))
-                    .escape('\\'),
-            );
+        if let Some(pattern) = query.filter.name_key_pattern() {
+            select = select.filter(dsl::name_key.like(pattern).escape('\\'));
         }
         self.bounded(async {
             let mut conn = self.connection().await?;
