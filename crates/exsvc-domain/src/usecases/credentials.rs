@@ -272,8 +272,11 @@ impl CredentialVault {
                 version,
                 AuditOutcome::Denied,
             );
-            // The refusal stands whether or not it could be recorded.
-            let _ = self.audit.record(&denied).await;
+            // The refusal stands whether or not it could be recorded; a gap in
+            // the trail must at least be visible in the log.
+            if let Err(error) = self.audit.record(&denied).await {
+                tracing::warn!(%error, service = raw_id, "a refused credential read could not be recorded");
+            }
             return Err(refusal);
         }
         let id = parse_id(raw_id)?;
@@ -319,10 +322,10 @@ impl CredentialVault {
             Some(record.version),
             AuditOutcome::Success,
         );
-        self.audit
-            .record(&read)
-            .await
-            .map_err(|_| ServiceError::Unavailable)?;
+        self.audit.record(&read).await.map_err(|error| {
+            tracing::warn!(%error, service = %id, "a credential read could not be recorded; the secret is withheld");
+            ServiceError::Unavailable
+        })?;
         Ok(RevealedCredential {
             service,
             record,
