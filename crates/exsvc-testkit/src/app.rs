@@ -57,6 +57,8 @@ pub struct TestOptions {
     pub failing_rate_limit_store: bool,
     /// `EXSVC_TRUSTED_PROXIES` of the app.
     pub trusted_proxies: Vec<IpNetwork>,
+    /// No budgets at all (benchmarks measure what the limiter costs against this).
+    pub rate_limit_off: bool,
 }
 
 impl Default for TestOptions {
@@ -82,6 +84,7 @@ impl Default for TestOptions {
             rate_limit_on_store_error: OnStoreError::Allow,
             failing_rate_limit_store: false,
             trusted_proxies: Vec::new(),
+            rate_limit_off: false,
         }
     }
 }
@@ -109,6 +112,25 @@ pub struct TestApp {
     /// Keeps the database alive while the app runs.
     pub backend: Backend,
     server: ServerHandle,
+}
+
+/// No budget: every request passes (a benchmark's baseline).
+struct Unlimited;
+
+#[async_trait::async_trait]
+impl RateLimiter for Unlimited {
+    async fn check(
+        &self,
+        _: &str,
+    ) -> Result<exsvc_domain::ports::RateLimitDecision, exsvc_domain::ports::RateLimitError> {
+        Ok(exsvc_domain::ports::RateLimitDecision {
+            allowed: true,
+            limit: u32::MAX,
+            remaining: u32::MAX,
+            reset_after: Duration::ZERO,
+            retry_after: None,
+        })
+    }
 }
 
 /// A rate-limit store that is always down.
@@ -232,7 +254,9 @@ impl TestApp {
                 }
             }
         };
-        let tenants = if options.failing_rate_limit_store {
+        let tenants = if options.rate_limit_off {
+            Arc::new(Unlimited) as Arc<dyn RateLimiter>
+        } else if options.failing_rate_limit_store {
             Arc::new(FailingStore) as Arc<dyn RateLimiter>
         } else {
             limiter(options.rate_limit_per_minute, "exsvc-test:tenant:").await
