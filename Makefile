@@ -8,7 +8,8 @@ run:
 # The whole suite: unit, contract (PostgreSQL and SQLite), CLI and end-to-end
 # tests, then the end-to-end tests once more on SQLite (same build: --workspace
 # keeps the feature set, so nothing is recompiled).
-# Needs PostgreSQL on 127.0.0.1:5432 (EXSVC_TEST_DATABASE_URL overrides it).
+# Needs PostgreSQL on 127.0.0.1:5432 (EXSVC_TEST_DATABASE_URL overrides it) and
+# Redis on 127.0.0.1:6379 (the shared rate-limit tests).
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast && \
