@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use exsvc_domain::audit::AuditEvent;
 use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
-use exsvc_domain::ports::{CredentialRepository, RepositoryError};
+use exsvc_domain::ports::{CredentialRepository, RepositoryError, VersionState};
 use exsvc_domain::{ServiceId, TenantId};
 
 use crate::errors::{from_diesel, TxError};
@@ -20,30 +20,29 @@ fn corrupt(e: impl std::error::Error + Send + Sync + 'static) -> RepositoryError
 
 #[async_trait]
 impl CredentialRepository for PgStore {
-    async fn latest_version(
+    async fn version_state(
         &self,
         tenant: &TenantId,
         service: ServiceId,
-    ) -> Result<Option<i64>, RepositoryError> {
+    ) -> Result<VersionState, RepositoryError> {
         self.bounded(async {
             let mut conn = self.connection().await?;
-            let exists = diesel::select(diesel::dsl::exists(
-                services::table
-                    .filter(services::tenant_id.eq(tenant.as_str()))
-                    .filter(services::id.eq(service.as_uuid())),
-            ))
-            .get_result::<bool>(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-            if !exists {
-                return Err(RepositoryError::NotFound);
-            }
-            credentials::table
+            let issued = services::table
+                .filter(services::tenant_id.eq(tenant.as_str()))
+                .filter(services::id.eq(service.as_uuid()))
+                .select(services::credential_version_issued)
+                .first::<i64>(&mut conn)
+                .await
+                .optional()
+                .map_err(from_diesel)?
+                .ok_or(RepositoryError::NotFound)?;
+            let current = credentials::table
                 .filter(credentials::service_id.eq(service.as_uuid()))
                 .select(diesel::dsl::max(credentials::version))
                 .get_result::<Option<i64>>(&mut conn)
                 .await
-                .map_err(from_diesel)
+                .map_err(from_diesel)?;
+            Ok(VersionState { current, issued })
         })
         .await
     }
@@ -60,20 +59,31 @@ impl CredentialRepository for PgStore {
         self.bounded(async {
             let mut conn = self.connection().await?;
             conn.transaction::<_, TxError, _>(async |conn| {
-                // Locks the service row first: concurrent writers of one service queue here.
+                // Locks the service row first: concurrent writers of one service
+                // queue here. The version must be above every one issued so far.
+                let target = services::table
+                    .filter(services::tenant_id.eq(&row.tenant_id))
+                    .filter(services::id.eq(row.service_id));
                 let summarised = diesel::update(
-                    services::table
-                        .filter(services::tenant_id.eq(&row.tenant_id))
-                        .filter(services::id.eq(row.service_id)),
+                    target.filter(services::credential_version_issued.lt(row.version)),
                 )
                 .set((
                     services::credential_auth_type.eq(Some(&row.auth_type)),
                     services::credential_expires_at.eq(row.expires_at),
+                    services::credential_version_issued.eq(row.version),
                 ))
                 .execute(conn)
                 .await?;
                 if summarised != 1 {
-                    return Err(TxError::Repository(RepositoryError::NotFound));
+                    let exists = diesel::select(diesel::dsl::exists(target))
+                        .get_result::<bool>(conn)
+                        .await?;
+                    let refusal = if exists {
+                        RepositoryError::Duplicate
+                    } else {
+                        RepositoryError::NotFound
+                    };
+                    return Err(TxError::Repository(refusal));
                 }
                 diesel::insert_into(credentials::table)
                     .values(&row)

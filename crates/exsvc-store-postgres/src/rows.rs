@@ -32,6 +32,8 @@ pub(crate) struct ServiceRow {
     pub version: i64,
     pub credential_auth_type: Option<String>,
     pub credential_expires_at: Option<DateTime<Utc>>,
+    /// The highest credential version ever issued (never reused).
+    pub credential_version_issued: i64,
 }
 
 impl From<&Service> for ServiceRow {
@@ -52,6 +54,7 @@ impl From<&Service> for ServiceRow {
             version: s.version,
             credential_auth_type: s.credential.map(|c| c.auth_type.as_str().to_owned()),
             credential_expires_at: s.credential.and_then(|c| c.expires_at),
+            credential_version_issued: 0,
         }
     }
 }

@@ -16,6 +16,7 @@ diesel::table! {
         version -> Int8,
         credential_auth_type -> Nullable<Text>,
         credential_expires_at -> Nullable<Timestamptz>,
+        credential_version_issued -> Int8,
     }
 }
 

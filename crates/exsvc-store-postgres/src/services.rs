@@ -28,7 +28,8 @@ impl ServiceRepository for PgStore {
         credential: Option<&'a CredentialRecord>,
         audit: &[AuditEvent],
     ) -> Result<(), RepositoryError> {
-        let row = ServiceRow::from(service);
+        let mut row = ServiceRow::from(service);
+        row.credential_version_issued = credential.map_or(0, |c| c.version);
         let credential = credential.map(CredentialRow::from);
         let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
         self.bounded(async {

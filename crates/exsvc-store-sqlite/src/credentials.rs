@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use exsvc_domain::audit::AuditEvent;
 use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
-use exsvc_domain::ports::{CredentialRepository, RepositoryError};
+use exsvc_domain::ports::{CredentialRepository, RepositoryError, VersionState};
 use exsvc_domain::{ServiceId, TenantId};
 
 use crate::errors::from_diesel;
@@ -25,28 +25,31 @@ fn sql_count(n: usize) -> i64 {
 
 #[async_trait]
 impl CredentialRepository for SqliteStore {
-    async fn latest_version(
+    async fn version_state(
         &self,
         tenant: &TenantId,
         service: ServiceId,
-    ) -> Result<Option<i64>, RepositoryError> {
-        // One statement, so "no such service" and "no credential" are read
-        // from the same snapshot: no row at all means no service; a row with
-        // NULL means a service without versions.
+    ) -> Result<VersionState, RepositoryError> {
+        // One statement, so "no such service" and the numbers come from the
+        // same snapshot: no row means no service.
         let query = services::table
             .left_join(credentials::table)
             .filter(services::tenant_id.eq(tenant.as_str().to_owned()))
             .filter(services::id.eq(service.to_string()))
             .group_by(services::id)
-            .select(diesel::dsl::max(credentials::version.nullable()));
+            .select((
+                services::credential_version_issued,
+                diesel::dsl::max(credentials::version.nullable()),
+            ));
         self.bounded(async {
             let mut conn = self.connection().await?;
-            let found: Option<Option<i64>> = query
+            let found: Option<(i64, Option<i64>)> = query
                 .first(&mut conn)
                 .await
                 .optional()
                 .map_err(from_diesel)?;
-            found.ok_or(RepositoryError::NotFound)
+            let (issued, current) = found.ok_or(RepositoryError::NotFound)?;
+            Ok(VersionState { current, issued })
         })
         .await
     }
@@ -242,6 +245,19 @@ mod write {
         keep: i64,
     ) -> Result<(), TxError> {
         require_service(c, &row.tenant_id, &row.service_id)?;
+        // The version must be above every one issued so far: numbers are never
+        // reused, also after a delete.
+        let claimed = diesel::update(
+            services::table
+                .filter(services::tenant_id.eq(&row.tenant_id))
+                .filter(services::id.eq(&row.service_id))
+                .filter(services::credential_version_issued.lt(row.version)),
+        )
+        .set(services::credential_version_issued.eq(row.version))
+        .execute(c)?;
+        if claimed != 1 {
+            return Err(TxError::Refused(RepositoryError::Duplicate));
+        }
         // A clash on (service_id, version) is a unique violation: Duplicate.
         diesel::insert_into(credentials::table)
             .values(row)

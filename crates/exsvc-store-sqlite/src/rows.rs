@@ -29,6 +29,8 @@ pub(crate) struct ServiceRow {
     pub version: i64,
     pub credential_auth_type: Option<String>,
     pub credential_expires_at: Option<i64>,
+    /// The highest credential version ever issued (never reused).
+    pub credential_version_issued: i64,
 }
 
 impl From<&Service> for ServiceRow {
@@ -52,6 +54,7 @@ impl From<&Service> for ServiceRow {
                 .credential
                 .and_then(|c| c.expires_at)
                 .map(|t| t.timestamp_micros()),
+            credential_version_issued: 0,
         }
     }
 }

@@ -16,6 +16,7 @@ diesel::table! {
         version -> BigInt,
         credential_auth_type -> Nullable<Text>,
         credential_expires_at -> Nullable<BigInt>,
+        credential_version_issued -> BigInt,
     }
 }
 

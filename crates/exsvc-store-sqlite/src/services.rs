@@ -44,6 +44,7 @@ impl ServiceRepository for SqliteStore {
         row.credential_expires_at = credential
             .and_then(|c| c.expires_at)
             .map(|t| t.timestamp_micros());
+        row.credential_version_issued = credential.map_or(0, |c| c.version);
         let credential = credential.map(CredentialRow::from);
         let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
         self.write(move |c| {

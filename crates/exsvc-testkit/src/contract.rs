@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 use exsvc_domain::credential::{AuthType, CredentialRecord};
 use exsvc_domain::pagination::{CursorKey, ListQuery, RawListParams};
-use exsvc_domain::ports::{AuditLog, CredentialRepository, RepositoryError, ServiceRepository};
+use exsvc_domain::ports::{
+    AuditLog, CredentialRepository, RepositoryError, ServiceRepository, VersionState,
+};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
 use serde_json::json;
@@ -427,8 +429,11 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
     stores.services.insert(&s, None, &[]).await.unwrap();
     let creds = &stores.credentials;
     assert_eq!(
-        creds.latest_version(&s.tenant_id, s.id).await.unwrap(),
-        None
+        creds.version_state(&s.tenant_id, s.id).await.unwrap(),
+        VersionState {
+            current: None,
+            issued: 0
+        }
     );
     for version in 1..=3 {
         creds
@@ -441,8 +446,11 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
             .unwrap();
     }
     assert_eq!(
-        creds.latest_version(&s.tenant_id, s.id).await.unwrap(),
-        Some(3)
+        creds.version_state(&s.tenant_id, s.id).await.unwrap(),
+        VersionState {
+            current: Some(3),
+            issued: 3
+        }
     );
     let versions = creds.versions(&s.tenant_id, s.id).await.unwrap();
     assert_eq!(
@@ -543,7 +551,7 @@ pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
         .unwrap()
         .is_empty());
     assert!(matches!(
-        creds.latest_version(&tenant("t2"), s.id).await,
+        creds.version_state(&tenant("t2"), s.id).await,
         Err(RepositoryError::NotFound)
     ));
     assert!(matches!(
@@ -566,7 +574,7 @@ pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
     ));
     let ghost = service("t1", "Ghost", 1);
     assert!(matches!(
-        creds.latest_version(&ghost.tenant_id, ghost.id).await,
+        creds.version_state(&ghost.tenant_id, ghost.id).await,
         Err(RepositoryError::NotFound)
     ));
     assert!(matches!(
@@ -626,6 +634,38 @@ pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: 
             .credential,
         None
     );
+    // Numbers are never reused after a delete.
+    assert_eq!(
+        stores
+            .credentials
+            .version_state(&a.tenant_id, a.id)
+            .await
+            .unwrap(),
+        VersionState {
+            current: None,
+            issued: 2
+        }
+    );
+    assert!(matches!(
+        stores
+            .credentials
+            .insert(
+                &credential(&a, 1, b"again"),
+                10,
+                &audit("t1", AuditAction::CredentialsWrite)
+            )
+            .await,
+        Err(RepositoryError::Duplicate)
+    ));
+    stores
+        .credentials
+        .insert(
+            &credential(&a, 3, b"next"),
+            10,
+            &audit("t1", AuditAction::CredentialsWrite),
+        )
+        .await
+        .unwrap();
     stores
         .services
         .delete(
@@ -636,14 +676,13 @@ pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: 
         )
         .await
         .unwrap();
-    assert!(
-        stores
-            .credentials
-            .batch(None, 100)
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing of either service is left"
+    // Of both services, only the version written after the delete is left.
+    let left = stores.credentials.batch(None, 100).await.unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|r| (r.service_id, r.version))
+            .collect::<Vec<_>>(),
+        [(a.id, 3)]
     );
 }
 
@@ -675,6 +714,17 @@ pub async fn a_service_created_with_a_credential_is_atomic(stores: Stores) {
     assert_eq!(
         stores.services.find(&s.tenant_id, s.id).await.unwrap(),
         Some(with_summary)
+    );
+    assert_eq!(
+        stores
+            .credentials
+            .version_state(&s.tenant_id, s.id)
+            .await
+            .unwrap(),
+        VersionState {
+            current: Some(1),
+            issued: 1
+        }
     );
     // A clash leaves neither the service nor its credential behind.
     let clash = service("t1", "STRIPE", 1);

@@ -10,7 +10,9 @@ mod token;
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
-pub use repository::{AuditLog, CredentialRepository, RepositoryError, ServiceRepository};
+pub use repository::{
+    AuditLog, CredentialRepository, RepositoryError, ServiceRepository, VersionState,
+};
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
 #[cfg(any(test, feature = "mock"))]

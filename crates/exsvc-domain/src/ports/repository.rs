@@ -104,29 +104,37 @@ pub trait ServiceRepository: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), RepositoryError>;
 }
 
+/// Where a service's credential numbering stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionState {
+    pub current: Option<i64>,
+    pub issued: i64,
+}
+
 /// Stores credential versions (ciphertext and metadata), tenant-scoped.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CredentialRepository: Send + Sync + 'static {
-    /// The newest stored version of the service's credential, `None` when it has
-    /// none.
+    /// The newest stored version of the service's credential (`current`, `None`
+    /// when it has none) and the highest version ever issued for it (`issued`,
+    /// which survives deletion, so a number is never given twice).
     ///
     /// # Errors
     /// MUST return `NotFound` when the tenant has no such service.
-    async fn latest_version(
+    async fn version_state(
         &self,
         tenant: &TenantId,
         service: ServiceId,
-    ) -> Result<Option<i64>, RepositoryError>;
+    ) -> Result<VersionState, RepositoryError>;
 
     /// In one transaction: stores `record` as the service's current version,
     /// sets the service's credential summary (auth type, expiry) from it, deletes
     /// versions beyond the newest `keep`, and stores `audit`.
     ///
     /// # Errors
-    /// MUST return `Duplicate` when that version already exists (a racing
-    /// writer: the caller retries with the next number) and `NotFound` when the
-    /// tenant has no such service.
+    /// MUST return `Duplicate` when that version is not above every version
+    /// issued so far (a racing writer: the caller retries with the next number)
+    /// and `NotFound` when the tenant has no such service.
     async fn insert(
         &self,
         record: &CredentialRecord,

@@ -207,18 +207,17 @@ impl CredentialVault {
         let id = parse_id(raw_id)?;
         let input = CredentialInput::parse(body)?;
         for _ in 0..MAX_VERSION_ATTEMPTS {
-            let latest = match self
-                .credentials
-                .latest_version(principal.tenant(), id)
-                .await
-            {
-                Ok(latest) => latest,
+            let state = match self.credentials.version_state(principal.tenant(), id).await {
+                Ok(state) => state,
                 Err(RepositoryError::NotFound) => {
                     return Err(ServiceError::NotFound(id.to_string()))
                 }
                 Err(e) => return Err(plain(e)),
             };
-            let version = latest.unwrap_or(0) + 1;
+            // Numbers are never reused, also after a delete: an audit event's
+            // version names one secret, and a ciphertext bound to an old number
+            // can never open in a new row.
+            let version = state.issued + 1;
             let record = seal(
                 self.cipher.as_ref(),
                 self.clock.now(),
@@ -239,7 +238,7 @@ impl CredentialVault {
                 .insert(&record, self.max_versions, &audit)
                 .await
             {
-                Ok(()) => return Ok((CredentialMeta::from(&record), latest.is_none())),
+                Ok(()) => return Ok((CredentialMeta::from(&record), state.current.is_none())),
                 Err(RepositoryError::Duplicate) => continue,
                 Err(RepositoryError::NotFound) => {
                     return Err(ServiceError::NotFound(id.to_string()))
@@ -368,13 +367,9 @@ impl CredentialVault {
     pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), ServiceError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
-        match self
-            .credentials
-            .latest_version(principal.tenant(), id)
-            .await
-        {
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(ServiceError::CredentialsNotFound(id.to_string())),
+        match self.credentials.version_state(principal.tenant(), id).await {
+            Ok(state) if state.current.is_some() => {}
+            Ok(_) => return Err(ServiceError::CredentialsNotFound(id.to_string())),
             Err(RepositoryError::NotFound) => return Err(ServiceError::NotFound(id.to_string())),
             Err(e) => return Err(plain(e)),
         }
