@@ -8,7 +8,7 @@ use exsvc_domain::ports::TokenError;
 use exsvc_domain::validation::FieldErrors;
 use exsvc_domain::{Permission, ServiceError};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying a 503.
@@ -68,10 +68,6 @@ impl ApiError {
             Ok(value) => self.with_header(crate::middleware::REQUEST_ID, value),
             Err(_) => self,
         }
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.code
     }
 
     pub fn validation(fields: &FieldErrors) -> Self {
@@ -216,10 +212,6 @@ impl ApiError {
         };
         Self::new(status, code, message)
     }
-
-    pub fn body_json(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
-    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -238,7 +230,14 @@ impl ResponseError for ApiError {
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }
-        response.json(self.body_json())
+        // The documented schema is the one serialized: they cannot drift apart.
+        response.json(ErrorResponse {
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        })
     }
 }
 

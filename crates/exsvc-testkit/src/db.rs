@@ -164,10 +164,6 @@ impl TestDatabase {
             name,
         }
     }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 impl Drop for TestDatabase {
