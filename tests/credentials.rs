@@ -28,6 +28,18 @@ async fn put(app: &TestApp, token: &str, id: &str, credential: &Value) -> reqwes
         .unwrap()
 }
 
+/// A PUT with an `Idempotency-Key`, whose record must not keep the secret either.
+async fn put_keyed(app: &TestApp, token: &str, id: &str, credential: &Value) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/v1/services/{id}/credentials")))
+        .bearer_auth(token)
+        .header("Idempotency-Key", format!("canary-{id}"))
+        .json(credential)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn reveal(app: &TestApp, token: &str, id: &str, query: &str) -> reqwest::Response {
     app.get(token, &format!("/api/v1/services/{id}/credentials{query}"))
         .await
@@ -428,7 +440,7 @@ async fn the_secret_is_nowhere_but_in_a_credential_read() {
         .unwrap()
         .to_owned();
     let texts = [
-        put(
+        put_keyed(
             &app,
             &token,
             &id,
@@ -483,8 +495,8 @@ async fn the_secret_is_nowhere_but_in_a_credential_read() {
     );
     let dump = String::from_utf8_lossy(&dump.stdout).to_lowercase();
     assert!(
-        dump.contains("credentials"),
-        "the dump has the credentials table"
+        dump.contains("credentials") && dump.contains("idempotency_keys"),
+        "the dump has the credentials and idempotency tables"
     );
     let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
     for form in [
@@ -510,7 +522,7 @@ async fn check_sqlite_file(app: &TestApp) {
         .as_str()
         .unwrap()
         .to_owned();
-    put(
+    put_keyed(
         app,
         &token,
         &id,

@@ -271,6 +271,20 @@ impl From<ServiceError> for ApiError {
                 "The service has changed since the version named in If-Match",
             ),
             ServiceError::Forbidden(permission) => Self::forbidden(permission),
+            ServiceError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "The Idempotency-Key was already used with a different request",
+            ),
+            ServiceError::IdempotencyKeyInUse => Self::new(
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_KEY_IN_USE",
+                "A request with this Idempotency-Key is still in progress; retry it shortly",
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+            ),
             ServiceError::Unavailable => Self::unavailable(),
             ServiceError::Internal(source) => {
                 // The cause goes to the log only; the client gets a generic body.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub catalog: ServiceCatalog,
     pub vault: exsvc_domain::usecases::CredentialVault,
     pub audit_trail: exsvc_domain::usecases::AuditTrail,
+    pub idempotency: exsvc_domain::usecases::IdempotencyGuard,
     pub verifier: Arc<dyn TokenVerifier>,
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,

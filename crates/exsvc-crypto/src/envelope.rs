@@ -17,6 +17,7 @@
 
 use exsvc_domain::ports::{CipherError, CredentialBinding, CredentialCipher};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -28,6 +29,7 @@ const TAG_LEN: usize = 16;
 const SEALED_DEK_LEN: usize = DEK_LEN + TAG_LEN;
 const DATA_LABEL: &[u8] = b"exsvc/credential/data";
 const DEK_LABEL: &[u8] = b"exsvc/credential/dek";
+const DIGEST_KEY_LABEL: &[u8] = b"exsvc/request-digest/key";
 
 /// [`CredentialCipher`] over a [`Keyring`]. `Debug` shows key ids only.
 #[derive(Debug)]
@@ -168,6 +170,28 @@ impl CredentialCipher for EnvelopeCipher {
         out.extend_from_slice(frame.sealed_data);
         Ok(Some(out))
     }
+
+    fn request_digest(&self, data: &[u8]) -> (String, [u8; 32]) {
+        let master = self.keyring.primary();
+        (master.id.clone(), digest(master, data))
+    }
+
+    fn request_digest_with(&self, key_id: &str, data: &[u8]) -> Option<[u8; 32]> {
+        self.keyring.get(key_id).map(|master| digest(master, data))
+    }
+}
+
+/// HMAC-SHA-256 of `data` under a key of its own derived from `master`, so a
+/// digest can never be confused with, or help attack, an encryption under it.
+fn digest(master: &MasterKey, data: &[u8]) -> [u8; 32] {
+    let derived = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, &master.key[..]),
+        DIGEST_KEY_LABEL,
+    );
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()), data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 /// The parts of format-1 bytes, borrowed; nothing here is authenticated yet.

@@ -22,6 +22,12 @@ pub enum ServiceError {
     PreconditionFailed,
     #[error("Missing permission '{}'", .0.as_str())]
     Forbidden(Permission),
+    /// The `Idempotency-Key` was used before with another request.
+    #[error("The Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still running.
+    #[error("A request with this Idempotency-Key is still in progress")]
+    IdempotencyKeyInUse,
     #[error("The data store is unavailable")]
     Unavailable,
     #[error("internal error")]

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod credential;
 pub mod error;
+pub mod idempotency;
 pub mod pagination;
 pub mod ports;
 pub mod principal;

@@ -5,6 +5,7 @@
 mod audit;
 mod credentials;
 mod errors;
+mod idempotency;
 mod migrate;
 mod pool;
 mod rows;

@@ -1,4 +1,4 @@
-// The diesel view of migrations/postgres. Kept by hand: three tables.
+// The diesel view of migrations/postgres. Kept by hand.
 diesel::table! {
     services (id) {
         id -> Uuid,
@@ -47,3 +47,18 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(services, credentials);
+
+diesel::table! {
+    idempotency_keys (tenant_id, idempotency_key) {
+        tenant_id -> Text,
+        idempotency_key -> Text,
+        claim -> Uuid,
+        fingerprint -> Bytea,
+        fingerprint_key -> Text,
+        response_status -> Nullable<Int2>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+        locked_until -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}

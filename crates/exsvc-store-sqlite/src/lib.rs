@@ -10,6 +10,7 @@
 mod audit;
 mod credentials;
 mod errors;
+mod idempotency;
 mod migrate;
 mod pool;
 mod rows;

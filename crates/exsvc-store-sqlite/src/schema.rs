@@ -48,3 +48,18 @@ diesel::table! {
 
 diesel::joinable!(credentials -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(services, credentials);
+
+diesel::table! {
+    idempotency_keys (tenant_id, idempotency_key) {
+        tenant_id -> Text,
+        idempotency_key -> Text,
+        claim -> Text,
+        fingerprint -> Binary,
+        fingerprint_key -> Text,
+        response_status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Binary>,
+        locked_until -> BigInt,
+        expires_at -> BigInt,
+    }
+}

@@ -16,7 +16,9 @@ use exsvc_domain::ports::CredentialCipher;
 use exsvc_domain::ports::RateLimiter;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
+use exsvc_domain::usecases::{
+    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
 use crate::contract::Stores;
@@ -207,6 +209,12 @@ impl TestApp {
             options.max_credential_versions,
         );
         let audit_trail = AuditTrail::new(repository.audit.clone(), cursor_key.clone());
+        let idempotency = IdempotencyGuard::new(
+            repository.idempotency.clone(),
+            cipher.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+        );
         let catalog = ServiceCatalog::new(
             repository.services.clone(),
             Arc::new(SystemClock),
@@ -275,6 +283,7 @@ impl TestApp {
             catalog,
             vault,
             audit_trail,
+            idempotency,
             verifier: Arc::new(verifier),
             base_path: options.base_path.clone(),
             metrics: Metrics::new(probe).expect("metrics"),

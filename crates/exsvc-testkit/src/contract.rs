@@ -9,13 +9,16 @@ use chrono::SubsecRound;
 use chrono::{DateTime, Duration, Utc};
 use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 use exsvc_domain::credential::{AuthType, CredentialRecord};
+use exsvc_domain::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use exsvc_domain::pagination::{CursorKey, ListQuery, RawListParams};
 use exsvc_domain::ports::{
-    AuditLog, CredentialRepository, RepositoryError, ServiceRepository, VersionState,
+    AuditLog, CredentialRepository, IdempotencyStore, RepositoryError, ServiceRepository,
+    VersionState,
 };
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
 use serde_json::json;
+use uuid::Uuid;
 
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).expect("tenant")
@@ -27,14 +30,19 @@ pub struct Stores {
     pub services: Arc<dyn ServiceRepository>,
     pub credentials: Arc<dyn CredentialRepository>,
     pub audit: Arc<dyn AuditLog>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl Stores {
-    pub fn of<S: ServiceRepository + CredentialRepository + AuditLog + Clone>(store: S) -> Self {
+    pub fn of<S>(store: S) -> Self
+    where
+        S: ServiceRepository + CredentialRepository + AuditLog + IdempotencyStore + Clone,
+    {
         Self {
             services: Arc::new(store.clone()),
             credentials: Arc::new(store.clone()),
-            audit: Arc::new(store),
+            audit: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
         }
     }
 }
@@ -903,6 +911,170 @@ pub async fn audit_events_are_recorded_with_changes_and_listed(stores: Stores) {
     );
 }
 
+fn idempotency_record(tenant_name: &str, key: &str, now: DateTime<Utc>) -> IdempotencyRecord {
+    IdempotencyRecord {
+        tenant: tenant(tenant_name),
+        key: IdempotencyKey::parse(key).expect("key"),
+        claim: Uuid::now_v7(),
+        fingerprint: vec![7; 32],
+        fingerprint_key: "k1".into(),
+        response: None,
+        locked_until: now + Duration::seconds(60),
+        expires_at: now + Duration::hours(24),
+    }
+}
+
+fn created_response() -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("etag".into(), "\"1\"".into()),
+        ],
+        body: br#"{"id":"x"}"#.to_vec(),
+    }
+}
+
+pub async fn idempotency_keys_are_claimed_once_per_tenant(stores: Stores) {
+    let now = Utc::now().trunc_subsecs(6);
+    let first = idempotency_record("t1", "k-1", now);
+    assert!(stores.idempotency.insert(&first).await.unwrap());
+    assert_eq!(
+        stores
+            .idempotency
+            .find(&first.tenant, &first.key)
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // The same key again, in the same tenant: refused, the first kept.
+    let again = idempotency_record("t1", "k-1", now);
+    assert!(!stores.idempotency.insert(&again).await.unwrap());
+    let found = stores
+        .idempotency
+        .find(&first.tenant, &first.key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.claim, first.claim);
+    // Keys are per tenant, and case-sensitive.
+    assert!(stores
+        .idempotency
+        .insert(&idempotency_record("t2", "k-1", now))
+        .await
+        .unwrap());
+    assert!(stores
+        .idempotency
+        .insert(&idempotency_record("t1", "K-1", now))
+        .await
+        .unwrap());
+    assert_eq!(
+        stores
+            .idempotency
+            .find(&tenant("t3"), &first.key)
+            .await
+            .unwrap(),
+        None
+    );
+    // Racing claims of one key: exactly one wins.
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = stores.idempotency.clone();
+            let record = idempotency_record("t1", "raced", now);
+            tokio::spawn(async move { store.insert(&record).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn idempotency_claims_guard_complete_release_and_takeover(stores: Stores) {
+    let now = Utc::now().trunc_subsecs(6);
+    let record = idempotency_record("t1", "k", now);
+    assert!(stores.idempotency.insert(&record).await.unwrap());
+    let (t, k) = (record.tenant.clone(), record.key.clone());
+    let later = now + Duration::hours(24) + Duration::seconds(5);
+
+    // Only the holder completes; the response and new expiry are kept.
+    assert!(!stores
+        .idempotency
+        .complete(&t, &k, Uuid::now_v7(), &created_response(), later)
+        .await
+        .unwrap());
+    assert!(stores
+        .idempotency
+        .complete(&t, &k, record.claim, &created_response(), later)
+        .await
+        .unwrap());
+    let done = stores.idempotency.find(&t, &k).await.unwrap().unwrap();
+    assert_eq!(done.response, Some(created_response()));
+    assert_eq!(done.expires_at, later);
+    // A completed key is not released.
+    stores
+        .idempotency
+        .release(&t, &k, record.claim)
+        .await
+        .unwrap();
+    assert!(stores.idempotency.find(&t, &k).await.unwrap().is_some());
+
+    // A takeover needs the current claim, and clears the response.
+    let successor = idempotency_record("t1", "k", now);
+    assert!(!stores
+        .idempotency
+        .take_over(Uuid::now_v7(), &successor)
+        .await
+        .unwrap());
+    assert!(stores
+        .idempotency
+        .take_over(record.claim, &successor)
+        .await
+        .unwrap());
+    assert_eq!(
+        stores.idempotency.find(&t, &k).await.unwrap(),
+        Some(successor.clone())
+    );
+    // A release by another claim does nothing; by the holder forgets the key.
+    stores
+        .idempotency
+        .release(&t, &k, record.claim)
+        .await
+        .unwrap();
+    assert!(stores.idempotency.find(&t, &k).await.unwrap().is_some());
+    stores
+        .idempotency
+        .release(&t, &k, successor.claim)
+        .await
+        .unwrap();
+    assert_eq!(stores.idempotency.find(&t, &k).await.unwrap(), None);
+}
+
+pub async fn idempotency_keys_expire(stores: Stores) {
+    let now = Utc::now().trunc_subsecs(6);
+    let mut old = idempotency_record("t1", "old", now - Duration::hours(25));
+    old.response = Some(created_response());
+    let fresh = idempotency_record("t1", "fresh", now);
+    assert!(stores.idempotency.insert(&old).await.unwrap());
+    assert!(stores.idempotency.insert(&fresh).await.unwrap());
+    assert_eq!(stores.idempotency.purge_expired(now).await.unwrap(), 1);
+    assert_eq!(
+        stores
+            .idempotency
+            .find(&old.tenant, &old.key)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(stores
+        .idempotency
+        .find(&fresh.tenant, &fresh.key)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 /// Expands to one `#[tokio::test]` per contract case for the store `factory`.
 #[macro_export]
 macro_rules! service_repository_contract {
@@ -925,6 +1097,9 @@ macro_rules! service_repository_contract {
             a_service_created_with_a_credential_is_atomic,
             rotation_batches_and_compare_and_swap,
             audit_events_are_recorded_with_changes_and_listed,
+            idempotency_keys_are_claimed_once_per_tenant,
+            idempotency_claims_guard_complete_release_and_takeover,
+            idempotency_keys_expire,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -16,7 +16,9 @@ use exsvc_domain::ports::CredentialCipher;
 use exsvc_domain::ports::RateLimiter;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{AuditTrail, CatalogSettings, CredentialVault, ServiceCatalog};
+use exsvc_domain::usecases::{
+    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +27,10 @@ use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How often expired idempotency keys are deleted. Expired keys are already
+/// ignored when met; this only bounds the table's size.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Versions re-encrypted per batch by `exsvc keys rewrap`.
 const REWRAP_BATCH: usize = 100;
 /// The development admin token's lifetime.
@@ -259,6 +265,21 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     );
 }
 
+/// Deletes expired idempotency keys now and then, for as long as the process runs.
+async fn purge_expired_idempotency_keys(guard: IdempotencyGuard) {
+    let mut ticks = tokio::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match guard.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys deleted"),
+            Err(error) => {
+                tracing::warn!(error = %error, "expired idempotency keys could not be deleted")
+            }
+        }
+    }
+}
+
 async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()> {
     let applied = store::migrate(&config.database)
         .await
@@ -294,6 +315,13 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         config.credential_max_versions,
     );
     let audit_trail = AuditTrail::new(store.audit.clone(), cursor_key.clone());
+    let idempotency = IdempotencyGuard::new(
+        store.idempotency.clone(),
+        cipher.clone(),
+        Arc::new(SystemClock),
+        Arc::new(UuidV7Generator),
+    );
+    tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
     let catalog = ServiceCatalog::new(
         store.services.clone(),
         Arc::new(SystemClock),
@@ -323,6 +351,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         catalog,
         vault,
         audit_trail,
+        idempotency,
         verifier: Arc::new(verifier),
         base_path: config.base_path.clone(),
         metrics: Metrics::new(store.pool_usage)?,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exsvc_app::metrics::{PoolUsage, PoolUsageProbe};
-use exsvc_domain::ports::{AuditLog, CredentialRepository, ServiceRepository};
+use exsvc_domain::ports::{AuditLog, CredentialRepository, IdempotencyStore, ServiceRepository};
 use exsvc_store_postgres::PgStore;
 use exsvc_store_sqlite::SqliteStore;
 
@@ -30,6 +30,7 @@ pub struct Store {
     pub services: Arc<dyn ServiceRepository>,
     pub credentials: Arc<dyn CredentialRepository>,
     pub audit: Arc<dyn AuditLog>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub pool_usage: PoolUsageProbe,
 }
 
@@ -50,7 +51,8 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
             Ok(Store {
                 services: Arc::new(store.clone()),
                 credentials: Arc::new(store.clone()),
-                audit: Arc::new(store),
+                audit: Arc::new(store.clone()),
+                idempotency: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)
@@ -68,7 +70,8 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
             Ok(Store {
                 services: Arc::new(store.clone()),
                 credentials: Arc::new(store.clone()),
-                audit: Arc::new(store),
+                audit: Arc::new(store.clone()),
+                idempotency: Arc::new(store),
                 pool_usage: Arc::new(move || {
                     let s = probe.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)

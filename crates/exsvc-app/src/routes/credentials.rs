@@ -10,6 +10,7 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::dto::{CredentialDto, CredentialMetaDto, CredentialVersionsDto};
 use crate::error::{ApiError, ErrorResponse};
+use crate::idempotency;
 use crate::routes::services::{object_body, path_id, query_parameters};
 use crate::AppState;
 
@@ -74,7 +75,7 @@ pub async fn get_credentials(
 #[utoipa::path(
     put, path = "/api/v1/services/{id}/credentials", tag = "credentials",
     operation_id = "putCredentials",
-    params(("id" = String, Path, description = "Service id")),
+    params(("id" = String, Path, description = "Service id"), crate::dto::IdempotencyKeyHeader),
     request_body(content = crate::dto::CredentialWriteDto, content_type = "application/json"),
     responses(
         (status = 201, description = "The service's first credential: metadata only", body = CredentialMetaDto),
@@ -83,8 +84,10 @@ pub async fn get_credentials(
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 409, description = "`IDEMPOTENCY_KEY_IN_USE` (with `Retry-After`): the first request with this `Idempotency-Key` is still running", body = ErrorResponse),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was used with a different request", body = ErrorResponse),
         (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
@@ -97,18 +100,29 @@ pub async fn put_credentials(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
-    let (meta, first) = state
-        .vault
-        .put(auth.principal(), path_id(&req), &body)
-        .await?;
-    let mut response = if first {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
+    let key = idempotency::key_of(&req)?;
+    let id = path_id(&req);
+    let put = async {
+        let (meta, first) = state.vault.put(auth.principal(), id, &body).await?;
+        let mut response = if first {
+            HttpResponse::Created()
+        } else {
+            HttpResponse::Ok()
+        };
+        Ok(response
+            .insert_header(no_store())
+            .json(CredentialMetaDto::from(&meta)))
     };
-    Ok(response
-        .insert_header(no_store())
-        .json(CredentialMetaDto::from(&meta)))
+    idempotency::run_once(
+        &state,
+        auth.principal(),
+        key,
+        Permission::Update,
+        &format!("PUT /api/v1/services/{id}/credentials"),
+        &body,
+        put,
+    )
+    .await
 }
 
 /// List the kept versions: metadata only.

@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use exsvc_domain::pagination::RawListParams;
 use exsvc_domain::usecases::Precondition;
 use exsvc_domain::validation::FieldErrors;
-use exsvc_domain::Service;
+use exsvc_domain::{Permission, Service};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::dto::{ServiceDto, ServiceListDto};
 use crate::error::{ApiError, ErrorResponse};
+use crate::idempotency;
 use crate::AppState;
 
 fn etag(service: &Service) -> String {
@@ -150,6 +151,7 @@ pub async fn list_services(
 #[utoipa::path(
     post, path = "/api/v1/services", tag = "services",
     operation_id = "createService",
+    params(crate::dto::IdempotencyKeyHeader),
     request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ServiceDto, headers(
@@ -159,9 +161,10 @@ pub async fn list_services(
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: needs `external-service:create`", body = ErrorResponse),
-        (status = 409, description = "`SERVICE_ALREADY_EXISTS`: the name is taken in this tenant (ignoring case)", body = ErrorResponse),
+        (status = 409, description = "`SERVICE_ALREADY_EXISTS`: the name is taken in this tenant (ignoring case); `IDEMPOTENCY_KEY_IN_USE` (with `Retry-After`): the first request with this `Idempotency-Key` is still running", body = ErrorResponse),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: body over 64 KiB", body = ErrorResponse),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was used with a different request", body = ErrorResponse),
         (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
@@ -170,16 +173,30 @@ pub async fn list_services(
 pub async fn create_service(
     auth: Authenticated,
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
-    let service = state.catalog.create(auth.principal(), &body).await?;
-    let location = format!("{}/api/v1/services/{}", state.base_path, service.id);
-    let mut builder = HttpResponse::Created();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        builder.insert_header((header::LOCATION, value));
-    }
-    Ok(service_response(builder, &service))
+    let key = idempotency::key_of(&req)?;
+    let create = async {
+        let service = state.catalog.create(auth.principal(), &body).await?;
+        let location = format!("{}/api/v1/services/{}", state.base_path, service.id);
+        let mut builder = HttpResponse::Created();
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            builder.insert_header((header::LOCATION, value));
+        }
+        Ok(service_response(builder, &service))
+    };
+    idempotency::run_once(
+        &state,
+        auth.principal(),
+        key,
+        Permission::Create,
+        "POST /api/v1/services",
+        &body,
+        create,
+    )
+    .await
 }
 
 /// Get one service.

@@ -268,3 +268,19 @@ proptest! {
         prop_assert!(c.rewrap(&bytes, &acme()).is_err());
     }
 }
+
+#[test]
+fn request_digests_are_keyed_stable_and_survive_rotation() {
+    let k1 = cipher(&["k1"]);
+    let (id, first) = k1.request_digest(SECRET);
+    assert_eq!(id, "k1");
+    assert_eq!(k1.request_digest(SECRET).1, first);
+    assert_ne!(k1.request_digest(b"other").1, first);
+    // Not a bare hash of the data: another master key gives another digest.
+    assert_ne!(cipher(&["k2"]).request_digest(SECRET).1, first);
+    // After rotation the old key still recomputes an old digest, by id.
+    let rotated = cipher(&["k2", "k1"]);
+    assert_eq!(rotated.request_digest(SECRET).0, "k2");
+    assert_eq!(rotated.request_digest_with("k1", SECRET), Some(first));
+    assert_eq!(rotated.request_digest_with("gone", SECRET), None);
+}

@@ -63,4 +63,15 @@ pub trait CredentialCipher: Send + Sync + 'static {
         ciphertext: &[u8],
         binding: &CredentialBinding,
     ) -> Result<Option<Vec<u8>>, CipherError>;
+
+    /// A keyed digest (HMAC-SHA-256) of `data` under a key derived from the
+    /// first master key, with that key's id. It recognises a repeated request
+    /// that holds a secret without storing anything a stolen database could be
+    /// searched with.
+    fn request_digest(&self, data: &[u8]) -> (String, [u8; 32]);
+
+    /// The digest of `data` under the master key `key_id`, as
+    /// `request_digest` made it then; `None` when that key has left the
+    /// keyring.
+    fn request_digest_with(&self, key_id: &str, data: &[u8]) -> Option<[u8; 32]>;
 }

@@ -3,12 +3,14 @@
 
 mod cipher;
 mod clock;
+mod idempotency;
 mod ratelimit;
 mod repository;
 mod token;
 
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
+pub use idempotency::IdempotencyStore;
 pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
 pub use repository::{
     AuditLog, CredentialRepository, RepositoryError, ServiceRepository, VersionState,
@@ -19,6 +21,8 @@ pub use token::{TokenError, TokenVerifier, VerifiedToken};
 pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
+#[cfg(any(test, feature = "mock"))]
+pub use idempotency::MockIdempotencyStore;
 #[cfg(any(test, feature = "mock"))]
 pub use ratelimit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]

@@ -3,8 +3,10 @@
 
 mod audit;
 mod credentials;
+mod idempotency;
 mod services;
 
 pub use audit::{AuditTrail, RawAuditParams};
 pub use credentials::{CredentialInput, CredentialVault, RevealedCredential, RewrapReport};
+pub use idempotency::{Admission, Claim, IdempotencyGuard, CLAIM_LEASE, KEY_LIFETIME};
 pub use services::{CatalogSettings, Precondition, ServiceCatalog};

@@ -1,0 +1,163 @@
+//! Idempotency keys (SPEC §2): a client that retries a write with the same
+//! `Idempotency-Key` gets the first response again and nothing is written twice.
+//!
+//! A key is claimed before the write runs. The claim is a lease: if the process
+//! dies mid-request, another request may take the key over once the lease ends.
+//! The response of a successful write is kept with the key for 24 hours; a
+//! failed write releases the key (it changed nothing, so a retry may run).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::principal::TenantId;
+use crate::validation::FieldErrors;
+
+/// The longest key accepted (as Stripe and the IETF draft suggest).
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// # Errors
+    /// A field error on `Idempotency-Key` naming the rule broken.
+    pub fn parse(text: &str) -> Result<Self, FieldErrors> {
+        const FIELD: &str = "Idempotency-Key";
+        if text.is_empty() || text.len() > MAX_KEY_LEN {
+            return Err(FieldErrors::single(
+                FIELD,
+                format!("must be 1 to {MAX_KEY_LEN} characters"),
+            ));
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(FieldErrors::single(
+                FIELD,
+                "must be visible ASCII characters without spaces",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The response of the first request, replayed to its retries. Never holds a
+/// secret: only the metadata responses of writes are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    /// The headers that describe the result (content type, location, entity tag).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// One key of one tenant, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub tenant: TenantId,
+    pub key: IdempotencyKey,
+    /// Names the request holding the key; the holder alone may complete or
+    /// release it.
+    pub claim: Uuid,
+    /// A keyed digest of the request (operation, target and body), so a
+    /// different request under the same key is recognised without storing the
+    /// body, which may hold a secret.
+    pub fingerprint: Vec<u8>,
+    /// The master key the digest was made with.
+    pub fingerprint_key: String,
+    /// `None` while the first request is still running.
+    pub response: Option<StoredResponse>,
+    /// Until then the running request holds the key.
+    pub locked_until: DateTime<Utc>,
+    /// After it the key is forgotten.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The bytes a request's fingerprint is made of: the operation and its target,
+/// then the body in a canonical form (object keys sorted, no whitespace), so the
+/// same JSON written differently is the same request. Zeroized: it may hold a
+/// credential.
+pub fn request_material(operation: &str, body: &Map<String, Value>) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    out.extend_from_slice(operation.as_bytes());
+    out.push(0);
+    write_object(body, &mut out);
+    out
+}
+
+fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(&Value::String(key.clone()), out);
+        out.push(b':');
+        write_canonical(value, out);
+    }
+    out.push(b'}');
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => write_object(map, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Serializing a scalar JSON value into a Vec cannot fail.
+    let text = Zeroizing::new(value.to_string());
+    out.extend_from_slice(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_visible_ascii_of_bounded_length() {
+        assert!(IdempotencyKey::parse("3f1c-9a/ok_KEY.1").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_KEY_LEN)).is_ok());
+        for bad in ["", "has space", "tab\t", "é", "nul\0"] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn material_ignores_key_order_and_whitespace_but_not_values() {
+        let a: Map<String, Value> =
+            serde_json::from_str(r#"{"b": [1, {"y": 2, "x": "s"}], "a": null}"#).unwrap();
+        let b: Map<String, Value> =
+            serde_json::from_str(r#"{"a":null,"b":[1,{"x":"s","y":2}]}"#).unwrap();
+        assert_eq!(*request_material("op", &a), *request_material("op", &b));
+        assert_ne!(*request_material("op", &a), *request_material("other", &a));
+        let Value::Object(c) = json!({"a": null, "b": [{"x": "s", "y": 2}, 1]}) else {
+            unreachable!()
+        };
+        assert_ne!(*request_material("op", &a), *request_material("op", &c));
+        assert_eq!(
+            String::from_utf8(request_material("op", &b).to_vec()).unwrap(),
+            "op\0{\"a\":null,\"b\":[1,{\"x\":\"s\",\"y\":2}]}"
+        );
+    }
+}
