@@ -433,7 +433,19 @@ async fn the_secret_is_nowhere_but_in_a_credential_read() {
     let mut request = service_body("Stripe");
     request["auth_type"] = json!("basic");
     request["credentials"] = json!({"username": "svc", "password": CANARY});
-    let created = app.create(&token, &request).await.text().await.unwrap();
+    // Under an Idempotency-Key, so the dump covers what a keyed create keeps.
+    let created = app
+        .client
+        .post(app.url("/api/v1/services"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "canary-create")
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!created.contains(CANARY));
     let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
         .as_str()

@@ -177,6 +177,19 @@ async fn bad_keys_are_validation_errors() {
         .await
         .unwrap();
     assert_eq!(twice.status(), StatusCode::BAD_REQUEST);
+    let not_ascii = app
+        .client
+        .post(app.url("/api/v1/services"))
+        .bearer_auth(&token)
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
+        .json(&service_body("Stripe"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ascii.status(), StatusCode::BAD_REQUEST);
     assert_eq!(count_services(&app, &token).await, 0);
     // The longest key is fine.
     let longest = post_keyed(&app, &token, &"k".repeat(255), &body).await;
@@ -238,7 +251,11 @@ async fn a_retried_credential_put_stores_one_version() {
         .json()
         .await
         .unwrap();
-    assert_eq!(versions["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "{versions}"
+    );
 
     // Another secret under the key, or the key on another service: refused.
     let other_secret = json!({"auth_type": "api_key", "credentials": {"key": "sk_live_2"}});

@@ -387,15 +387,20 @@ impl std::fmt::Debug for CredentialDto {
     }
 }
 
-/// The `Idempotency-Key` request header of the writes that honour it.
-#[derive(Debug, Deserialize, IntoParams)]
+/// The `Idempotency-Key` request header of the writes that honour it (only
+/// documented: handlers read the header themselves).
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKeyHeader {
     /// Makes a retry safe (SPEC §2): the same key with the same body replays
     /// the first successful response (marked `Idempotent-Replayed: true`) and
     /// writes nothing; with another body → 422 `IDEMPOTENCY_KEY_REUSED`. Per
     /// tenant, kept 24 hours; 1 to 255 visible ASCII characters.
-    #[serde(rename = "Idempotency-Key")]
-    #[param(min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7E]+$")]
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7E]+$"
+    )]
     pub idempotency_key: Option<String>,
 }

@@ -14,6 +14,10 @@ use utoipa::ToSchema;
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 1;
 
+/// Seconds a client should wait before retrying while the first request with
+/// its `Idempotency-Key` runs: requests take milliseconds, so this is one poll.
+const RETRY_AFTER_KEY_IN_USE_SECS: u32 = 1;
+
 /// The error envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorResponse {
@@ -283,7 +287,7 @@ impl From<ServiceError> for ApiError {
             )
             .with_header(
                 header::RETRY_AFTER,
-                HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECS),
+                HeaderValue::from(RETRY_AFTER_KEY_IN_USE_SECS),
             ),
             ServiceError::Unavailable => Self::unavailable(),
             ServiceError::Internal(source) => {

@@ -6,12 +6,13 @@ use std::future::Future;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use exsvc_domain::idempotency::{IdempotencyKey, StoredResponse};
-use exsvc_domain::usecases::Admission;
+use exsvc_domain::usecases::{Admission, Claim, IdempotencyGuard};
 use exsvc_domain::validation::FieldErrors;
 use exsvc_domain::{Permission, Principal};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -52,7 +53,7 @@ pub(crate) fn key_of(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 /// Runs `write` at most once per key: a retry of a write that succeeded gets
-/// its response again; a write that failed changed nothing and frees the key.
+/// its response again; a refused or failed write frees the key.
 ///
 /// `operation` names the method and target (`PUT /api/v1/services/{id}/…`
 /// with the id), so one key cannot stand for two different requests.
@@ -61,55 +62,90 @@ pub(crate) fn key_of(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiErr
 /// The write's own error; 422 `IDEMPOTENCY_KEY_REUSED` for another request
 /// under a used key; 409 `IDEMPOTENCY_KEY_IN_USE` while the first still runs;
 /// 503 when the key cannot be claimed.
-pub(crate) async fn run_once(
-    state: &AppState,
+pub(crate) async fn run_once<W, F>(
+    state: &web::Data<AppState>,
     principal: &Principal,
     key: Option<IdempotencyKey>,
     permission: Permission,
     operation: &str,
-    body: &Map<String, Value>,
-    write: impl Future<Output = Result<HttpResponse, ApiError>>,
-) -> Result<HttpResponse, ApiError> {
+    body: Map<String, Value>,
+    write: W,
+) -> Result<HttpResponse, ApiError>
+where
+    W: FnOnce(Map<String, Value>) -> F + 'static,
+    F: Future<Output = Result<HttpResponse, ApiError>> + 'static,
+{
     // A caller who may not write gets the write's own refusal (recorded
     // wherever the use case records refusals), never someone else's replay.
     let Some(key) = key.filter(|_| principal.has(permission)) else {
-        return write.await;
+        return write(body).await;
     };
     let claim = match state
         .idempotency
-        .admit(principal, key, operation, body)
+        .admit(principal, key, operation, &body)
         .await?
     {
         Admission::Replay(stored) => return Ok(replay(stored)),
         Admission::Proceed(claim) => claim,
     };
-    match write.await {
-        Ok(response) if response.status().is_success() => {
-            // The write has committed: its response is the answer even if
-            // it cannot be kept (the lease then frees the key in a minute).
-            let (response, stored) = keep(response);
-            let Some(stored) = stored else {
-                tracing::warn!("a streamed response cannot be kept; the key frees itself when its lease ends");
-                return Ok(response);
-            };
-            if let Err(error) = state.idempotency.complete(claim, &stored).await {
+    // The write and the keeping of its response run as a task of their own,
+    // so a client that hangs up cannot cancel the one between the other.
+    let guard = state.idempotency.clone();
+    let task = actix_web::rt::spawn(
+        async move {
+        match write(body).await {
+            Ok(response) if response.status().is_success() => {
+                Ok(keep_response(&guard, claim, response).await)
+            }
+            failed => {
+                if let Err(error) = guard.release(claim).await {
+                    tracing::warn!(error = %error, "an idempotency key could not be released; it frees itself when its lease ends");
+                }
+                failed
+            }
+        }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    task.await.unwrap_or_else(|_| Err(ApiError::internal()))
+}
+
+/// Keeps a committed write's response for its retries. The write has
+/// happened, so its response is the answer even if it cannot be kept (the key
+/// then frees itself when its lease ends).
+async fn keep_response(
+    guard: &IdempotencyGuard,
+    claim: Claim,
+    response: HttpResponse,
+) -> HttpResponse {
+    const ATTEMPTS: u32 = 3;
+    let (response, stored) = split(response);
+    let Some(stored) = stored else {
+        tracing::warn!(
+            "a streamed response cannot be kept; its key frees itself when its lease ends"
+        );
+        return response;
+    };
+    for attempt in 1..=ATTEMPTS {
+        match guard.complete(&claim, &stored).await {
+            Ok(()) => break,
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %error, attempt, "keeping an idempotent response failed; retrying");
+                let pause = std::time::Duration::from_millis(100 * u64::from(attempt));
+                actix_web::rt::time::sleep(pause).await;
+            }
+            Err(error) => {
                 tracing::warn!(error = %error, "an idempotent response could not be kept");
             }
-            Ok(response)
-        }
-        failed => {
-            if let Err(error) = state.idempotency.release(claim).await {
-                tracing::warn!(error = %error, "an idempotency key could not be released; it frees itself when its lease ends");
-            }
-            failed
         }
     }
+    response
 }
 
 /// Splits `response` into itself and the copy kept for replay; `None` for a
 /// streamed body, which cannot be kept (handlers answer writes with a body
 /// built in memory, so this does not happen).
-fn keep(response: HttpResponse) -> (HttpResponse, Option<StoredResponse>) {
+fn split(response: HttpResponse) -> (HttpResponse, Option<StoredResponse>) {
     let (response, body) = response.into_parts();
     let body = match body.try_into_bytes() {
         Ok(bytes) => bytes,

@@ -80,52 +80,54 @@ pub struct IdempotencyRecord {
 
 /// The bytes a request's fingerprint is made of: the operation and its target,
 /// then the body in a canonical form (object keys sorted, no whitespace), so the
-/// same JSON written differently is the same request. Zeroized: it may hold a
-/// credential.
+/// same JSON written differently is the same request. Zeroized, and sized
+/// before it is written so no growing buffer leaves a copy behind: it may hold
+/// a credential.
 pub fn request_material(operation: &str, body: &Map<String, Value>) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(256));
+    let mut len = operation.len() + 1;
+    write_object(body, &mut |bytes| len += bytes.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
     out.extend_from_slice(operation.as_bytes());
     out.push(0);
-    write_object(body, &mut out);
+    write_object(body, &mut |bytes| out.extend_from_slice(bytes));
     out
 }
 
-fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
+fn write_object(map: &Map<String, Value>, emit: &mut dyn FnMut(&[u8])) {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    out.push(b'{');
+    emit(b"{");
     for (i, (key, value)) in entries.into_iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            emit(b",");
         }
-        write_scalar(&Value::String(key.clone()), out);
-        out.push(b':');
-        write_canonical(value, out);
+        write_scalar(&Value::String(key.clone()), emit);
+        emit(b":");
+        write_canonical(value, emit);
     }
-    out.push(b'}');
+    emit(b"}");
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+fn write_canonical(value: &Value, emit: &mut dyn FnMut(&[u8])) {
     match value {
-        Value::Object(map) => write_object(map, out),
+        Value::Object(map) => write_object(map, emit),
         Value::Array(items) => {
-            out.push(b'[');
+            emit(b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    emit(b",");
                 }
-                write_canonical(item, out);
+                write_canonical(item, emit);
             }
-            out.push(b']');
+            emit(b"]");
         }
-        scalar => write_scalar(scalar, out),
+        scalar => write_scalar(scalar, emit),
     }
 }
 
-fn write_scalar(value: &Value, out: &mut Vec<u8>) {
-    // Serializing a scalar JSON value into a Vec cannot fail.
+fn write_scalar(value: &Value, emit: &mut dyn FnMut(&[u8])) {
     let text = Zeroizing::new(value.to_string());
-    out.extend_from_slice(text.as_bytes());
+    emit(text.as_bytes());
 }
 
 #[cfg(test)]
@@ -155,9 +157,11 @@ mod tests {
             unreachable!()
         };
         assert_ne!(*request_material("op", &a), *request_material("op", &c));
+        let material = request_material("op", &b);
         assert_eq!(
-            String::from_utf8(request_material("op", &b).to_vec()).unwrap(),
+            String::from_utf8(material.to_vec()).unwrap(),
             "op\0{\"a\":null,\"b\":[1,{\"x\":\"s\",\"y\":2}]}"
         );
+        assert_eq!(material.capacity(), material.len(), "sized up front");
     }
 }

@@ -127,6 +127,7 @@ impl IdempotencyStore for PgStore {
     async fn take_over(
         &self,
         previous_claim: Uuid,
+        now: DateTime<Utc>,
         record: &IdempotencyRecord,
     ) -> Result<bool, RepositoryError> {
         let row = IdempotencyRow::from_record(record)?;
@@ -136,7 +137,12 @@ impl IdempotencyStore for PgStore {
                 dsl::idempotency_keys
                     .filter(dsl::tenant_id.eq(&row.tenant_id))
                     .filter(dsl::idempotency_key.eq(&row.idempotency_key))
-                    .filter(dsl::claim.eq(previous_claim)),
+                    .filter(dsl::claim.eq(previous_claim))
+                    .filter(
+                        dsl::expires_at.le(now).or(dsl::response_status
+                            .is_null()
+                            .and(dsl::locked_until.le(now))),
+                    ),
             )
             .set(&row)
             .execute(&mut conn)

@@ -139,16 +139,23 @@ impl IdempotencyStore for SqliteStore {
     async fn take_over(
         &self,
         previous_claim: Uuid,
+        now: DateTime<Utc>,
         record: &IdempotencyRecord,
     ) -> Result<bool, RepositoryError> {
         let row = IdempotencyRow::from_record(record)?;
         let previous_claim = previous_claim.to_string();
+        let now = now.timestamp_micros();
         self.write(move |c| {
             let updated = diesel::update(
                 dsl::idempotency_keys
                     .filter(dsl::tenant_id.eq(&row.tenant_id))
                     .filter(dsl::idempotency_key.eq(&row.idempotency_key))
-                    .filter(dsl::claim.eq(&previous_claim)),
+                    .filter(dsl::claim.eq(&previous_claim))
+                    .filter(
+                        dsl::expires_at.le(now).or(dsl::response_status
+                            .is_null()
+                            .and(dsl::locked_until.le(now))),
+                    ),
             )
             .set(&row)
             .sync_execute(c)?;

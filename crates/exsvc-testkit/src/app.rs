@@ -153,11 +153,14 @@ impl RateLimiter for FailingStore {
 /// The test keyring: one fixed master key (tests that rotate make their own).
 pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The store timeout of a `TestApp` on PostgreSQL.
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn postgres_store(url: &str) -> (Stores, PoolUsageProbe) {
     let settings = PoolSettings {
         database_url: url.to_owned(),
         max_size: 8,
-        timeout: Duration::from_secs(2),
+        timeout: STORE_TIMEOUT,
     };
     let store = PgStore::connect(&settings).expect("pool");
     let probe = store.clone();
@@ -214,6 +217,7 @@ impl TestApp {
             cipher.clone(),
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
+            STORE_TIMEOUT,
         );
         let catalog = ServiceCatalog::new(
             repository.services.clone(),

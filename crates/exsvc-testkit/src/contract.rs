@@ -1020,22 +1020,55 @@ pub async fn idempotency_claims_guard_complete_release_and_takeover(stores: Stor
         .unwrap();
     assert!(stores.idempotency.find(&t, &k).await.unwrap().is_some());
 
-    // A takeover needs the current claim, and clears the response.
+    // A completed key that has not expired is never taken over, even by
+    // someone naming its claim (they saw it free a moment ago).
     let successor = idempotency_record("t1", "k", now);
     assert!(!stores
         .idempotency
-        .take_over(Uuid::now_v7(), &successor)
+        .take_over(record.claim, now, &successor)
+        .await
+        .unwrap());
+    assert_eq!(
+        stores
+            .idempotency
+            .find(&t, &k)
+            .await
+            .unwrap()
+            .unwrap()
+            .response,
+        Some(created_response())
+    );
+    // Once it has expired it is, by its current claim only; the response goes.
+    assert!(!stores
+        .idempotency
+        .take_over(Uuid::now_v7(), later, &successor)
         .await
         .unwrap());
     assert!(stores
         .idempotency
-        .take_over(record.claim, &successor)
+        .take_over(record.claim, later, &successor)
         .await
         .unwrap());
     assert_eq!(
         stores.idempotency.find(&t, &k).await.unwrap(),
         Some(successor.clone())
     );
+    // A running claim is taken over only after its lease.
+    let third = idempotency_record("t1", "k", now);
+    assert!(!stores
+        .idempotency
+        .take_over(successor.claim, now, &third)
+        .await
+        .unwrap());
+    assert!(!stores
+        .idempotency
+        .take_over(
+            successor.claim,
+            successor.locked_until - Duration::seconds(1),
+            &third
+        )
+        .await
+        .unwrap());
     // A release by another claim does nothing; by the holder forgets the key.
     stores
         .idempotency
@@ -1049,6 +1082,26 @@ pub async fn idempotency_claims_guard_complete_release_and_takeover(stores: Stor
         .await
         .unwrap();
     assert_eq!(stores.idempotency.find(&t, &k).await.unwrap(), None);
+
+    // A running claim whose lease has ended is free.
+    let abandoned = idempotency_record("t1", "k", now);
+    assert!(stores.idempotency.insert(&abandoned).await.unwrap());
+    let heir = idempotency_record("t1", "k", now);
+    assert!(stores
+        .idempotency
+        .take_over(abandoned.claim, abandoned.locked_until, &heir)
+        .await
+        .unwrap());
+    assert_eq!(
+        stores
+            .idempotency
+            .find(&t, &k)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim,
+        heir.claim
+    );
 }
 
 pub async fn idempotency_keys_expire(stores: Stores) {

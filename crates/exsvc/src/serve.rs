@@ -320,6 +320,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         cipher.clone(),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
+        config.db_timeout,
     );
     tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
     let catalog = ServiceCatalog::new(

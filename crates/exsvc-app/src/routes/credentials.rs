@@ -5,6 +5,7 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use exsvc_domain::Permission;
+use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
@@ -78,8 +79,10 @@ pub async fn get_credentials(
     params(("id" = String, Path, description = "Service id"), crate::dto::IdempotencyKeyHeader),
     request_body(content = crate::dto::CredentialWriteDto, content_type = "application/json"),
     responses(
-        (status = 201, description = "The service's first credential: metadata only", body = CredentialMetaDto),
-        (status = 200, description = "A new version: metadata only", body = CredentialMetaDto),
+        (status = 201, description = "The service's first credential: metadata only", body = CredentialMetaDto,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"))),
+        (status = 200, description = "A new version: metadata only", body = CredentialMetaDto,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"))),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
@@ -101,9 +104,12 @@ pub async fn put_credentials(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
-    let id = path_id(&req);
-    let put = async {
-        let (meta, first) = state.vault.put(auth.principal(), id, &body).await?;
+    let id = path_id(&req).to_owned();
+    let operation = format!("PUT /api/v1/services/{id}/credentials");
+    let principal = auth.principal().clone();
+    let app = state.clone();
+    let put = move |body: Map<String, Value>| async move {
+        let (meta, first) = app.vault.put(&principal, &id, &body).await?;
         let mut response = if first {
             HttpResponse::Created()
         } else {
@@ -118,8 +124,8 @@ pub async fn put_credentials(
         auth.principal(),
         key,
         Permission::Update,
-        &format!("PUT /api/v1/services/{id}/credentials"),
-        &body,
+        &operation,
+        body,
         put,
     )
     .await

@@ -157,6 +157,7 @@ pub async fn list_services(
         (status = 201, description = "Created", body = ServiceDto, headers(
             ("Location" = String, description = "URL of the new service"),
             ("ETag" = String, description = "`\"<version>\"`"),
+            ("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"),
         )),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
@@ -178,9 +179,11 @@ pub async fn create_service(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
-    let create = async {
-        let service = state.catalog.create(auth.principal(), &body).await?;
-        let location = format!("{}/api/v1/services/{}", state.base_path, service.id);
+    let principal = auth.principal().clone();
+    let app = state.clone();
+    let create = move |body: Map<String, Value>| async move {
+        let service = app.catalog.create(&principal, &body).await?;
+        let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
         if let Ok(value) = HeaderValue::from_str(&location) {
             builder.insert_header((header::LOCATION, value));
@@ -193,7 +196,7 @@ pub async fn create_service(
         key,
         Permission::Create,
         "POST /api/v1/services",
-        &body,
+        body,
         create,
     )
     .await

@@ -29,13 +29,16 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     ) -> Result<Option<IdempotencyRecord>, RepositoryError>;
 
     /// Replaces the stored record of `record`'s key with `record`, only while
-    /// it is still held by `previous_claim`. `true` when replaced.
+    /// it is still held by `previous_claim` and is free at `now`: expired, or
+    /// without a response after its lease (checked in the same statement, so
+    /// a response kept meanwhile is never overwritten). `true` when replaced.
     ///
     /// # Errors
     /// `Unavailable` / `Internal` only.
     async fn take_over(
         &self,
         previous_claim: Uuid,
+        now: DateTime<Utc>,
         record: &IdempotencyRecord,
     ) -> Result<bool, RepositoryError>;
 

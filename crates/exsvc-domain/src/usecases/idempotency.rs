@@ -12,10 +12,14 @@ use crate::ServiceError;
 /// How long a key and its response are kept (SPEC §2).
 pub const KEY_LIFETIME: Duration = Duration::hours(24);
 
-/// How long a running request holds its key. Longer than any request can
-/// run (store timeouts are seconds); a key whose holder died is free again
-/// after it.
-pub const CLAIM_LEASE: Duration = Duration::seconds(60);
+/// The shortest time a running request holds its key; `IdempotencyGuard::new`
+/// lengthens it for slow stores. A key whose holder died is free again after
+/// it.
+pub const MIN_CLAIM_LEASE: Duration = Duration::seconds(60);
+
+/// A request makes a handful of store operations, each bounded by the store's
+/// timeout; its lease outlasts this many of them.
+const LEASE_STORE_TIMEOUTS: i32 = 10;
 
 /// Claims are raced by at most a few steps (a release or a takeover between
 /// our insert and our read); past this many rounds the key is busy.
@@ -49,6 +53,7 @@ pub struct IdempotencyGuard {
     cipher: Arc<dyn CredentialCipher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    lease: Duration,
 }
 
 fn unavailable_or_internal(error: RepositoryError) -> ServiceError {
@@ -59,17 +64,26 @@ fn unavailable_or_internal(error: RepositoryError) -> ServiceError {
 }
 
 impl IdempotencyGuard {
+    /// `store_timeout` bounds each store operation; a claim's lease is
+    /// [`MIN_CLAIM_LEASE`] or, for a slow store, long enough that no request
+    /// still running loses its key.
     pub fn new(
         store: Arc<dyn IdempotencyStore>,
         cipher: Arc<dyn CredentialCipher>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        store_timeout: std::time::Duration,
     ) -> Self {
+        let lease = Duration::from_std(store_timeout)
+            .ok()
+            .and_then(|timeout| timeout.checked_mul(LEASE_STORE_TIMEOUTS))
+            .map_or(MIN_CLAIM_LEASE, |lease| lease.max(MIN_CLAIM_LEASE));
         Self {
             store,
             cipher,
             clock,
             ids,
+            lease,
         }
     }
 
@@ -101,7 +115,7 @@ impl IdempotencyGuard {
                 fingerprint: fingerprint.to_vec(),
                 fingerprint_key: fingerprint_key.clone(),
                 response: None,
-                locked_until: now + CLAIM_LEASE,
+                locked_until: now + self.lease,
                 expires_at: now + KEY_LIFETIME,
             };
             if self
@@ -123,7 +137,7 @@ impl IdempotencyGuard {
             if is_free(&existing, now) {
                 if self
                     .store
-                    .take_over(existing.claim, &record)
+                    .take_over(existing.claim, now, &record)
                     .await
                     .map_err(unavailable_or_internal)?
                 {
@@ -148,7 +162,7 @@ impl IdempotencyGuard {
     /// `Unavailable` when the store is; the write itself has happened.
     pub async fn complete(
         &self,
-        claim: Claim,
+        claim: &Claim,
         response: &StoredResponse,
     ) -> Result<(), ServiceError> {
         let expires_at = self.clock.now() + KEY_LIFETIME;
@@ -245,12 +259,13 @@ mod tests {
         IdempotencyKey::parse("retry-1").unwrap()
     }
 
-    /// A stand-in digest: the first byte of the material's length, per key id,
-    /// enough to tell two bodies apart here.
+    /// A stand-in keyed digest: a hash of the key id and the material.
     fn digest(key_id: &str, data: &[u8]) -> [u8; 32] {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        (key_id, data).hash(&mut hasher);
         let mut out = [0u8; 32];
-        out[0] = data.len() as u8;
-        out[1] = key_id.len() as u8;
+        out[..8].copy_from_slice(&hasher.finish().to_le_bytes());
         out
     }
 
@@ -271,6 +286,7 @@ mod tests {
             Arc::new(cipher),
             Arc::new(clock),
             Arc::new(ids),
+            std::time::Duration::from_secs(2),
         )
     }
 
@@ -302,7 +318,7 @@ mod tests {
             .expect_insert()
             .withf(|r| {
                 r.response.is_none()
-                    && r.locked_until == now() + CLAIM_LEASE
+                    && r.locked_until == now() + MIN_CLAIM_LEASE
                     && r.expires_at == now() + KEY_LIFETIME
                     && r.fingerprint_key == "k1"
             })
@@ -398,15 +414,30 @@ mod tests {
                 .returning(move |_, _| Ok(Some(record.clone())));
             store
                 .expect_take_over()
-                .withf(move |claim, new| *claim == previous && new.claim != previous)
+                .withf(move |claim, at, new| {
+                    *claim == previous && *at == now() && new.claim != previous
+                })
                 .times(1)
-                .returning(|_, _| Ok(true));
+                .returning(|_, _, _| Ok(true));
             let admission = guard(store)
                 .admit(&caller(), key(), OPERATION, &body)
                 .await
                 .unwrap();
             assert!(matches!(admission, Admission::Proceed(_)));
         }
+    }
+
+    #[test]
+    fn the_lease_outlasts_a_slow_store() {
+        let slow = IdempotencyGuard::new(
+            Arc::new(MockIdempotencyStore::new()),
+            Arc::new(MockCredentialCipher::new()),
+            Arc::new(MockClock::new()),
+            Arc::new(MockIdGenerator::new()),
+            std::time::Duration::from_secs(30),
+        );
+        assert_eq!(slow.lease, Duration::seconds(300));
+        assert_eq!(guard(MockIdempotencyStore::new()).lease, MIN_CLAIM_LEASE);
     }
 
     #[tokio::test]
@@ -457,7 +488,7 @@ mod tests {
         else {
             panic!("expected a claim")
         };
-        guard.complete(claim, &created()).await.unwrap();
+        guard.complete(&claim, &created()).await.unwrap();
         let Admission::Proceed(claim) = guard
             .admit(&caller(), key(), OPERATION, &obj(json!({})))
             .await

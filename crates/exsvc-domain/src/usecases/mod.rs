@@ -8,5 +8,5 @@ mod services;
 
 pub use audit::{AuditTrail, RawAuditParams};
 pub use credentials::{CredentialInput, CredentialVault, RevealedCredential, RewrapReport};
-pub use idempotency::{Admission, Claim, IdempotencyGuard, CLAIM_LEASE, KEY_LIFETIME};
+pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
 pub use services::{CatalogSettings, Precondition, ServiceCatalog};
