@@ -321,6 +321,80 @@ async fn queries_in_flight_when_the_database_shuts_down_answer_503_not_500() {
     assert_eq!(status.code(), Some(0), "{logs}");
 }
 
+/// The database hangs (its processes stopped): the pool's connections stay
+/// open and new ones are accepted by the kernel, but nothing answers. This is
+/// where the timeout does the work: each request answers 503 within
+/// `EXSVC_DB_TIMEOUT_MS` + 1 s, never hangs; after the thaw the service
+/// resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_database_answers_503_within_the_timeout_then_recovers() {
+    let cluster = Cluster::start();
+    let dir = Scratch::new("exsvc-outage");
+    let server = serve_on(&cluster, &dir).await;
+    let client = Client::new();
+    let token = admin("acme");
+    let id = create(&client, &server, &token, "Stripe").await;
+    let path = format!("/api/v1/services/{id}");
+    assert!(burst(&client, &server, &token, &path, 8)
+        .await
+        .iter()
+        .all(|s| *s == 200));
+
+    cluster.freeze();
+    let mut slowest = Duration::ZERO;
+    for round in 0..2 {
+        for (what, request) in [
+            (
+                "GET by id",
+                client.get(server.url(&path)).bearer_auth(&token),
+            ),
+            (
+                "POST",
+                client
+                    .post(server.url("/api/v1/services"))
+                    .bearer_auth(&token)
+                    .json(&create_body(&format!("Hung {round}"))),
+            ),
+            ("/readyz", client.get(server.url("/readyz"))),
+        ] {
+            let elapsed = assert_unavailable(&format!("{what}, round {round}"), request).await;
+            slowest = slowest.max(elapsed);
+        }
+    }
+    // Waiting is what the timeout is for: the answers did wait for it.
+    assert!(
+        slowest >= Duration::from_millis(DB_TIMEOUT_MS / 2),
+        "a hung database was noticed in {slowest:?}: not a timeout"
+    );
+    let started = Instant::now();
+    let statuses = burst(&client, &server, &token, &path, 12).await;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(
+        started.elapsed() <= ANSWER_WITHIN,
+        "{:?}",
+        started.elapsed()
+    );
+    for route in ["/healthz", "/api-docs/openapi.json"] {
+        let started = Instant::now();
+        let response = client.get(server.url(route)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{route}");
+        assert!(started.elapsed() < Duration::from_millis(500), "{route}");
+    }
+
+    cluster.thaw();
+    wait_ready(&client, &server, Duration::from_secs(15)).await;
+    let statuses = burst(&client, &server, &token, &path, 8).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    create(&client, &server, &token, "After the thaw").await;
+    let (status, logs) = server.stop().await;
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(
+        !logs.contains("\"status\":500"),
+        "{}",
+        errors_logged_in(&logs)
+    );
+}
+
 /// Statuses as runs: "200×312, 503×20, 200×400".
 fn runs(statuses: &[u16]) -> String {
     let mut out: Vec<(u16, usize)> = Vec::new();
@@ -337,9 +411,11 @@ fn runs(statuses: &[u16]) -> String {
 }
 
 fn errors_logged(server: &Server) -> String {
-    server
-        .logs()
-        .lines()
+    errors_logged_in(&server.logs())
+}
+
+fn errors_logged_in(logs: &str) -> String {
+    logs.lines()
         .filter(|l| l.contains("ERROR") || l.contains("\"status\":500"))
         .collect::<Vec<_>>()
         .join("\n")

@@ -178,7 +178,11 @@ impl Drop for Server {
 fn pg_bin(program: &str) -> PathBuf {
     let dir = std::env::var("EXSVC_TEST_PG_BIN")
         .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
-    let path = Path::new(&dir).join(program);
+    Path::new(&dir).join(program)
+}
+
+fn require_pg_bin(program: &str) -> PathBuf {
+    let path = pg_bin(program);
     assert!(
         path.is_file(),
         "PostgreSQL's {program} is required for this test and is not at {} (set EXSVC_TEST_PG_BIN)",
@@ -222,6 +226,9 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Self {
+        for program in ["initdb", "pg_ctl"] {
+            require_pg_bin(program);
+        }
         let dir = std::env::temp_dir().join(format!("exsvc-pg-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let cluster = Cluster {
@@ -280,8 +287,44 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The postmaster and its children (backends, background workers).
+    fn processes(&self) -> Vec<String> {
+        let pid_file = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let postmaster = pid_file.lines().next().unwrap().trim().to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .unwrap();
+        let mut pids = vec![postmaster];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        pids
+    }
+
+    /// A database that hangs instead of failing: every process of the cluster
+    /// stopped (SIGSTOP). Connections open and queries are sent, nothing answers.
+    pub fn freeze(&self) {
+        run_ok(Command::new("kill").arg("-STOP").args(self.processes()));
+    }
+
+    pub fn thaw(&self) {
+        run_ok(Command::new("kill").arg("-CONT").args(self.processes()));
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A frozen cluster cannot stop.
+        if self.data().join("postmaster.pid").exists() {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .args(self.processes())
+                .status();
+        }
         let _ = as_postgres("pg_ctl")
             .arg("-D")
             .arg(self.data())
