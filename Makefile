@@ -9,7 +9,9 @@ run:
 # tests, then the end-to-end tests once more on SQLite (same build: --workspace
 # keeps the feature set, so nothing is recompiled).
 # Needs PostgreSQL on 127.0.0.1:5432 (EXSVC_TEST_DATABASE_URL overrides it) and
-# Redis on 127.0.0.1:6379 (the shared rate-limit tests).
+# Redis on 127.0.0.1:6379 (the shared rate-limit tests), and the PostgreSQL
+# server binaries (initdb, pg_ctl; EXSVC_TEST_PG_BIN, default
+# /usr/lib/postgresql/15/bin): the outage tests run a cluster of their own.
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast && \

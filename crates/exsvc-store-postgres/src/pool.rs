@@ -6,10 +6,10 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use exsvc_domain::ports::RepositoryError;
 
-use crate::errors::from_pool;
+use crate::errors::{from_diesel, from_pool};
 
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -69,11 +69,29 @@ impl PgStore {
 
     /// Runs one repository operation under the store's timeout, so a database that
     /// stops answering mid-query yields `Unavailable` in bounded time.
+    ///
+    /// A server that ends our session (a fast shutdown, a restart, an
+    /// administrator's `pg_terminate_backend`) answers the query in flight with
+    /// an error diesel has no kind for, so it arrives here as `Internal`. When
+    /// the database does not answer a ping right after such an error, the error
+    /// was the outage's: `Unavailable` (503), not a 500.
     pub(crate) async fn bounded<T>(
         &self,
         operation: impl std::future::Future<Output = Result<T, RepositoryError>>,
     ) -> Result<T, RepositoryError> {
-        match tokio::time::timeout(self.timeout, operation).await {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, operation).await {
+            Ok(Err(RepositoryError::Internal(source)))
+                if is_unexplained_database_error(&*source) =>
+            {
+                match tokio::time::timeout_at(deadline, self.ping_once()).await {
+                    Ok(Ok(())) => Err(RepositoryError::Internal(source)),
+                    Ok(Err(_)) | Err(_) => {
+                        tracing::warn!(error = %source, "database session ended by the server");
+                        Err(RepositoryError::Unavailable)
+                    }
+                }
+            }
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
@@ -85,6 +103,15 @@ impl PgStore {
         }
     }
 
+    async fn ping_once(&self) -> Result<(), RepositoryError> {
+        let mut conn = self.connection().await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(())
+    }
+
     pub fn status(&self) -> PoolStatus {
         let status = self.pool.status();
         PoolStatus {
@@ -93,4 +120,16 @@ impl PgStore {
             available: status.available,
         }
     }
+}
+
+/// A database error of no kind diesel knows (it keeps no SQLSTATE for us): a
+/// bug in a query, or the server ending the session.
+fn is_unexplained_database_error(source: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(
+        source.downcast_ref::<diesel::result::Error>(),
+        Some(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            _
+        ))
+    )
 }
