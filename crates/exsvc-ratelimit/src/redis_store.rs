@@ -157,13 +157,19 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_refills_at_the_rate() {
-        let (l, key) = limiter(600).await;
-        for _ in 0..600 {
+        // 60 a minute: one token a second, far longer than the burst takes
+        // even on a loaded machine, so none comes back during it.
+        let (l, key) = limiter(60).await;
+        for _ in 0..60 {
             assert!(l.check(&key).await.unwrap().allowed);
         }
-        assert!(!l.check(&key).await.unwrap().allowed);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let refused = l.check(&key).await.unwrap();
+        assert!(!refused.allowed);
+        let retry = refused.retry_after.unwrap();
+        assert!(retry <= Duration::from_secs(1), "{retry:?}");
+        tokio::time::sleep(retry + Duration::from_millis(20)).await;
         assert!(l.check(&key).await.unwrap().allowed);
+        assert!(!l.check(&key).await.unwrap().allowed, "one token came back, not more");
     }
 
     #[tokio::test]
