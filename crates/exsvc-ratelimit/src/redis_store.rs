@@ -169,7 +169,10 @@ mod tests {
         assert!(retry <= Duration::from_secs(1), "{retry:?}");
         tokio::time::sleep(retry + Duration::from_millis(20)).await;
         assert!(l.check(&key).await.unwrap().allowed);
-        assert!(!l.check(&key).await.unwrap().allowed, "one token came back, not more");
+        assert!(
+            !l.check(&key).await.unwrap().allowed,
+            "one token came back, not more"
+        );
     }
 
     #[tokio::test]

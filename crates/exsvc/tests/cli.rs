@@ -3,19 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use exsvc_testkit::tokens::TEST_SECRET;
 use exsvc_testkit::TestDatabase;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_exsvc");
+mod support;
+
+use support::{free_port, Exited, Server, BIN};
 
 /// The binary with a clean `EXSVC_*` environment plus `vars`.
 fn exsvc(args: &[&str], vars: &[(&str, &str)]) -> Command {
@@ -262,112 +261,11 @@ async fn migrate_applies_once_then_nothing() {
     assert_eq!(unreachable.status.code(), Some(1));
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A scratch working directory: development mode writes `data/` under it.
 fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("exsvc-cli-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A running `exsvc serve` whose output is collected as it comes.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let sink = Arc::new(Mutex::new(String::new()));
-    let writer = sink.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut text = writer.lock().unwrap();
-            text.push_str(&line);
-            text.push('\n');
-        }
-    });
-    sink
-}
-
-impl Server {
-    /// Starts the binary in `dir` on a free port and waits until /healthz answers.
-    async fn start(dir: &Path, vars: &[(&str, &str)]) -> Server {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut command = exsvc(&["serve"], vars);
-        command
-            .env("EXSVC_LISTEN", &listen)
-            .env("EXSVC_LOG_FORMAT", "json")
-            .current_dir(dir);
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        let server = Server {
-            child,
-            base: format!("http://{listen}"),
-            stdout,
-            stderr,
-        };
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "did not start: {}",
-                server.stderr.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server
-    }
-
-    /// SIGTERM, then the exit status (within 35 s) and everything printed.
-    async fn stop(self) -> (ExitStatus, String, String) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        self.stop_after_signal().await
-    }
-
-    /// The exit status (within 35 s of a signal already sent) and everything printed.
-    async fn stop_after_signal(mut self) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(35);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit within 30 s of SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        // Let the reader threads drain the pipes.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let stdout = self.stdout.lock().unwrap().clone();
-        let stderr = self.stderr.lock().unwrap().clone();
-        (status, stdout, stderr)
-    }
 }
 
 /// The real binary serves a fresh PostgreSQL database (migrating it at start),
@@ -401,7 +299,11 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
         .unwrap();
     assert_eq!(created.status(), 201);
 
-    let (status, logs, stderr) = server.stop().await;
+    let Exited {
+        status,
+        stdout: logs,
+        stderr,
+    } = server.stop().await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     let line = logs
         .lines()
@@ -424,7 +326,7 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_request_in_flight_finish() {
     let dir = scratch_dir();
-    let server = Server::start(&dir, &[("EXSVC_JWT_SECRET", TEST_SECRET)]).await;
+    let mut server = Server::start(&dir, &[("EXSVC_JWT_SECRET", TEST_SECRET)]).await;
     let token = String::from_utf8(
         run(
             &["token", "--tenant", "acme", "--role", "admin"],
@@ -448,12 +350,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.sigterm();
     tokio::time::sleep(Duration::from_millis(700)).await;
     sender
         .send(Ok(br#" "base_url": "https://slow.example"}"#.to_vec()))
@@ -465,7 +362,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         .unwrap()
         .expect("the in-flight request was answered");
     assert_eq!(response.status(), 201, "the in-flight request completed");
-    let (status, _, stderr) = server.stop_after_signal().await;
+    let Exited { status, stderr, .. } = server.wait_exit(Duration::from_secs(35)).await;
     assert_eq!(status.code(), Some(0), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -529,7 +426,11 @@ async fn key_rotation_across_restarts() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, out, err) = server.stop().await;
+    let Exited {
+        stdout: out,
+        stderr: err,
+        ..
+    } = server.stop().await;
     logs.push_str(&out);
     logs.push_str(&err);
 
@@ -571,7 +472,11 @@ async fn key_rotation_across_restarts() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let (_, out, err) = server.stop().await;
+    let Exited {
+        stdout: out,
+        stderr: err,
+        ..
+    } = server.stop().await;
     logs.push_str(&out);
     logs.push_str(&err);
 
@@ -602,7 +507,11 @@ async fn key_rotation_across_restarts() {
     .await;
     assert_eq!(read(server.base.clone(), 1).await, format!("{canary}-v1"));
     assert_eq!(read(server.base.clone(), 2).await, format!("{canary}-v2"));
-    let (status, out, err) = server.stop().await;
+    let Exited {
+        status,
+        stdout: out,
+        stderr: err,
+    } = server.stop().await;
     assert_eq!(status.code(), Some(0));
     logs.push_str(&out);
     logs.push_str(&err);
@@ -633,7 +542,7 @@ async fn key_rotation_across_restarts() {
         .unwrap();
     assert_eq!(response.status(), 500);
     assert!(!response.text().await.unwrap().contains(canary));
-    let (_, out, _) = server.stop().await;
+    let out = server.stop().await.stdout;
     assert!(
         out.contains(&id),
         "the log names the service whose credential does not open"
@@ -798,7 +707,8 @@ async fn two_replicas_share_one_limit_and_one_database() {
         404
     );
 
-    let ((status_a, _, _), (status_b, _, _)) = tokio::join!(a.stop(), b.stop());
+    let (exit_a, exit_b) = tokio::join!(a.stop(), b.stop());
+    let (status_a, status_b) = (exit_a.status, exit_b.status);
     assert_eq!((status_a.code(), status_b.code()), (Some(0), Some(0)));
     std::fs::remove_dir_all(dir_a).unwrap();
     std::fs::remove_dir_all(dir_b).unwrap();
@@ -843,7 +753,11 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, logs, _) = first.stop().await;
+    let Exited {
+        status,
+        stdout: logs,
+        ..
+    } = first.stop().await;
     assert_eq!(status.code(), Some(0));
     assert!(
         logs.contains("DEVELOPMENT MODE"),
@@ -864,7 +778,7 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
         secret,
         "the key is reused"
     );
-    let (status, _, _) = second.stop().await;
+    let status = second.stop().await.status;
     assert_eq!(status.code(), Some(0));
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -945,7 +859,7 @@ async fn operations_endpoints() {
             && text.contains(r#"exsvc_db_pool_connections{state="in_use"}"#),
         "{text}"
     );
-    let (status, _, _) = server.stop().await;
+    let status = server.stop().await.status;
     assert_eq!(status.code(), Some(0));
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -986,7 +900,7 @@ async fn logs_never_carry_a_secret_or_a_token() {
             .await
             .unwrap();
     }
-    let (_, stdout, stderr) = server.stop().await;
+    let Exited { stdout, stderr, .. } = server.stop().await;
     let everything = format!("{stdout}{stderr}");
     assert!(everything.contains("\"route\""), "requests were logged");
     let signature = valid.rsplit('.').next().unwrap();

@@ -227,7 +227,8 @@ async fn database_down_then_back_503_then_recovery() {
         "no POST answered 503 was stored"
     );
 
-    let (status, logs) = server.stop().await;
+    let exited = server.stop().await;
+    let (status, logs) = (exited.status, exited.output());
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 }
@@ -264,7 +265,8 @@ async fn idle_pooled_connections_killed_by_a_restart_are_replaced() {
         .unwrap();
     assert_eq!(patched.status(), StatusCode::OK);
 
-    let (status, logs) = server.stop().await;
+    let exited = server.stop().await;
+    let (status, logs) = (exited.status, exited.output());
     assert_eq!(status.code(), Some(0), "{logs}");
 }
 
@@ -317,7 +319,8 @@ async fn queries_in_flight_when_the_database_shuts_down_answer_503_not_500() {
     }
     assert!(outage_seen, "the outage was seen");
 
-    let (status, logs) = server.stop().await;
+    let exited = server.stop().await;
+    let (status, logs) = (exited.status, exited.output());
     assert_eq!(status.code(), Some(0), "{logs}");
 }
 
@@ -386,7 +389,8 @@ async fn a_hung_database_answers_503_within_the_timeout_then_recovers() {
     let statuses = burst(&client, &server, &token, &path, 8).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     create(&client, &server, &token, "After the thaw").await;
-    let (status, logs) = server.stop().await;
+    let exited = server.stop().await;
+    let (status, logs) = (exited.status, exited.output());
     assert_eq!(status.code(), Some(0), "{logs}");
     assert!(
         !logs.contains("\"status\":500"),

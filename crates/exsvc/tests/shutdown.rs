@@ -159,7 +159,8 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_loses_no_acknowledged_
     load.signalled.store(true, Ordering::SeqCst);
     let signalled_at = Instant::now();
     server.sigterm();
-    let (status, logs) = server.wait_exit(Duration::from_secs(35)).await;
+    let exited = server.wait_exit(Duration::from_secs(35)).await;
+    let (status, logs) = (exited.status, exited.output());
     let exited_after = signalled_at.elapsed();
     for client in clients {
         client.await.unwrap();
@@ -263,6 +264,7 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_loses_no_acknowledged_
             .unwrap();
         assert_eq!(got.status(), StatusCode::OK, "acknowledged {id} was lost");
     }
-    let (status, logs) = server.stop().await;
+    let exited = server.stop().await;
+    let (status, logs) = (exited.status, exited.output());
     assert_eq!(status.code(), Some(0), "{logs}");
 }

@@ -51,6 +51,21 @@ fn collect(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     sink
 }
 
+/// How a server ended, and everything it printed.
+pub struct Exited {
+    pub status: ExitStatus,
+    /// The request and event log (JSON lines).
+    pub stdout: String,
+    /// Start-up messages and errors.
+    pub stderr: String,
+}
+
+impl Exited {
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
 /// A running `exsvc serve`; killed when dropped if the test did not stop it.
 pub struct Server {
     child: Child,
@@ -128,7 +143,7 @@ impl Server {
 
     /// Waits (at most `limit`) for the process to exit after a signal already
     /// sent; returns its status and everything it printed.
-    pub async fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, String) {
+    pub async fn wait_exit(&mut self, limit: Duration) -> Exited {
         let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -142,15 +157,15 @@ impl Server {
         };
         // Let the reader threads drain the pipes.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let output = format!(
-            "{}{}",
-            self.stdout.lock().unwrap(),
-            self.stderr.lock().unwrap()
-        );
-        (status, output)
+        Exited {
+            status,
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
     }
 
-    pub async fn stop(mut self) -> (ExitStatus, String) {
+    /// SIGTERM, then the exit (within 35 s: the 30 s grace and some).
+    pub async fn stop(mut self) -> Exited {
         self.sigterm();
         self.wait_exit(Duration::from_secs(35)).await
     }
