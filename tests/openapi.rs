@@ -164,6 +164,11 @@ async fn write_body_patterns_agree_with_the_service() {
                 "https://api.example.com/#frag".into(),
                 "https:// space.example".into(),
                 "0000".into(),
+                "https://a*".into(),
+                "https://-a-/".into(),
+                "https://a/%zz".into(),
+                "https://10.0.0.1:65535/x%2F?q=/?".into(),
+                "https://0x1/".into(),
             ],
         ),
     ];

@@ -24,9 +24,11 @@ pub enum ServiceStatusDto {
 /// reverse). Whitespace is what `str::trim` removes; control characters are
 /// Unicode's `Cc` (`char::is_control`).
 ///
-/// `base_url`: a subset of the absolute https URLs the service accepts (it also takes IP
-/// hosts, `%`-escapes, and `http` when `EXSVC_ALLOW_HTTP_BASE_URL=true`).
-const BASE_URL_PATTERN: &str = r"^https://[a-z][a-z0-9-]{0,62}(\.[a-z][a-z0-9-]{0,62}){0,4}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@-]*){0,16}(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$";
+/// `base_url`: the grammar `BaseUrl::parse` enforces (RFC 3986 forms: a DNS
+/// name or dotted IPv4 host, optional port, `pchar` path and query). The
+/// service also takes bracketed IPv6 hosts, and `http` when
+/// `EXSVC_ALLOW_HTTP_BASE_URL=true`.
+const BASE_URL_PATTERN: &str = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$";
 
 /// A registered external service.
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,7 +151,7 @@ pub struct ServiceWriteDto {
     /// Absolute https URL with a host, no user-info, no fragment.
     #[schema(
         max_length = 2048,
-        pattern = r"^https://[a-z][a-z0-9-]{0,62}(\.[a-z][a-z0-9-]{0,62}){0,4}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@-]*){0,16}(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$",
+        pattern = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
         example = "https://api.stripe.com/v1"
     )]
     pub base_url: String,
@@ -189,7 +191,7 @@ pub struct ServicePatchDto {
     #[schema(
         nullable = false,
         max_length = 2048,
-        pattern = r"^https://[a-z][a-z0-9-]{0,62}(\.[a-z][a-z0-9-]{0,62}){0,4}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~!$&'()*+,;=:@-]*){0,16}(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$"
+        pattern = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
     )]
     pub base_url: Option<String>,
     #[schema(max_length = 32, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
