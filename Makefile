@@ -1,5 +1,5 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
-.PHONY: run test lint fmt build
+.PHONY: run test lint fmt build conformance
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
@@ -30,3 +30,8 @@ fmt:
 
 build:
 	cargo build --workspace
+
+# schemathesis against the served OpenAPI document, every check on, fixed seed
+# (scripts/conformance.sh; needs PostgreSQL and `pip install schemathesis==4.32.5`).
+conformance:
+	scripts/conformance.sh

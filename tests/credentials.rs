@@ -172,6 +172,15 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
         body(app.get(&token, &format!("/api/v1/services/{id}")).await).await["auth_type"],
         Value::Null
     );
+    // Deleting again is safe: nothing is left, so the outcome already holds.
+    let repeated = app
+        .client
+        .delete(app.url(&format!("/api/v1/services/{id}/credentials")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repeated.status(), StatusCode::NO_CONTENT);
     // After destruction the next credential is a first one again.
     let again = put(
         &app,

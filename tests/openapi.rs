@@ -97,3 +97,150 @@ async fn swagger_ui_is_served_offline() {
         .unwrap()
         .contains("/api-docs/openapi.json"));
 }
+
+/// The document's rules for a service body are the service's: for each sample
+/// value, the schema pattern accepts it exactly when the service does.
+/// (schemathesis relies on this: a schema-valid body must be accepted, a
+/// schema-invalid one refused.)
+#[tokio::test]
+async fn write_body_patterns_agree_with_the_service() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let properties = &doc["components"]["schemas"]["ServiceWriteDto"]["properties"];
+    let pattern = |field: &str| {
+        let text = properties[field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} has no pattern"));
+        regex::Regex::new(text).unwrap()
+    };
+    let token = admin("acme");
+    let samples: [(&str, Vec<String>); 4] = [
+        (
+            "name",
+            vec![
+                "Stripe".into(),
+                "  Stripe \t".into(),
+                " ".into(),
+                "\u{a0}\u{3000}".into(),
+                "a\u{1}b".into(),
+                "\u{85}x".into(),
+                "x\u{9f}".into(),
+                "a".repeat(100),
+                format!("  {}\n", "b".repeat(100)),
+                "c".repeat(101),
+                "ü".repeat(100),
+                "line\nbreak".into(),
+            ],
+        ),
+        (
+            "description",
+            vec![
+                "".into(),
+                "two\nlines\tand a tab\r".into(),
+                "bell\u{7}".into(),
+                "\u{80}".into(),
+            ],
+        ),
+        (
+            "api_version",
+            vec!["".into(), "v1.2".into(), "v\u{1b}".into()],
+        ),
+        (
+            "base_url",
+            vec![
+                "https://api.example.com/v1".into(),
+                "https://a.b:8443/x/y?z=1".into(),
+                "".into(),
+                "http://api.example.com".into(),
+                "https://user@api.example.com".into(),
+                "https://api.example.com/#frag".into(),
+                "https:// space.example".into(),
+                "0000".into(),
+                "https://a*".into(),
+                "https://-a-/".into(),
+                "https://a/%zz".into(),
+                "https://10.0.0.1:65535/x%2F?q=/?".into(),
+                "https://0x1/".into(),
+            ],
+        ),
+    ];
+    let mut n = 0;
+    for (field, values) in samples {
+        let re = pattern(field);
+        for value in values {
+            n += 1;
+            let mut body = exsvc_testkit::app::service_body(&format!("pattern sample {n}"));
+            body[field] = Value::from(value.clone());
+            let status = app.create(&token, &body).await.status();
+            // A name taken by an earlier sample (after trimming) was valid too.
+            let accepted = status == StatusCode::CREATED || status == StatusCode::CONFLICT;
+            assert!(
+                accepted || status == StatusCode::BAD_REQUEST,
+                "{field} {value:?}: {status}"
+            );
+            assert_eq!(
+                re.is_match(&value),
+                accepted,
+                "{field} {value:?}: the document and the service disagree (service: {status})"
+            );
+        }
+    }
+}
+
+/// Parameters and bodies the document describes precisely enough to generate
+/// from: a non-null `If-Match`, an enumerated audit `action`, the credential
+/// body as one variant per `auth_type`, metadata without NUL characters.
+#[tokio::test]
+async fn document_states_the_input_rules() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for method in ["put", "patch", "delete"] {
+        let parameters = doc["paths"]["/api/v1/services/{id}"][method]["parameters"]
+            .as_array()
+            .unwrap();
+        let if_match = parameters.iter().find(|p| p["name"] == "If-Match").unwrap();
+        assert_eq!(if_match["schema"]["type"], "string", "{method}");
+    }
+    let audit = doc["paths"]["/api/v1/audit-events"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let action = audit.iter().find(|p| p["name"] == "action").unwrap();
+    assert_eq!(action["schema"]["enum"].as_array().unwrap().len(), 6);
+    let variants = doc["components"]["schemas"]["CredentialWriteDto"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let auth_types: Vec<&str> = variants
+        .iter()
+        .map(|v| v["properties"]["auth_type"]["enum"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        auth_types,
+        [
+            "api_key",
+            "basic",
+            "bearer",
+            "oauth2_client_credentials",
+            "custom"
+        ]
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Metadata"]["propertyNames"]["pattern"],
+        "^[^\\x00]*$"
+    );
+}

@@ -19,6 +19,17 @@ pub enum ServiceStatusDto {
     Inactive,
 }
 
+/// The schema patterns below state what the domain's value objects accept, so
+/// a request the document calls valid is one the service accepts (and the
+/// reverse). Whitespace is what `str::trim` removes; control characters are
+/// Unicode's `Cc` (`char::is_control`).
+///
+/// `base_url`: the grammar `BaseUrl::parse` enforces (RFC 3986 forms: a DNS
+/// name or dotted IPv4 host, optional port, `pchar` path and query). The
+/// service also takes bracketed IPv6 hosts, and `http` when
+/// `EXSVC_ALLOW_HTTP_BASE_URL=true`.
+const BASE_URL_PATTERN: &str = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$";
+
 /// A registered external service.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceDto {
@@ -113,11 +124,19 @@ impl From<&Page<Service>> for ServiceListDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceWriteDto {
-    /// 1–100 characters after trimming; unique per tenant, ignoring case.
-    #[schema(min_length = 1, max_length = 100, example = "Stripe")]
+    /// 1–100 characters after trimming, no control characters; unique per
+    /// tenant, ignoring case.
+    #[schema(
+        min_length = 1,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        example = "Stripe"
+    )]
     pub name: String,
-    /// At most 1000 characters.
-    #[schema(max_length = 1000)]
+    /// At most 1000 characters; no control characters but line breaks and tabs.
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub description: Option<String>,
     /// 1–50 characters of `[a-z0-9._-]`.
     #[serde(rename = "type")]
@@ -130,12 +149,16 @@ pub struct ServiceWriteDto {
     pub service_type: String,
     pub status: Option<ServiceStatusDto>,
     /// Absolute https URL with a host, no user-info, no fragment.
-    #[schema(max_length = 2048, example = "https://api.stripe.com/v1")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+        example = "https://api.stripe.com/v1"
+    )]
     pub base_url: String,
-    #[schema(max_length = 32)]
+    /// At most 32 characters, no control characters.
+    #[schema(max_length = 32, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub api_version: Option<String>,
-    /// A JSON object of at most 16 KiB serialized.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -144,21 +167,100 @@ pub struct ServiceWriteDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicePatchDto {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Required fields cannot be removed: not nullable.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: Option<String>,
-    #[schema(max_length = 1000)]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub description: Option<String>,
     #[serde(rename = "type")]
-    #[schema(min_length = 1, max_length = 50, pattern = r"^[a-z0-9._-]+$")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[a-z0-9._-]+$"
+    )]
     pub service_type: Option<String>,
     pub status: Option<ServiceStatusDto>,
-    #[schema(max_length = 2048)]
+    #[schema(
+        nullable = false,
+        max_length = 2048,
+        pattern = r"^https://(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+    )]
     pub base_url: Option<String>,
-    #[schema(max_length = 32)]
+    #[schema(max_length = 32, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub api_version: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// Merged into the current metadata: a member set to null is removed.
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<Map<String, Value>>,
 }
+
+/// Schema only: `metadata` as written. PostgreSQL's `jsonb` cannot hold the NUL
+/// character, so no key or string anywhere in it may contain one.
+pub struct Metadata;
+
+/// Schema only: any JSON value of `metadata`, without NUL characters.
+pub struct MetadataValue;
+
+fn schema_from_json(json: Value) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    // Built from JSON so every keyword reads as it is specified; unit tests check
+    // that each converts.
+    serde_json::from_value(json)
+        .unwrap_or_else(|_| utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::default()))
+}
+
+const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+
+fn no_nul_string() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(NO_NUL_PATTERN))
+        .build()
+}
+
+fn metadata_object() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .property_names(Some(no_nul_string()))
+        .additional_properties(Some(utoipa::openapi::Ref::from_schema_name(
+            "MetadataValue",
+        )))
+}
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        metadata_object()
+            .description(Some(
+                "A JSON object of at most 16 KiB serialized, with no NUL character in any key or string.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Metadata {}
+
+impl utoipa::PartialSchema for MetadataValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, Type};
+        use utoipa::openapi::{ObjectBuilder, Ref};
+        AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(no_nul_string())
+            .item(ArrayBuilder::new().items(Ref::from_schema_name("MetadataValue")))
+            .item(metadata_object())
+            .into()
+    }
+}
+
+impl ToSchema for MetadataValue {}
 
 /// Query parameters of `GET /api/v1/services`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -167,7 +269,9 @@ pub struct ListParams {
     /// Page size, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u16>,
-    /// Opaque position from a previous page's `next_cursor`.
+    /// Opaque position from a previous page's `next_cursor`; one this server did
+    /// not issue for this listing and filter is `400 INVALID_CURSOR`.
+    #[param(pattern = r"^[A-Za-z0-9_-]{55}$")]
     pub cursor: Option<String>,
     /// Only services of this type.
     #[serde(rename = "type")]
@@ -175,8 +279,8 @@ pub struct ListParams {
     pub service_type: Option<String>,
     /// Only services with this status.
     pub status: Option<ServiceStatusDto>,
-    /// Case-insensitive substring of the name.
-    #[param(max_length = 100)]
+    /// Case-insensitive substring of the name (no control characters).
+    #[param(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub q: Option<String>,
     /// Only services whose current credential expires before this RFC 3339 instant.
     pub credential_expires_before: Option<DateTime<Utc>>,
@@ -184,18 +288,109 @@ pub struct ListParams {
 
 /// `auth_type` and the typed credential object (SPEC §1.2). (Schema only: the
 /// handler validates the raw body in the domain.) `Debug` is redacted.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialWriteDto {
-    #[schema(example = "api_key")]
     pub auth_type: AuthTypeDto,
-    /// `api_key`: key, header_name?, query_param?; `basic`: username, password;
-    /// `bearer`: token; `oauth2_client_credentials`: client_id, client_secret,
-    /// token_url (https), scopes?, audience?; `custom`: any object (≤ 16 KiB).
-    #[schema(value_type = Object)]
     pub credentials: Map<String, Value>,
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// Characters `str::trim` removes.
+const WHITESPACE_CLASS: &str =
+    r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// The body of `PUT …/credentials`, one variant per `auth_type` with exactly the
+/// keys `CredentialSecret::parse` accepts: required values are strings with
+/// something besides whitespace, known types refuse other keys.
+fn credential_write_schema() -> Value {
+    let required_text = serde_json::json!({
+        "type": "string",
+        "pattern": format!("[^{WHITESPACE_CLASS}]"),
+    });
+    let text = serde_json::json!({"type": "string"});
+    let token_url = serde_json::json!({"type": "string", "pattern": BASE_URL_PATTERN});
+    let object = |required: &[&str], properties: Value| {
+        serde_json::json!({
+            "type": "object",
+            "required": required,
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    };
+    let variants = [
+        (
+            "api_key",
+            "`key`, optionally `header_name` (default `X-API-Key`) or `query_param`",
+            object(
+                &["key"],
+                serde_json::json!({"key": required_text, "header_name": text, "query_param": text}),
+            ),
+        ),
+        (
+            "basic",
+            "`username` and `password`",
+            object(
+                &["username", "password"],
+                serde_json::json!({"username": required_text, "password": required_text}),
+            ),
+        ),
+        (
+            "bearer",
+            "`token`",
+            object(&["token"], serde_json::json!({"token": required_text})),
+        ),
+        (
+            "oauth2_client_credentials",
+            "`client_id`, `client_secret`, `token_url` (https), optionally `scopes` and `audience`",
+            object(
+                &["client_id", "client_secret", "token_url"],
+                serde_json::json!({
+                    "client_id": required_text,
+                    "client_secret": required_text,
+                    "token_url": token_url,
+                    "scopes": {"type": "array", "items": {"type": "string"}},
+                    "audience": text,
+                }),
+            ),
+        ),
+        (
+            "custom",
+            "any JSON object of at most 16 KiB serialized",
+            serde_json::json!({"type": "object"}),
+        ),
+    ];
+    let one_of: Vec<Value> = variants
+        .into_iter()
+        .map(|(auth_type, description, credentials)| {
+            serde_json::json!({
+                "type": "object",
+                "title": auth_type,
+                "description": format!("`{auth_type}`: {description}"),
+                "required": ["auth_type", "credentials"],
+                "properties": {
+                    "auth_type": {"type": "string", "enum": [auth_type]},
+                    "credentials": credentials,
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "description": "A credential: `auth_type` and the `credentials` object of that type \
+                        (at most 16 KiB serialized), optionally `expires_at`.",
+        "oneOf": one_of,
+    })
+}
+
+impl utoipa::PartialSchema for CredentialWriteDto {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema_from_json(credential_write_schema())
+    }
+}
+
+impl ToSchema for CredentialWriteDto {}
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -345,16 +540,36 @@ impl From<&Page<AuditEvent>> for AuditEventListDto {
     }
 }
 
+/// The actions the audit trail records (SPEC §1.3).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum AuditActionDto {
+    #[serde(rename = "service.create")]
+    ServiceCreate,
+    #[serde(rename = "service.update")]
+    ServiceUpdate,
+    #[serde(rename = "service.delete")]
+    ServiceDelete,
+    #[serde(rename = "credentials.read")]
+    CredentialsRead,
+    #[serde(rename = "credentials.write")]
+    CredentialsWrite,
+    #[serde(rename = "credentials.delete")]
+    CredentialsDelete,
+}
+
 /// Query parameters of `GET /api/v1/audit-events`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u16>,
+    /// Opaque position from a previous page's `next_cursor`.
+    #[param(pattern = r"^[A-Za-z0-9_-]{55}$")]
     pub cursor: Option<String>,
     pub service_id: Option<Uuid>,
-    /// service.create, service.update, service.delete, credentials.read, credentials.write, credentials.delete
-    pub action: Option<String>,
+    /// Only events of this action.
+    #[param(inline)]
+    pub action: Option<AuditActionDto>,
     pub actor: Option<String>,
     /// Events at or after this instant.
     pub since: Option<DateTime<Utc>>,
@@ -403,4 +618,18 @@ pub struct IdempotencyKeyHeader {
         pattern = "^[\\x21-\\x7E]+$"
     )]
     pub idempotency_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The hand-written credential schema converts to utoipa's model without
+    /// losing a keyword (an unknown shape would silently become `{}`).
+    #[test]
+    fn credential_write_schema_converts_whole() {
+        let served = serde_json::to_value(CredentialWriteDto::schema()).unwrap();
+        assert_eq!(served, credential_write_schema());
+    }
 }

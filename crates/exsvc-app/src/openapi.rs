@@ -34,6 +34,7 @@ use crate::routes::{audit, credentials, debug, ops, services};
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceWriteDto, ServicePatchDto, ServiceStatusDto,
+        crate::dto::Metadata, crate::dto::MetadataValue,
         ErrorResponse, ErrorBody, ops::StatusDto,
         crate::dto::CredentialWriteDto, crate::dto::AuthTypeDto, crate::dto::CredentialMetaDto,
         crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,

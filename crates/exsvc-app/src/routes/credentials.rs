@@ -164,10 +164,10 @@ pub async fn list_versions(
     operation_id = "deleteCredentials",
     params(("id" = String, Path, description = "Service id")),
     responses(
-        (status = 204, description = "Every version destroyed"),
+        (status = 204, description = "Every version destroyed (also when there was none)"),
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
-        (status = 404, description = "`SERVICE_NOT_FOUND` or `CREDENTIALS_NOT_FOUND`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
         (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),

@@ -232,7 +232,7 @@ pub async fn get_service(
     operation_id = "replaceService",
     params(
         ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, description = "Apply only if the service's ETag matches"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the service's ETag matches"),
     ),
     request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
     responses(
@@ -270,7 +270,7 @@ pub async fn replace_service(
     operation_id = "patchService",
     params(
         ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, description = "Apply only if the service's ETag matches"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the service's ETag matches"),
     ),
     request_body(content(
         (crate::dto::ServicePatchDto = "application/merge-patch+json"),
@@ -315,7 +315,7 @@ pub async fn patch_service(
     operation_id = "deleteService",
     params(
         ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, description = "Delete only if the service's ETag matches"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "Delete only if the service's ETag matches"),
     ),
     responses(
         (status = 204, description = "Deleted"),

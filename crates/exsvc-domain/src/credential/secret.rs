@@ -202,8 +202,8 @@ fn check_known(auth_type: AuthType, members: &Map<String, Value>, errors: &mut F
             .and_then(Value::as_str)
             .filter(|u| !u.trim().is_empty())
         {
-            let https =
-                url::Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some());
+            // The same rules (and documented pattern) as a service's base_url.
+            let https = crate::service::BaseUrl::parse(url, false).is_ok();
             if !https {
                 errors.add(field("token_url"), "must be an absolute https URL");
             }

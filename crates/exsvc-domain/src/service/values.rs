@@ -193,12 +193,124 @@ impl BaseUrl {
         if url.fragment().is_some() || raw.contains('#') {
             return Err("must not contain a fragment".into());
         }
+        if !in_documented_form(raw, allow_http) {
+            return Err(
+                "must be a lowercase https:// URL whose host is a DNS name, an IPv4 \
+                        address or a bracketed IPv6 address, with an optional port, and whose \
+                        path and query use only URL characters and %-escapes"
+                    .into(),
+            );
+        }
         Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The URL grammar the OpenAPI document states for `base_url` (its `pattern`),
+/// checked on the raw text after `Url` accepted it. `Url` follows the WHATWG
+/// parser, which takes hosts such as `a*`, `-a-` or `.a` and stray `%`; this
+/// keeps what a client can register to RFC 3986 forms:
+/// `https://` host [`:` port] path [`?` query], where host is a DNS name (LDH
+/// labels of 1-63 characters, the last starting with a letter), a dotted IPv4
+/// address or a bracketed IPv6 address (which `Url` has validated), port is
+/// 0-65535, and path and query are `pchar`s (`%` only before two hex digits).
+fn in_documented_form(raw: &str, allow_http: bool) -> bool {
+    let rest = match raw.strip_prefix("https://") {
+        Some(rest) => rest,
+        None if allow_http => match raw.strip_prefix("http://") {
+            Some(rest) => rest,
+            None => return false,
+        },
+        None => return false,
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        match inner.split_once(']') {
+            Some((_, after)) => (
+                authority,
+                after.strip_prefix(':').map(Some).unwrap_or_else(|| {
+                    if after.is_empty() {
+                        None
+                    } else {
+                        Some("not a port")
+                    }
+                }),
+            ),
+            None => return false,
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let host_ok = if host.starts_with('[') {
+        true
+    } else {
+        is_dotted_ipv4(host) || is_dns_name(host)
+    };
+    let port_ok = port.is_none_or(|p| {
+        let digits = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        digits
+            && (p.len() <= 4
+                || (p.len() == 5
+                    && !p.starts_with('0')
+                    && p.parse::<u32>().is_ok_and(|v| v <= 65535)))
+    });
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    host_ok
+        && port_ok
+        && url_chars(path, |c| c == '/')
+        && query.is_none_or(|q| url_chars(q, |c| c == '/' || c == '?'))
+}
+
+fn is_dotted_ipv4(host: &str) -> bool {
+    let octets: Vec<&str> = host.split('.').collect();
+    octets.len() == 4
+        && octets.iter().all(|o| {
+            (1..=3).contains(&o.len())
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && !(o.len() > 1 && o.starts_with('0'))
+                && o.parse::<u16>().is_ok_and(|v| v <= 255)
+        })
+}
+
+fn is_dns_name(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    labels.iter().all(|l| label_ok(l))
+        && labels
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// RFC 3986 `pchar`s (unreserved, sub-delims, `:`, `@`, `%HH`) plus `extra`.
+fn url_chars(text: &str, extra: impl Fn(char) -> bool) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let ok = if c == '%' {
+            chars.next().is_some_and(|h| h.is_ascii_hexdigit())
+                && chars.next().is_some_and(|h| h.is_ascii_hexdigit())
+        } else {
+            c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c) || extra(c)
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// At most 32 characters.
@@ -333,6 +445,36 @@ mod tests {
         assert!(BaseUrl::parse(" https://api.example.com", false).is_err());
         assert!(BaseUrl::parse("https://", false).is_err());
         assert!(BaseUrl::parse("javascript:alert(1)", false).is_err());
+        // The documented grammar: what WHATWG parsing takes but RFC 3986 does not.
+        for odd in [
+            "https://a*",
+            "https://-a-/",
+            "https://.a/",
+            "https://a..b/",
+            "https://a_b/",
+            "https://0x1/",
+            "https://01.2.3.4/",
+            "https://a:/",
+            "https://a:00080/",
+            "https://a/%zz",
+            "https://a/|",
+            "https://a/?q=\"x\"",
+            "HTTPS://a.example",
+            "https://a.example/x\\y",
+        ] {
+            assert!(BaseUrl::parse(odd, false).is_err(), "{odd}");
+        }
+        for fine in [
+            "https://a",
+            "https://API.Example.com:65535/v1/x%2Fy?a=b&c=d/e?f",
+            "https://1a.b2c:0/",
+            "https://xn--ls8h.example/",
+            "https://[::1]:8443/x",
+            "https://255.255.255.255",
+            "https://a.example/~user/(x);y=z,w:v@u!$'*+",
+        ] {
+            assert!(BaseUrl::parse(fine, false).is_ok(), "{fine}");
+        }
         let long = format!("https://a.com/{}", "p".repeat(2048 - 14));
         assert_eq!(long.len(), 2048);
         assert!(BaseUrl::parse(&long, false).is_ok());

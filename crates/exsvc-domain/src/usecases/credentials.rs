@@ -359,17 +359,18 @@ impl CredentialVault {
             .map_err(plain)
     }
 
-    /// Destroys every version.
+    /// Destroys every version. With none to destroy the outcome already holds:
+    /// `Ok`, and nothing is written (no audit event, as for a change that
+    /// changes nothing), so a client can repeat the call safely.
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:update`, `NotFound`,
-    /// `CredentialsNotFound` when there is nothing to destroy.
+    /// `Forbidden` without `external-service:update`, `NotFound`.
     pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), ServiceError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         match self.credentials.version_state(principal.tenant(), id).await {
             Ok(state) if state.current.is_some() => {}
-            Ok(_) => return Err(ServiceError::CredentialsNotFound(id.to_string())),
+            Ok(_) => return Ok(()),
             Err(RepositoryError::NotFound) => return Err(ServiceError::NotFound(id.to_string())),
             Err(e) => return Err(plain(e)),
         }

@@ -337,12 +337,14 @@ impl ServiceCatalog {
     ) -> Result<Service, ServiceError> {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let current = self.find(principal, id).await?;
+            // An invalid change is refused as such whatever `If-Match` says: a
+            // 412 would send the client to re-read and resend the same bad body.
+            let spec = change(&current)?;
             if let Some(precondition) = &precondition {
                 if !precondition.matches(current.version) {
                     return Err(ServiceError::PreconditionFailed);
                 }
             }
-            let spec = change(&current)?;
             if spec == current.spec {
                 // Nothing changes, so the version (and the ETag) stays.
                 return Ok(current);

@@ -305,6 +305,39 @@ async fn replace_with_a_stale_if_match_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_invalid_change_is_a_validation_error_even_with_a_stale_if_match() {
+    let current = stored(3);
+    let id = current.id;
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    repo.expect_update().never();
+    let catalog = catalog(repo);
+    let mut bad = body();
+    bad.remove("base_url");
+    let err = catalog
+        .replace(
+            &everyone(),
+            &id.to_string(),
+            &bad,
+            Some(Precondition::Versions(vec![2])),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Validation(_)), "{err:?}");
+    let err = catalog
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"type": "Not A Type"}),
+            Some(Precondition::Versions(vec![])),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Validation(_)), "{err:?}");
+}
+
+#[tokio::test]
 async fn an_identical_replace_is_not_a_change() {
     let current = stored(5);
     let id = current.id;
