@@ -159,15 +159,15 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = reveal(&app, &token, &id, "").await;
     assert_eq!(body(gone).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
-    let versions = body(
-        app.get(
+    // The versions went with the credential.
+    let versions = app
+        .get(
             &token,
             &format!("/api/v1/services/{id}/credentials/versions"),
         )
-        .await,
-    )
-    .await;
-    assert_eq!(versions["versions"], json!([]));
+        .await;
+    assert_eq!(versions.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(versions).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
     assert_eq!(
         body(app.get(&token, &format!("/api/v1/services/{id}")).await).await["auth_type"],
         Value::Null

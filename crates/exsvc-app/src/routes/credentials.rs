@@ -140,7 +140,7 @@ pub async fn put_credentials(
         (status = 200, description = "Kept versions, newest first", body = CredentialVersionsDto),
         (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
-        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`, or `CREDENTIALS_NOT_FOUND` when the service has no credential", body = ErrorResponse),
         (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),

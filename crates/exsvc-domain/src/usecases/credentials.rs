@@ -336,7 +336,9 @@ impl CredentialVault {
     /// Every kept version, newest first; never a secret.
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:read`, `NotFound`.
+    /// `Forbidden` without `external-service:read`, `NotFound`;
+    /// `CredentialsNotFound` when the service has none (the versions are part
+    /// of the credential: gone with it, as `GET …/credentials` is).
     pub async fn versions(
         &self,
         principal: &Principal,
@@ -353,10 +355,15 @@ impl CredentialVault {
         {
             return Err(ServiceError::NotFound(id.to_string()));
         }
-        self.credentials
+        let versions = self
+            .credentials
             .versions(principal.tenant(), id)
             .await
-            .map_err(plain)
+            .map_err(plain)?;
+        if versions.is_empty() {
+            return Err(ServiceError::CredentialsNotFound(id.to_string()));
+        }
+        Ok(versions)
     }
 
     /// Destroys every version. With none to destroy the outcome already holds:
