@@ -167,7 +167,10 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
         )
         .await;
     assert_eq!(versions.status(), StatusCode::NOT_FOUND);
-    assert_eq!(body(versions).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
+    assert_eq!(
+        body(versions).await["error"]["code"],
+        "CREDENTIALS_NOT_FOUND"
+    );
     assert_eq!(
         body(app.get(&token, &format!("/api/v1/services/{id}")).await).await["auth_type"],
         Value::Null

@@ -40,7 +40,7 @@ use crate::routes::{audit, credentials, debug, ops, services};
         crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,
         crate::dto::AuditEventDto, crate::dto::AuditEventListDto, debug::DebugAuthDto, debug::TokenInfoDto,
     )),
-    modifiers(&BearerAuth, &RateLimitHeaders),
+    modifiers(&BearerAuth, &RateLimitHeaders, &ResourceLinks),
     tags(
         (name = "services", description = "The service registry"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -151,6 +151,68 @@ impl Modify for RateLimitHeaders {
 }
 
 /// The document, with the deployment's base path as its server URL.
+/// OpenAPI links: which operations apply to what a response names. A created
+/// service has its own operations and can be given a credential; only a
+/// service that has a credential has one to read, version or delete (reading
+/// `…/credentials` of a new service is 404 `CREDENTIALS_NOT_FOUND`, SPEC §3).
+struct ResourceLinks;
+
+impl Modify for ResourceLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        const FROM_CREATED: &str = "$response.body#/id";
+        const FROM_PATH: &str = "$request.path.id";
+        let rules: [(&str, &[&str], &str, &[&str]); 2] = [
+            (
+                "createService",
+                &["201"],
+                FROM_CREATED,
+                &[
+                    "getService",
+                    "replaceService",
+                    "patchService",
+                    "deleteService",
+                    "putCredentials",
+                ],
+            ),
+            (
+                "putCredentials",
+                &["200", "201"],
+                FROM_PATH,
+                &[
+                    "getCredentials",
+                    "listCredentialVersions",
+                    "deleteCredentials",
+                ],
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
+                let Some((_, statuses, id_source, targets)) = rules
+                    .iter()
+                    .find(|rule| operation.operation_id.as_deref() == Some(rule.0))
+                else {
+                    continue;
+                };
+                for status in *statuses {
+                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                    else {
+                        continue;
+                    };
+                    for target in *targets {
+                        let link = LinkBuilder::new()
+                            .operation_id(*target)
+                            .parameter("id", *id_source)
+                            .build();
+                        response.links.insert((*target).to_owned(), RefOr::T(link));
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub fn document(base_path: &str) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     if !base_path.is_empty() {
@@ -165,6 +227,44 @@ mod tests {
 
     use super::*;
     use crate::routes::api_routes;
+
+    /// Every link names an operation of the document, and a new service links
+    /// to no credential reads (it has none yet).
+    #[test]
+    fn links_name_real_operations() {
+        let doc = serde_json::to_value(document("")).unwrap();
+        let mut operation_ids = BTreeSet::new();
+        let mut links = Vec::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                let id = operation["operationId"].as_str().unwrap().to_owned();
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        let target = link["operationId"].as_str().unwrap().to_owned();
+                        links.push((id.clone(), status.clone(), target));
+                    }
+                }
+                operation_ids.insert(id);
+            }
+        }
+        for (_, _, target) in &links {
+            assert!(operation_ids.contains(target), "{target}");
+        }
+        let from_create: BTreeSet<&str> = links
+            .iter()
+            .filter(|(from, status, _)| from == "createService" && status == "201")
+            .map(|(_, _, target)| target.as_str())
+            .collect();
+        assert!(from_create.contains("getService") && from_create.contains("putCredentials"));
+        assert!(!from_create.contains("getCredentials"));
+        assert!(links
+            .iter()
+            .any(|(from, _, to)| from == "putCredentials" && to == "getCredentials"));
+    }
 
     /// A served route missing from the document (or documented but not served)
     /// fails here.
