@@ -67,7 +67,7 @@ cargo build --release --quiet --bin exsvc
 bin=target/release/exsvc
 
 # Figures from a machine that builds or tests something else are not valid.
-others_busy() { pgrep -x rustc >/dev/null 2>&1 || pgrep -f 'bin/st run' >/dev/null 2>&1; }
+others_busy() { pgrep -x rustc >/dev/null 2>&1 || pgrep -f 'bin/st |/target/debug/' >/dev/null 2>&1; }
 if others_busy; then
   echo "bench: WARNING: rustc or schemathesis is running on this machine: the figures will not be valid" >&2
 fi
@@ -168,7 +168,7 @@ run_pgbench() {
   pgbench -M prepared -c"$CONNECTIONS" -j"$THREADS" -T"$SECONDS_PER_RUN" "$@" "$pg_url" 2>/dev/null | awk '
     /latency average/ {lat=$4 $5}
     /^tps/ {tps=$3}
-    END {printf "%s %s\n", tps, lat}'
+    END {printf "%.0f %s\n", tps, lat}'
 }
 
 echo "==> pgbench -i -s 10"
