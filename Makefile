@@ -1,5 +1,5 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
-.PHONY: run test lint fmt build conformance
+.PHONY: run test lint fmt build conformance bench
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
@@ -35,3 +35,8 @@ build:
 # (scripts/conformance.sh; needs PostgreSQL and `pip install schemathesis==4.32.5`).
 conformance:
 	scripts/conformance.sh
+
+# Issue 7's benchmark: release server with 100,000 services against pgbench, same
+# run (scripts/bench.sh; needs PostgreSQL, wrk and pgbench). Figures: docs/benchmarks.md.
+bench:
+	scripts/bench.sh

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Issue 7's benchmark (make bench): the release server on PostgreSQL with
+# 100,000 services across 100 tenants, against pgbench on the same machine in
+# the same run. Prints one table; docs/benchmarks.md keeps the figures.
+#
+# Data (database exsvc_bench_<pid>, dropped at exit):
+#   - tenants t000..t099 with 1,000 services each (the 100,000), bulk-inserted
+#     as the service writes them (UUIDv7 id, name_key = lowercase name,
+#     version 1, empty metadata, no credential);
+#   - tenant "big" with 100,000 services of its own, for the listing reading;
+#   - 1,000 of the services (10 per tenant) get a bearer credential through
+#     the API (credentials are encrypted by the server).
+# Listing reading (keyset pagination: the cost of a page does not grow with the
+# number of rows before it): GET ?limit=20 on a 1,000-row tenant against the
+# page of "big" that has 99,000 rows before it (a cursor reached by walking the
+# listing), plus big's first page for reference.
+#
+# Every load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; pgbench with
+# the same connection count (-c$CONNECTIONS -j$THREADS -T<seconds>) in its own
+# database after `pgbench -i -s 10`.
+#
+# Needs wrk, pgbench, psql, curl, python3 and PostgreSQL on 127.0.0.1:5432
+# (EXSVC_TEST_DATABASE_URL names the maintenance database).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+for tool in wrk pgbench psql curl python3; do
+  command -v "$tool" >/dev/null 2>&1 || die "needs $tool (wrk: apt-get install wrk; pgbench and psql: postgresql-client)"
+done
+
+THREADS="${BENCH_THREADS:-2}"
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+maintenance_url="${EXSVC_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+db="exsvc_bench_$$"
+pgdb="exsvc_bench_pgbench_$$"
+workdir="$(mktemp -d)"
+server_pid=""
+
+with_db() { printf '%s' "$maintenance_url" | sed -E 's#/[^/?]*(\?|$)#/'"$1"'\1#'; }
+
+cleanup() {
+  local status=$?
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  for name in "$db" "$pgdb"; do
+    psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 \
+      || echo "bench: could not drop database $name" >&2
+  done
+  if [ "$status" -ne 0 ] && [ -s "$workdir/server.log" ]; then
+    echo "bench: last lines of the server log:" >&2
+    tail -n 20 "$workdir/server.log" >&2
+  fi
+  rm -rf "$workdir"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+psql -w -q "$maintenance_url" -c 'SELECT 1' >/dev/null || die "PostgreSQL is not reachable at $maintenance_url"
+
+echo "==> building the release binary"
+cargo build --release --quiet --bin exsvc
+bin=target/release/exsvc
+
+# Figures from a machine that builds or tests something else are not valid.
+others_busy() { pgrep -x rustc >/dev/null 2>&1 || pgrep -f 'bin/st |/target/debug/' >/dev/null 2>&1; }
+if others_busy; then
+  echo "bench: WARNING: rustc or schemathesis is running on this machine: the figures will not be valid" >&2
+fi
+echo "==> load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
+psql -w -q "$maintenance_url" -c "CREATE DATABASE $pgdb" >/dev/null
+db_url="$(with_db "$db")"
+pg_url="$(with_db "$pgdb")"
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+base="http://127.0.0.1:$port"
+export EXSVC_ENV=production
+export EXSVC_LISTEN="127.0.0.1:$port"
+export EXSVC_DATABASE_URL="$db_url"
+EXSVC_JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
+export EXSVC_JWT_SECRET
+EXSVC_MASTER_KEYS="$("$bin" keys generate --id bench1)"
+export EXSVC_MASTER_KEYS
+# The limiter stays in the path (as in production) with a budget no run spends.
+export EXSVC_RATE_LIMIT_PER_MINUTE=10000000
+export EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE=10000000
+export EXSVC_LOG=warn
+export EXSVC_LOG_FORMAT=json
+export EXSVC_DATA_DIR="$workdir"
+
+"$bin" migrate >"$workdir/migrate.log" 2>&1 || { cat "$workdir/migrate.log" >&2; die "exsvc migrate failed"; }
+
+echo "==> inserting 100,000 services across 100 tenants, and 100,000 in tenant 'big'"
+psql -w -q -v ON_ERROR_STOP=1 "$db_url" <<'SQL'
+-- A UUIDv7 for instant ts: 48 bits of Unix milliseconds, version 7, random rest.
+CREATE FUNCTION pg_temp.uuid_v7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
+  SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+    PLACING substring(int8send(floor(extract(epoch FROM ts) * 1000)::bigint) FROM 3) FROM 1 FOR 6),
+    52, 1), 53, 1), 'hex')::uuid
+$$;
+-- Exactly the row POST /api/v1/services writes for
+-- {"name": N, "type": "payment", "base_url": "https://api.example.com/v1"}.
+INSERT INTO services (id, tenant_id, name, name_key, description, service_type, status,
+                      base_url, api_version, metadata, created_at, updated_at, version,
+                      credential_auth_type, credential_expires_at, credential_version_issued)
+SELECT pg_temp.uuid_v7(ts), tenant, name, lower(name), '', 'payment', 'active',
+       'https://api.example.com/v1', NULL, '{}'::jsonb, ts, ts, 1, NULL, NULL, 0
+FROM (
+  SELECT format('t%s', lpad(((g - 1) / 1000)::text, 3, '0')) AS tenant,
+         format('Service %s', lpad(g::text, 6, '0')) AS name,
+         timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' + (g % 997) * interval '1 microsecond' AS ts
+  FROM generate_series(1, 100000) AS g
+  UNION ALL
+  SELECT 'big', format('Big %s', lpad(g::text, 6, '0')),
+         timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' + (g % 991) * interval '1 microsecond'
+  FROM generate_series(1, 100000) AS g
+) AS rows;
+VACUUM ANALYZE services;
+SQL
+
+"$bin" serve >"$workdir/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
+  kill -0 "$server_pid" 2>/dev/null || die "exsvc serve exited during start-up"
+  sleep 0.2
+done
+curl -fsS "$base/readyz" >/dev/null || die "exsvc did not become ready"
+
+echo "==> tokens, credentials (through the API) and a deep cursor"
+: >"$workdir/tokens"
+for i in $(seq 0 99); do
+  "$bin" token --tenant "$(printf 't%03d' "$i")" --role admin --sub bench --ttl 2h >>"$workdir/tokens"
+done
+big_token="$("$bin" token --tenant big --role admin --sub bench --ttl 2h)"
+small_token="$(sed -n 1p "$workdir/tokens")"
+writer_token="$("$bin" token --tenant writer --role admin --sub bench --ttl 2h)"
+psql -w -q -At -F ' ' "$db_url" \
+  -c "SELECT id, substr(tenant_id, 2)::int FROM services WHERE tenant_id <> 'big' ORDER BY random()" \
+  >"$workdir/ids"
+python3 scripts/bench/setup.py credentials "$base" "$workdir/ids" "$workdir/tokens" "$workdir/creds" 1000
+deep_cursor="$(python3 scripts/bench/setup.py cursor "$base" "$big_token" 99000)"
+
+pid_status() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$server_pid/status"; }
+
+# Runs wrk, prints "rps p50 p99 errors" (errors: non-2xx answers and socket errors).
+run_wrk() {
+  local out
+  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@")"
+  printf '%s\n' "$out" >>"$workdir/wrk.log"
+  printf '%s\n' "$out" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +50%/ {p50=$2}
+    /^ +99%/ {p99=$2}
+    /Non-2xx or 3xx responses/ {errors+=$NF}
+    /Socket errors/ {gsub(",", ""); errors+=$4+$6+$8+$10}
+    END {printf "%s %s %s %d\n", rps, p50, p99, errors}'
+}
+
+# Runs pgbench, prints "tps latency-average".
+run_pgbench() {
+  pgbench -M prepared -c"$CONNECTIONS" -j"$THREADS" -T"$SECONDS_PER_RUN" "$@" "$pg_url" 2>/dev/null | awk '
+    /latency average/ {lat=$4 $5}
+    /^tps/ {tps=$3}
+    END {printf "%.0f %s\n", tps, lat}'
+}
+
+echo "==> pgbench -i -s 10"
+pgbench -i -q -s 10 "$pg_url" >/dev/null 2>&1
+
+declare -A result
+measure() { # name, then the command
+  local name=$1
+  shift
+  result[$name]="$("$@")"
+  result["$name.rss"]="$(pid_status VmRSS)"
+  if others_busy; then result["$name"]="${result[$name]} (machine busy)"; fi
+  printf '    %-22s %s\n' "$name" "${result[$name]}"
+}
+
+echo "==> load ($THREADS threads, $CONNECTIONS connections, ${SECONDS_PER_RUN}s each)"
+measure pgbench_S run_pgbench -S
+measure get_by_id run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/ids" "$workdir/tokens"
+measure list_1k run_wrk -H "Authorization: Bearer $small_token" "$base/api/v1/services?limit=20"
+measure list_100k_deep run_wrk -H "Authorization: Bearer $big_token" "$base/api/v1/services?limit=20&cursor=$deep_cursor"
+measure list_100k_first run_wrk -H "Authorization: Bearer $big_token" "$base/api/v1/services?limit=20"
+measure pgbench_N run_pgbench -N
+measure get_credentials run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/creds" "$workdir/tokens" /credentials
+measure create run_wrk -s scripts/bench/create.lua "$base" -- "$writer_token" "$$"
+peak_kib="$(pid_status VmHWM)"
+if others_busy; then
+  echo "bench: WARNING: rustc or schemathesis ran during the load: the figures are not valid" >&2
+fi
+echo "==> load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Ratio of a wrk row's rps to a pgbench row's tps.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+field() { printf '%s\n' "${result[$1]}" | awk -v n="$2" '{print $n}'; }
+
+echo
+printf '| %-44s | %10s | %8s | %8s | %6s | %-18s |\n' "load" "requests/s" "p50" "p99" "errors" "ratio"
+printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------------------------------" "------------" "----------" "----------" "--------" "--------------------"
+printf '| %-44s | %10s | %8s | %8s | %6s | %-18s |\n' \
+  "pgbench -S -M prepared (select)" "$(field pgbench_S 1)" "avg $(field pgbench_S 2)" "" "" "" \
+  "pgbench -N -M prepared (simple update)" "$(field pgbench_N 1)" "avg $(field pgbench_N 2)" "" "" ""
+row() { # name, label, baseline name, baseline label
+  printf '| %-44s | %10s | %8s | %8s | %6s | %-18s |\n' "$2" "$(field "$1" 1)" "$(field "$1" 2)" \
+    "$(field "$1" 3)" "$(field "$1" 4)" "$(ratio "$(field "$1" 1)" "$(field "$3" 1)") × $4"
+}
+row get_by_id "GET /services/{id} (random, 100 tenants)" pgbench_S "pgbench -S"
+row list_1k "GET /services?limit=20, 1,000-row tenant" pgbench_S "pgbench -S"
+row list_100k_deep "same, 100,000 rows, 99,000 before the page" pgbench_S "pgbench -S"
+row list_100k_first "same, 100,000 rows, first page" pgbench_S "pgbench -S"
+row get_credentials "GET /services/{id}/credentials (random)" pgbench_N "pgbench -N"
+row create "POST /services (unique names)" pgbench_N "pgbench -N"
+echo
+echo "list page at 100,000 rows (99,000 before it) / at 1,000 rows, by requests/s: $(ratio "$(field list_1k 1)" "$(field list_100k_deep 1)")× the time"
+echo "peak RSS of the server (VmHWM): $((peak_kib / 1024)) MiB ($peak_kib kB); VmRSS after each load (kB):"
+for name in get_by_id list_1k list_100k_deep list_100k_first get_credentials create; do
+  printf '  %s=%s' "$name" "${result[$name.rss]}"
+done
+echo

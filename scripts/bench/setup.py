@@ -1,0 +1,66 @@
+"""Setup steps of scripts/bench.sh that go through the API.
+
+credentials BASE IDS TOKENS OUT N  -- PUT a bearer credential on N services
+    (spread over the tenants of IDS) and write their "id tenant" lines to OUT.
+cursor BASE TOKEN ROWS             -- walk a tenant's listing 100 at a time until
+    ROWS rows are behind, print the next_cursor there.
+"""
+import json
+import sys
+import urllib.request
+
+
+def call(method, url, token, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read() or b"null")
+
+
+def credentials(base, ids_file, tokens_file, out_file, n):
+    tokens = [line.strip() for line in open(tokens_file)]
+    by_tenant = {}
+    for line in open(ids_file):
+        service_id, tenant = line.split()
+        by_tenant.setdefault(int(tenant), []).append(service_id)
+    per_tenant = max(1, n // len(by_tenant))
+    written = []
+    for tenant, service_ids in sorted(by_tenant.items()):
+        for service_id in service_ids[:per_tenant]:
+            status, _ = call(
+                "PUT",
+                f"{base}/api/v1/services/{service_id}/credentials",
+                tokens[tenant],
+                {"auth_type": "bearer", "credentials": {"token": f"secret-{service_id}"}},
+            )
+            if status not in (200, 201):
+                sys.exit(f"PUT credentials answered {status}")
+            written.append(f"{service_id} {tenant}\n")
+    with open(out_file, "w") as out:
+        out.writelines(written)
+
+
+def cursor(base, token, rows):
+    behind, next_cursor = 0, None
+    while behind < rows:
+        url = f"{base}/api/v1/services?limit=100"
+        if next_cursor:
+            url += "&cursor=" + next_cursor
+        status, page = call("GET", url, token)
+        if status != 200 or not page["next_cursor"]:
+            sys.exit(f"listing stopped after {behind} rows (status {status})")
+        behind += len(page["services"])
+        next_cursor = page["next_cursor"]
+    print(next_cursor)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "credentials":
+        credentials(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
+    elif sys.argv[1] == "cursor":
+        cursor(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit(__doc__)
