@@ -384,6 +384,59 @@ fn credential_write_schema() -> Value {
     })
 }
 
+/// The body of `POST /api/v1/services`: a service, optionally with its first
+/// credential (`auth_type` and `credentials`, both or neither; `expires_at` is
+/// set with a later `PUT …/credentials`). Only documented: the handler
+/// validates the raw body in the domain.
+pub struct ServiceCreateDto;
+
+/// One variant without a credential (the service document as for a replace),
+/// then one per credential type: the same fields plus that type's
+/// `auth_type` and `credentials`, exactly as `PUT …/credentials` takes them.
+fn service_create_schema() -> Value {
+    let service = serde_json::to_value(<ServiceWriteDto as utoipa::PartialSchema>::schema())
+        .unwrap_or_default();
+    let credential_variants = credential_write_schema()["oneOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut one_of = vec![service.clone()];
+    for credential in credential_variants {
+        let mut variant = service.clone();
+        if let Some(properties) = variant["properties"].as_object_mut() {
+            properties.insert(
+                "auth_type".into(),
+                credential["properties"]["auth_type"].clone(),
+            );
+            properties.insert(
+                "credentials".into(),
+                credential["properties"]["credentials"].clone(),
+            );
+        }
+        if let Some(required) = variant["required"].as_array_mut() {
+            required.extend(["auth_type".into(), "credentials".into()]);
+        }
+        variant["title"] = serde_json::json!(format!(
+            "with a {} credential",
+            credential["title"].as_str().unwrap_or("")
+        ));
+        one_of.push(variant);
+    }
+    serde_json::json!({
+        "description": "A service, optionally with its first credential: `auth_type` and \
+                        `credentials` (both or neither), as `PUT …/credentials` takes them.",
+        "oneOf": one_of,
+    })
+}
+
+impl utoipa::PartialSchema for ServiceCreateDto {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema_from_json(service_create_schema())
+    }
+}
+
+impl ToSchema for ServiceCreateDto {}
+
 impl utoipa::PartialSchema for CredentialWriteDto {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         schema_from_json(credential_write_schema())
@@ -631,5 +684,23 @@ mod tests {
     fn credential_write_schema_converts_whole() {
         let served = serde_json::to_value(CredentialWriteDto::schema()).unwrap();
         assert_eq!(served, credential_write_schema());
+    }
+
+    #[test]
+    fn service_create_schema_converts_whole_and_names_every_credential_type() {
+        let served = serde_json::to_value(ServiceCreateDto::schema()).unwrap();
+        assert_eq!(served, service_create_schema());
+        let variants = served["oneOf"].as_array().unwrap();
+        assert_eq!(variants.len(), 6, "no credential, then one per type");
+        // Without a credential the fields are the service's own, and closed.
+        assert_eq!(variants[0]["additionalProperties"], false);
+        assert!(variants[0]["properties"].get("auth_type").is_none());
+        for variant in &variants[1..] {
+            assert_eq!(variant["additionalProperties"], false);
+            let required = variant["required"].as_array().unwrap();
+            assert!(required.contains(&"auth_type".into()) && required.contains(&"name".into()));
+            assert!(variant["properties"]["credentials"].is_object());
+            assert!(variant["properties"].get("expires_at").is_none());
+        }
     }
 }

@@ -36,7 +36,7 @@ use crate::routes::{audit, credentials, debug, ops, services};
         ServiceDto, ServiceListDto, ServiceWriteDto, ServicePatchDto, ServiceStatusDto,
         crate::dto::Metadata, crate::dto::MetadataValue,
         ErrorResponse, ErrorBody, ops::StatusDto,
-        crate::dto::CredentialWriteDto, crate::dto::AuthTypeDto, crate::dto::CredentialMetaDto,
+        crate::dto::CredentialWriteDto, crate::dto::ServiceCreateDto, crate::dto::AuthTypeDto, crate::dto::CredentialMetaDto,
         crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,
         crate::dto::AuditEventDto, crate::dto::AuditEventListDto, debug::DebugAuthDto, debug::TokenInfoDto,
     )),

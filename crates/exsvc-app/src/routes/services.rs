@@ -152,7 +152,7 @@ pub async fn list_services(
     post, path = "/api/v1/services", tag = "services",
     operation_id = "createService",
     params(crate::dto::IdempotencyKeyHeader),
-    request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
+    request_body(content = crate::dto::ServiceCreateDto, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ServiceDto, headers(
             ("Location" = String, description = "URL of the new service"),
