@@ -214,7 +214,7 @@ impl BaseUrl {
 /// parser, which takes hosts such as `a*`, `-a-` or `.a` and stray `%`; this
 /// keeps what a client can register to RFC 3986 forms:
 /// `https://` host [`:` port] path [`?` query], where host is a DNS name (LDH
-/// labels of 1-63 characters, the last starting with a letter), a dotted IPv4
+/// labels of 1-63 characters, `_` allowed, the last starting with a letter), a dotted IPv4
 /// address or a bracketed IPv6 address (which `Url` has validated), port is
 /// 0-65535, and path and query are `pchar`s (`%` only before two hex digits).
 fn in_documented_form(raw: &str, allow_http: bool) -> bool {
@@ -286,7 +286,9 @@ fn is_dns_name(host: &str) -> bool {
     let labels: Vec<&str> = host.split('.').collect();
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            // `_` is not LDH, but internal names (containers, service
+            // discovery) use it and RFC 3986 allows it in a host.
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -451,7 +453,6 @@ mod tests {
             "https://-a-/",
             "https://.a/",
             "https://a..b/",
-            "https://a_b/",
             "https://0x1/",
             "https://01.2.3.4/",
             "https://a:/",
@@ -469,6 +470,8 @@ mod tests {
             "https://API.Example.com:65535/v1/x%2Fy?a=b&c=d/e?f",
             "https://1a.b2c:0/",
             "https://xn--ls8h.example/",
+            "https://payment_gateway:8443/v1",
+            "https://svc_1.internal_zone.example/",
             "https://[::1]:8443/x",
             "https://255.255.255.255",
             "https://a.example/~user/(x);y=z,w:v@u!$'*+",
