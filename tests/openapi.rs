@@ -169,6 +169,8 @@ async fn write_body_patterns_agree_with_the_service() {
                 "https://a/%zz".into(),
                 "https://10.0.0.1:65535/x%2F?q=/?".into(),
                 "https://0x1/".into(),
+                "https://payment_gateway:8443/v1".into(),
+                "https://_a.example/".into(),
             ],
         ),
     ];
