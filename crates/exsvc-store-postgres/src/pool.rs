@@ -103,7 +103,8 @@ impl PgStore {
         }
     }
 
-    async fn ping_once(&self) -> Result<(), RepositoryError> {
+    /// One `SELECT 1` on a pooled connection, unbounded: callers bound it.
+    pub(crate) async fn ping_once(&self) -> Result<(), RepositoryError> {
         let mut conn = self.connection().await?;
         diesel::sql_query("SELECT 1")
             .execute(&mut conn)

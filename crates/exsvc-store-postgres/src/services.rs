@@ -205,14 +205,6 @@ impl ServiceRepository for PgStore {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        self.bounded(async {
-            let mut conn = self.connection().await?;
-            diesel::sql_query("SELECT 1")
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-            Ok(())
-        })
-        .await
+        self.bounded(self.ping_once()).await
     }
 }
