@@ -21,6 +21,10 @@ impl Authenticated {
     pub fn principal(&self) -> &Principal {
         &self.0.principal
     }
+
+    pub fn into_principal(self) -> Principal {
+        self.0.principal
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is

@@ -64,7 +64,7 @@ pub(crate) fn key_of(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiErr
 /// 503 when the key cannot be claimed.
 pub(crate) async fn run_once<W, F>(
     state: &web::Data<AppState>,
-    principal: &Principal,
+    principal: Principal,
     key: Option<IdempotencyKey>,
     permission: Permission,
     operation: &str,
@@ -72,17 +72,17 @@ pub(crate) async fn run_once<W, F>(
     write: W,
 ) -> Result<HttpResponse, ApiError>
 where
-    W: FnOnce(Map<String, Value>) -> F + 'static,
+    W: FnOnce(web::Data<AppState>, Principal, Map<String, Value>) -> F,
     F: Future<Output = Result<HttpResponse, ApiError>> + 'static,
 {
     // A caller who may not write gets the write's own refusal (recorded
     // wherever the use case records refusals), never someone else's replay.
     let Some(key) = key.filter(|_| principal.has(permission)) else {
-        return write(body).await;
+        return write(state.clone(), principal, body).await;
     };
     let claim = match state
         .idempotency
-        .admit(principal, key, operation, &body)
+        .admit(&principal, key, operation, &body)
         .await?
     {
         Admission::Replay(stored) => return Ok(replay(stored)),
@@ -90,24 +90,34 @@ where
     };
     // The write and the keeping of its response run as a task of their own,
     // so a client that hangs up cannot cancel the one between the other.
-    let guard = state.idempotency.clone();
+    let written = write(state.clone(), principal, body);
     let task = actix_web::rt::spawn(
-        async move {
-        match write(body).await {
-            Ok(response) if response.status().is_success() => {
-                Ok(keep_response(&guard, claim, response).await)
-            }
-            failed => {
-                if let Err(error) = guard.release(claim).await {
-                    tracing::warn!(error = %error, "an idempotency key could not be released; it frees itself when its lease ends");
-                }
-                failed
-            }
-        }
-        }
-        .instrument(tracing::Span::current()),
+        settle(state.idempotency.clone(), claim, written).instrument(tracing::Span::current()),
     );
     task.await.unwrap_or_else(|_| Err(ApiError::internal()))
+}
+
+/// Awaits a claimed write, then keeps its response (success) or frees its key
+/// (failure).
+async fn settle(
+    guard: IdempotencyGuard,
+    claim: Claim,
+    written: impl Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    match written.await {
+        Ok(response) if response.status().is_success() => {
+            Ok(keep_response(&guard, claim, response).await)
+        }
+        failed => {
+            if let Err(error) = guard.release(claim).await {
+                tracing::warn!(
+                    error = %error,
+                    "an idempotency key could not be released; it frees itself when its lease ends"
+                );
+            }
+            failed
+        }
+    }
 }
 
 /// Keeps a committed write's response for its retries. The write has

@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use exsvc_domain::Permission;
+use exsvc_domain::{Permission, Principal};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
@@ -106,9 +106,7 @@ pub async fn put_credentials(
     let key = idempotency::key_of(&req)?;
     let id = path_id(&req).to_owned();
     let operation = format!("PUT /api/v1/services/{id}/credentials");
-    let principal = auth.principal().clone();
-    let app = state.clone();
-    let put = move |body: Map<String, Value>| async move {
+    let put = move |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
         let (meta, first) = app.vault.put(&principal, &id, &body).await?;
         let mut response = if first {
             HttpResponse::Created()
@@ -121,7 +119,7 @@ pub async fn put_credentials(
     };
     idempotency::run_once(
         &state,
-        auth.principal(),
+        auth.into_principal(),
         key,
         Permission::Update,
         &operation,

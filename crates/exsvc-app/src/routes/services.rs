@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use exsvc_domain::pagination::RawListParams;
 use exsvc_domain::usecases::Precondition;
 use exsvc_domain::validation::FieldErrors;
-use exsvc_domain::{Permission, Service};
+use exsvc_domain::{Permission, Principal, Service};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
@@ -179,9 +179,7 @@ pub async fn create_service(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
-    let principal = auth.principal().clone();
-    let app = state.clone();
-    let create = move |body: Map<String, Value>| async move {
+    let create = |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
         let service = app.catalog.create(&principal, &body).await?;
         let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
@@ -192,7 +190,7 @@ pub async fn create_service(
     };
     idempotency::run_once(
         &state,
-        auth.principal(),
+        auth.into_principal(),
         key,
         Permission::Create,
         "POST /api/v1/services",
