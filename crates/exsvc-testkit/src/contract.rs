@@ -3,18 +3,13 @@
 //! `factory` is an async expression giving `(Stores, guard)` (the guard keeps the
 //! store's database alive for the test).
 
-use std::sync::Arc;
-
 use chrono::SubsecRound;
 use chrono::{DateTime, Duration, Utc};
 use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 use exsvc_domain::credential::{AuthType, CredentialRecord};
 use exsvc_domain::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use exsvc_domain::pagination::{CursorKey, ListQuery, RawListParams};
-use exsvc_domain::ports::{
-    AuditLog, CredentialRepository, IdempotencyStore, RepositoryError, ServiceRepository,
-    VersionState,
-};
+use exsvc_domain::ports::{RepositoryError, VersionState};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
 use serde_json::json;
@@ -25,27 +20,7 @@ fn tenant(name: &str) -> TenantId {
 }
 
 /// One store, through each of its ports.
-#[derive(Clone)]
-pub struct Stores {
-    pub services: Arc<dyn ServiceRepository>,
-    pub credentials: Arc<dyn CredentialRepository>,
-    pub audit: Arc<dyn AuditLog>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-}
-
-impl Stores {
-    pub fn of<S>(store: S) -> Self
-    where
-        S: ServiceRepository + CredentialRepository + AuditLog + IdempotencyStore + Clone,
-    {
-        Self {
-            services: Arc::new(store.clone()),
-            credentials: Arc::new(store.clone()),
-            audit: Arc::new(store.clone()),
-            idempotency: Arc::new(store),
-        }
-    }
-}
+pub use exsvc_domain::ports::Stores;
 
 /// An audit event of tenant `tenant_name`.
 pub fn audit(tenant_name: &str, action: AuditAction) -> AuditEvent {

@@ -146,9 +146,9 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
             store::migrate(&settings.database).await?;
             let store = store::open(&settings.database, 4, Duration::from_secs(30))?;
             let vault = CredentialVault::new(
-                store.services,
-                store.credentials,
-                store.audit,
+                store.ports.services,
+                store.ports.credentials,
+                store.ports.audit,
                 Arc::new(EnvelopeCipher::new(settings.keyring)),
                 Arc::new(SystemClock),
                 Arc::new(UuidV7Generator),
@@ -306,17 +306,17 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
     let cursor_key = cursor_key(secret.as_ref())?;
     let vault = CredentialVault::new(
-        store.services.clone(),
-        store.credentials.clone(),
-        store.audit.clone(),
+        store.ports.services.clone(),
+        store.ports.credentials.clone(),
+        store.ports.audit.clone(),
         cipher.clone(),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
         config.credential_max_versions,
     );
-    let audit_trail = AuditTrail::new(store.audit.clone(), cursor_key.clone());
+    let audit_trail = AuditTrail::new(store.ports.audit.clone(), cursor_key.clone());
     let idempotency = IdempotencyGuard::new(
-        store.idempotency.clone(),
+        store.ports.idempotency.clone(),
         cipher.clone(),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
@@ -324,7 +324,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     );
     tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
     let catalog = ServiceCatalog::new(
-        store.services.clone(),
+        store.ports.services.clone(),
         Arc::new(SystemClock),
         Arc::new(UuidV7Generator),
         cipher,

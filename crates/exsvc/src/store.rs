@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exsvc_app::metrics::{PoolUsage, PoolUsageProbe};
-use exsvc_domain::ports::{AuditLog, CredentialRepository, IdempotencyStore, ServiceRepository};
+use exsvc_domain::ports::Stores;
 use exsvc_store_postgres::PgStore;
 use exsvc_store_sqlite::SqliteStore;
 
@@ -27,10 +27,7 @@ pub async fn migrate(database: &Database) -> Result<usize, String> {
 
 /// The store through each of its ports, and a probe of its pool for metrics.
 pub struct Store {
-    pub services: Arc<dyn ServiceRepository>,
-    pub credentials: Arc<dyn CredentialRepository>,
-    pub audit: Arc<dyn AuditLog>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub ports: Stores,
     pub pool_usage: PoolUsageProbe,
 }
 
@@ -47,14 +44,10 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
                 timeout,
             })
             .map_err(|e| e.to_string())?;
-            let probe = store.clone();
             Ok(Store {
-                services: Arc::new(store.clone()),
-                credentials: Arc::new(store.clone()),
-                audit: Arc::new(store.clone()),
-                idempotency: Arc::new(store),
+                ports: Stores::of(store.clone()),
                 pool_usage: Arc::new(move || {
-                    let s = probe.status();
+                    let s = store.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)
                 }),
             })
@@ -66,14 +59,10 @@ pub fn open(database: &Database, max_size: usize, timeout: Duration) -> Result<S
                 timeout,
             })
             .map_err(|e| e.to_string())?;
-            let probe = store.clone();
             Ok(Store {
-                services: Arc::new(store.clone()),
-                credentials: Arc::new(store.clone()),
-                audit: Arc::new(store.clone()),
-                idempotency: Arc::new(store),
+                ports: Stores::of(store.clone()),
                 pool_usage: Arc::new(move || {
-                    let s = probe.status();
+                    let s = store.status();
                     PoolUsage::from_pool(s.max_size, s.size, s.available)
                 }),
             })

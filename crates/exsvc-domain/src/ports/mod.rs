@@ -17,6 +17,31 @@ pub use repository::{
 };
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
+use std::sync::Arc;
+
+/// One store (PostgreSQL or SQLite) through each of its repository ports.
+#[derive(Clone)]
+pub struct Stores {
+    pub services: Arc<dyn ServiceRepository>,
+    pub credentials: Arc<dyn CredentialRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Stores {
+    pub fn of<S>(store: S) -> Self
+    where
+        S: ServiceRepository + CredentialRepository + AuditLog + IdempotencyStore + Clone,
+    {
+        Self {
+            services: Arc::new(store.clone()),
+            credentials: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
+            idempotency: Arc::new(store),
+        }
+    }
+}
+
 #[cfg(any(test, feature = "mock"))]
 pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
