@@ -56,6 +56,40 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+impl StoredResponse {
+    /// The headers as both stores keep them: a JSON array of `[name, value]`
+    /// pairs.
+    pub fn headers_json(&self) -> String {
+        // A list of string pairs always serializes.
+        serde_json::to_string(&self.headers).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// A kept response from the columns it is stored in; `None` while the
+    /// first request still runs (no status and no body yet).
+    ///
+    /// # Errors
+    /// A status outside HTTP's range or headers that are not `headers_json`.
+    pub fn from_columns(
+        status: Option<i64>,
+        headers: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Option<Self>, String> {
+        let (Some(status), Some(body)) = (status, body) else {
+            return Ok(None);
+        };
+        let status = u16::try_from(status).map_err(|e| e.to_string())?;
+        let headers = match headers {
+            Some(text) => serde_json::from_str(text).map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        Ok(Some(Self {
+            status,
+            headers,
+            body,
+        }))
+    }
+}
+
 /// One key of one tenant, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -134,6 +168,24 @@ fn write_scalar(value: &Value, emit: &mut dyn FnMut(&[u8])) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_response_round_trips_through_its_columns() {
+        let response = StoredResponse {
+            status: 201,
+            headers: vec![("etag".into(), "\"1\"".into())],
+            body: b"{}".to_vec(),
+        };
+        let kept = StoredResponse::from_columns(
+            Some(201),
+            Some(&response.headers_json()),
+            Some(response.body.clone()),
+        );
+        assert_eq!(kept, Ok(Some(response)));
+        assert_eq!(StoredResponse::from_columns(None, None, None), Ok(None));
+        assert!(StoredResponse::from_columns(Some(-1), None, Some(vec![])).is_err());
+        assert!(StoredResponse::from_columns(Some(200), Some("{"), Some(vec![])).is_err());
+    }
 
     #[test]
     fn keys_are_visible_ascii_of_bounded_length() {

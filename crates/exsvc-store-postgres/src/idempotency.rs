@@ -34,10 +34,6 @@ fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Repository
     RepositoryError::Internal(Box::new(error))
 }
 
-fn headers_text(response: &StoredResponse) -> Result<String, RepositoryError> {
-    serde_json::to_string(&response.headers).map_err(internal)
-}
-
 impl IdempotencyRow {
     fn from_record(record: &IdempotencyRecord) -> Result<Self, RepositoryError> {
         let response = record.response.as_ref();
@@ -50,7 +46,7 @@ impl IdempotencyRow {
             response_status: response
                 .map(|r| i16::try_from(r.status).map_err(internal))
                 .transpose()?,
-            response_headers: response.map(headers_text).transpose()?,
+            response_headers: response.map(StoredResponse::headers_json),
             response_body: response.map(|r| r.body.clone()),
             locked_until: record.locked_until,
             expires_at: record.expires_at,
@@ -58,21 +54,12 @@ impl IdempotencyRow {
     }
 
     fn into_record(self) -> Result<IdempotencyRecord, RepositoryError> {
-        let response = match (
-            self.response_status,
-            self.response_headers,
+        let response = StoredResponse::from_columns(
+            self.response_status.map(i64::from),
+            self.response_headers.as_deref(),
             self.response_body,
-        ) {
-            (Some(status), headers, Some(body)) => Some(StoredResponse {
-                status: u16::try_from(status).map_err(internal)?,
-                headers: match headers {
-                    Some(text) => serde_json::from_str(&text).map_err(internal)?,
-                    None => Vec::new(),
-                },
-                body,
-            }),
-            _ => None,
-        };
+        )
+        .map_err(|e| RepositoryError::Internal(e.into()))?;
         Ok(IdempotencyRecord {
             tenant: TenantId::parse(&self.tenant_id).map_err(internal)?,
             key: IdempotencyKey::parse(&self.idempotency_key)
@@ -162,7 +149,7 @@ impl IdempotencyStore for PgStore {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let status = i16::try_from(response.status).map_err(internal)?;
-        let headers = headers_text(response)?;
+        let headers = response.headers_json();
         let body = response.body.clone();
         let target = dsl::idempotency_keys
             .filter(dsl::tenant_id.eq(tenant.as_str().to_owned()))

@@ -39,10 +39,6 @@ fn micros_to_time(micros: i64) -> Result<DateTime<Utc>, RepositoryError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| internal("timestamp out of range"))
 }
 
-fn headers_text(response: &StoredResponse) -> Result<String, RepositoryError> {
-    serde_json::to_string(&response.headers).map_err(internal)
-}
-
 impl IdempotencyRow {
     fn from_record(record: &IdempotencyRecord) -> Result<Self, RepositoryError> {
         let response = record.response.as_ref();
@@ -53,7 +49,7 @@ impl IdempotencyRow {
             fingerprint: record.fingerprint.clone(),
             fingerprint_key: record.fingerprint_key.clone(),
             response_status: response.map(|r| i32::from(r.status)),
-            response_headers: response.map(headers_text).transpose()?,
+            response_headers: response.map(StoredResponse::headers_json),
             response_body: response.map(|r| r.body.clone()),
             locked_until: record.locked_until.timestamp_micros(),
             expires_at: record.expires_at.timestamp_micros(),
@@ -61,21 +57,12 @@ impl IdempotencyRow {
     }
 
     fn into_record(self) -> Result<IdempotencyRecord, RepositoryError> {
-        let response = match (
-            self.response_status,
-            self.response_headers,
+        let response = StoredResponse::from_columns(
+            self.response_status.map(i64::from),
+            self.response_headers.as_deref(),
             self.response_body,
-        ) {
-            (Some(status), headers, Some(body)) => Some(StoredResponse {
-                status: u16::try_from(status).map_err(internal)?,
-                headers: match headers {
-                    Some(text) => serde_json::from_str(&text).map_err(internal)?,
-                    None => Vec::new(),
-                },
-                body,
-            }),
-            _ => None,
-        };
+        )
+        .map_err(|e| RepositoryError::Internal(e.into()))?;
         Ok(IdempotencyRecord {
             tenant: TenantId::parse(&self.tenant_id).map_err(internal)?,
             key: IdempotencyKey::parse(&self.idempotency_key).map_err(internal)?,
@@ -178,7 +165,7 @@ impl IdempotencyStore for SqliteStore {
             claim.to_string(),
         );
         let status = i32::from(response.status);
-        let headers = headers_text(response)?;
+        let headers = response.headers_json();
         let body = response.body.clone();
         let expires_at = expires_at.timestamp_micros();
         self.write(move |c| {
