@@ -14,11 +14,8 @@ use exsvc_crypto::{EnvelopeCipher, Keyring};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::CredentialCipher;
 use exsvc_domain::ports::RateLimiter;
-use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{
-    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
-};
+use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
 use crate::contract::Stores;
@@ -201,34 +198,23 @@ impl TestApp {
         let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(
             Keyring::parse(&options.master_keys).expect("test keyring"),
         ));
-        let cursor_key = CursorKey::derive(tokens::TEST_SECRET.as_bytes());
-        let vault = CredentialVault::new(
-            repository.services.clone(),
-            repository.credentials.clone(),
-            repository.audit.clone(),
-            cipher.clone(),
-            Arc::new(SystemClock),
-            Arc::new(UuidV7Generator),
-            options.max_credential_versions,
-        );
-        let audit_trail = AuditTrail::new(repository.audit.clone(), cursor_key.clone());
-        let idempotency = IdempotencyGuard::new(
-            repository.idempotency.clone(),
-            cipher.clone(),
-            Arc::new(SystemClock),
-            Arc::new(UuidV7Generator),
-            STORE_TIMEOUT,
-        );
-        let catalog = ServiceCatalog::new(
-            repository.services.clone(),
-            Arc::new(SystemClock),
-            Arc::new(UuidV7Generator),
+        let UseCases {
+            catalog,
+            vault,
+            audit_trail,
+            idempotency,
+        } = UseCases::new(
+            &repository,
             cipher,
-            CatalogSettings {
-                url_policy: UrlPolicy {
-                    allow_http: options.allow_http_base_url,
+            UseCaseSettings {
+                catalog: CatalogSettings {
+                    url_policy: UrlPolicy {
+                        allow_http: options.allow_http_base_url,
+                    },
+                    cursor_key: CursorKey::derive(tokens::TEST_SECRET.as_bytes()),
                 },
-                cursor_key: CursorKey::derive(tokens::TEST_SECRET.as_bytes()),
+                max_credential_versions: options.max_credential_versions,
+                store_timeout: STORE_TIMEOUT,
             },
         );
         let verifier = JwtVerifier::new(VerifierSettings {

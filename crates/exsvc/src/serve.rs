@@ -17,7 +17,7 @@ use exsvc_domain::ports::RateLimiter;
 use exsvc_domain::ports::{SystemClock, UuidV7Generator};
 use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{
-    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+    CatalogSettings, CredentialVault, IdempotencyGuard, UseCaseSettings, UseCases,
 };
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 use tracing_subscriber::EnvFilter;
@@ -304,37 +304,26 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         "credential keyring loaded"
     );
     let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
-    let cursor_key = cursor_key(secret.as_ref())?;
-    let vault = CredentialVault::new(
-        store.ports.services.clone(),
-        store.ports.credentials.clone(),
-        store.ports.audit.clone(),
-        cipher.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UuidV7Generator),
-        config.credential_max_versions,
-    );
-    let audit_trail = AuditTrail::new(store.ports.audit.clone(), cursor_key.clone());
-    let idempotency = IdempotencyGuard::new(
-        store.ports.idempotency.clone(),
-        cipher.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UuidV7Generator),
-        config.db_timeout,
-    );
-    tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
-    let catalog = ServiceCatalog::new(
-        store.ports.services.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UuidV7Generator),
+    let UseCases {
+        catalog,
+        vault,
+        audit_trail,
+        idempotency,
+    } = UseCases::new(
+        &store.ports,
         cipher,
-        CatalogSettings {
-            url_policy: UrlPolicy {
-                allow_http: config.allow_http_base_url,
+        UseCaseSettings {
+            catalog: CatalogSettings {
+                url_policy: UrlPolicy {
+                    allow_http: config.allow_http_base_url,
+                },
+                cursor_key: cursor_key(secret.as_ref())?,
             },
-            cursor_key,
+            max_credential_versions: config.credential_max_versions,
+            store_timeout: config.db_timeout,
         },
     );
+    tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
     let verifier = JwtVerifier::new(VerifierSettings {
         hmac_secret: secret.clone(),
         public_keys: config.public_keys.clone(),

@@ -1,0 +1,68 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ports::{CredentialCipher, Stores, SystemClock, UuidV7Generator};
+use crate::usecases::{
+    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+};
+
+/// What the use cases are configured with beyond the store and the cipher.
+#[derive(Debug, Clone)]
+pub struct UseCaseSettings {
+    /// Also keys the audit trail's cursors.
+    pub catalog: CatalogSettings,
+    /// Credential versions kept per service.
+    pub max_credential_versions: usize,
+    /// The store's operation timeout, which an idempotency claim outlasts.
+    pub store_timeout: Duration,
+}
+
+/// Every use case over one store, on the system clock and UUIDv7 ids: what
+/// the server and the test app both serve.
+#[derive(Clone)]
+pub struct UseCases {
+    pub catalog: ServiceCatalog,
+    pub vault: CredentialVault,
+    pub audit_trail: AuditTrail,
+    pub idempotency: IdempotencyGuard,
+}
+
+impl UseCases {
+    pub fn new(
+        stores: &Stores,
+        cipher: Arc<dyn CredentialCipher>,
+        settings: UseCaseSettings,
+    ) -> Self {
+        let vault = CredentialVault::new(
+            stores.services.clone(),
+            stores.credentials.clone(),
+            stores.audit.clone(),
+            cipher.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            settings.max_credential_versions,
+        );
+        let audit_trail =
+            AuditTrail::new(stores.audit.clone(), settings.catalog.cursor_key.clone());
+        let idempotency = IdempotencyGuard::new(
+            stores.idempotency.clone(),
+            cipher.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            settings.store_timeout,
+        );
+        let catalog = ServiceCatalog::new(
+            stores.services.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            cipher,
+            settings.catalog,
+        );
+        Self {
+            catalog,
+            vault,
+            audit_trail,
+            idempotency,
+        }
+    }
+}
