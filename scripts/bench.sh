@@ -25,6 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/exsvc.sh
+. scripts/lib/exsvc.sh
 for tool in wrk pgbench psql curl python3; do
   command -v "$tool" >/dev/null 2>&1 || die "needs $tool (wrk: apt-get install wrk; pgbench and psql: postgresql-client)"
 done
@@ -38,14 +40,10 @@ pgdb="exsvc_bench_pgbench_$$"
 workdir="$(mktemp -d)"
 server_pid=""
 
-with_db() { printf '%s' "$maintenance_url" | sed -E 's#/[^/?]*(\?|$)#/'"$1"'\1#'; }
 
 cleanup() {
   local status=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_exsvc
   for name in "$db" "$pgdb"; do
     psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 \
       || echo "bench: could not drop database $name" >&2
@@ -75,26 +73,9 @@ echo "==> load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
 psql -w -q "$maintenance_url" -c "CREATE DATABASE $pgdb" >/dev/null
-db_url="$(with_db "$db")"
-pg_url="$(with_db "$pgdb")"
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
-export EXSVC_ENV=production
-export EXSVC_LISTEN="127.0.0.1:$port"
-export EXSVC_DATABASE_URL="$db_url"
-EXSVC_JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
-export EXSVC_JWT_SECRET
-EXSVC_MASTER_KEYS="$("$bin" keys generate --id bench1)"
-export EXSVC_MASTER_KEYS
-# The limiter stays in the path (as in production) with a budget no run spends.
-export EXSVC_RATE_LIMIT_PER_MINUTE=10000000
-export EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE=10000000
-export EXSVC_LOG=warn
-export EXSVC_LOG_FORMAT=json
-export EXSVC_DATA_DIR="$workdir"
-
-"$bin" migrate >"$workdir/migrate.log" 2>&1 || { cat "$workdir/migrate.log" >&2; die "exsvc migrate failed"; }
+db_url="$(with_db "$maintenance_url" "$db")"
+pg_url="$(with_db "$maintenance_url" "$pgdb")"
+configure_exsvc "$bin" "$db_url" "$workdir" bench1 json
 
 echo "==> inserting 100,000 services across 100 tenants, and 100,000 in tenant 'big'"
 psql -w -q -v ON_ERROR_STOP=1 "$db_url" <<'SQL'
@@ -124,14 +105,7 @@ FROM (
 VACUUM ANALYZE services;
 SQL
 
-"$bin" serve >"$workdir/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
-  kill -0 "$server_pid" 2>/dev/null || die "exsvc serve exited during start-up"
-  sleep 0.2
-done
-curl -fsS "$base/readyz" >/dev/null || die "exsvc did not become ready"
+start_exsvc "$bin" "$workdir"
 
 echo "==> tokens, credentials (through the API) and a deep cursor"
 : >"$workdir/tokens"

@@ -15,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { printf 'conformance: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/exsvc.sh
+. scripts/lib/exsvc.sh
 
 command -v st >/dev/null 2>&1 || die "needs schemathesis (pip install 'schemathesis==4.32.5')"
 command -v psql >/dev/null 2>&1 || die "needs psql (PostgreSQL client)"
@@ -30,10 +32,7 @@ workdir="$(mktemp -d)"
 
 cleanup() {
   local status=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_exsvc
   psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
     || echo "conformance: could not drop database $db" >&2
   if [ "$status" -ne 0 ] && [ -s "$workdir/server.log" ]; then
@@ -54,37 +53,10 @@ cargo build --quiet --bin exsvc
 bin=target/debug/exsvc
 
 psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
-# The same server and credentials, another database name.
-db_url="$(printf '%s' "$maintenance_url" | sed -E 's#/[^/?]*(\?|$)#/'"$db"'\1#')"
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
-
-export EXSVC_ENV=production
-export EXSVC_LISTEN="127.0.0.1:$port"
-export EXSVC_DATABASE_URL="$db_url"
-EXSVC_JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
-export EXSVC_JWT_SECRET
-EXSVC_MASTER_KEYS="$("$bin" keys generate --id conf1)"
-export EXSVC_MASTER_KEYS
 # The run sends a few thousand requests a minute with one token: the budget
-# must never run out, or 429s would stand in for the answers under test.
-export EXSVC_RATE_LIMIT_PER_MINUTE=10000000
-export EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE=10000000
-export EXSVC_LOG=warn
-export EXSVC_LOG_FORMAT=text
-export EXSVC_DATA_DIR="$workdir"
-
-"$bin" migrate >"$workdir/migrate.log" 2>&1 || { cat "$workdir/migrate.log" >&2; die "exsvc migrate failed"; }
-"$bin" serve >"$workdir/server.log" 2>&1 &
-server_pid=$!
-
-for _ in $(seq 1 100); do
-  if curl -fsS "$base/readyz" >/dev/null 2>&1; then break; fi
-  kill -0 "$server_pid" 2>/dev/null || die "exsvc serve exited during start-up"
-  sleep 0.2
-done
-curl -fsS "$base/readyz" >/dev/null || die "exsvc did not become ready at $base/readyz"
+# never runs out, or 429s would stand in for the answers under test.
+configure_exsvc "$bin" "$(with_db "$maintenance_url" "$db")" "$workdir" conf1 text
+start_exsvc "$bin" "$workdir"
 
 token="$("$bin" token --tenant conformance --role admin --sub schemathesis --ttl 2h)"
 
