@@ -48,6 +48,30 @@ async fn missing_or_non_bearer_credentials_are_401_bearer() {
 }
 
 #[tokio::test]
+async fn two_authorization_headers_are_401_invalid_request() {
+    let app = TestApp::spawn().await;
+    let valid = exsvc_testkit::tokens::admin("acme");
+    // Even when both hold a valid token: which one counts would be a guess.
+    for second in [valid.clone(), "garbage".to_owned()] {
+        let response = app
+            .client
+            .get(app.url("/api/v1/services"))
+            .header("authorization", format!("Bearer {valid}"))
+            .header("authorization", format!("Bearer {second}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer error=\"invalid_request\""
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    }
+}
+
+#[tokio::test]
 async fn invalid_tokens_are_401_invalid_token() {
     let app = TestApp::spawn().await;
     let valid = json!({"tenant_id": "acme", "sub": "u", "exp": now() + 600});
@@ -171,6 +195,11 @@ async fn debug_auth_shows_what_the_server_understood() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "the claims must not be cached"
+    );
     let text = response.text().await.unwrap();
     let signature = token.rsplit('.').next().unwrap();
     assert!(

@@ -75,7 +75,8 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
     assert_eq!(first["base_url"], "https://api.example.com/v1");
     assert!(first["retrieved_at"].is_string());
 
-    // New versions: 200 with metadata only; only the newest 3 are kept.
+    // New versions: 200 with metadata only; the current one and 3 earlier
+    // ones are kept (EXSVC_CREDENTIAL_MAX_VERSIONS counts the earlier ones).
     for n in 2..=5 {
         let response = put(&app, &token, &id, &json!({"auth_type": "api_key", "credentials": {"key": format!("key-{n}")}, "expires_at": "2030-01-01T00:00:00Z"})).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -93,9 +94,9 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
         json!({"key": "key-5", "header_name": "X-API-Key"})
     );
     assert_eq!(current["expires_at"], "2030-01-01T00:00:00.000000Z");
-    let old = body(reveal(&app, &token, &id, "?version=3").await).await;
-    assert_eq!(old["credentials"]["key"], "key-3");
-    let pruned = reveal(&app, &token, &id, "?version=2").await;
+    let old = body(reveal(&app, &token, &id, "?version=2").await).await;
+    assert_eq!(old["credentials"]["key"], "key-2");
+    let pruned = reveal(&app, &token, &id, "?version=1").await;
     assert_eq!(pruned.status(), StatusCode::NOT_FOUND);
     assert_eq!(body(pruned).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
     let bad = reveal(&app, &token, &id, "?version=zero").await;
@@ -120,7 +121,7 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
             )
         })
         .collect();
-    assert_eq!(listed, [(5, true), (4, false), (3, false)]);
+    assert_eq!(listed, [(5, true), (4, false), (3, false), (2, false)]);
     assert!(!versions.to_string().contains("key-"));
 
     // The service shows the current credential; the expiry filter finds it.
@@ -166,11 +167,8 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
             &format!("/api/v1/services/{id}/credentials/versions"),
         )
         .await;
-    assert_eq!(versions.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        body(versions).await["error"]["code"],
-        "CREDENTIALS_NOT_FOUND"
-    );
+    assert_eq!(versions.status(), StatusCode::OK);
+    assert_eq!(body(versions).await, json!({"versions": []}));
     assert_eq!(
         body(app.get(&token, &format!("/api/v1/services/{id}")).await).await["auth_type"],
         Value::Null

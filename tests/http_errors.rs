@@ -164,17 +164,21 @@ async fn unknown_routes_and_wrong_methods() {
         envelope(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     }
     let cases = [
-        (reqwest::Method::PUT, "/api/v1/services", "GET, POST"),
-        (reqwest::Method::DELETE, "/api/v1/services", "GET, POST"),
+        (reqwest::Method::PUT, "/api/v1/services", "GET, HEAD, POST"),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/services",
+            "GET, HEAD, POST",
+        ),
         (
             reqwest::Method::POST,
             "/api/v1/services/abc",
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
         (
             reqwest::Method::OPTIONS,
             "/api/v1/services/abc",
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
     ];
     for (method, path, allow) in cases {
@@ -192,6 +196,37 @@ async fn unknown_routes_and_wrong_methods() {
             "METHOD_NOT_ALLOWED",
         )
         .await;
+    }
+}
+
+/// `?actor=%00` was a 500 (PostgreSQL refuses NUL even in a comparison):
+/// every query parameter of every route follows the same input rules.
+#[tokio::test]
+async fn control_characters_in_any_query_parameter_are_400() {
+    let app = TestApp::spawn().await;
+    let token = admin("acme");
+    let id = app.create_ok(&token, &service_body("Stripe")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (path, parameter) in [
+        ("/api/v1/audit-events?actor=%00".to_owned(), "actor"),
+        ("/api/v1/audit-events?actor=a%0Ab".to_owned(), "actor"),
+        ("/api/v1/audit-events?cursor=%00".to_owned(), "cursor"),
+        ("/api/v1/services?q=%00".to_owned(), "q"),
+        ("/api/v1/services?cursor=%7F".to_owned(), "cursor"),
+        ("/api/v1/services?type=%00".to_owned(), "type"),
+        (
+            format!("/api/v1/services/{id}/credentials?version=%00"),
+            "version",
+        ),
+    ] {
+        let response = app.get(&token, &path).await;
+        let body = envelope(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+        assert!(
+            body["error"]["details"]["fields"][parameter].is_string(),
+            "{path}: {body}"
+        );
     }
 }
 

@@ -69,6 +69,44 @@ async fn burst_then_refusal(app: &TestApp) {
     assert_eq!(number(&other, "x-ratelimit-remaining"), 4);
 }
 
+/// Unknown routes and wrong methods used to skip the budget: a caller could
+/// probe without limit and never see its headers.
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_spend_the_budget() {
+    let app = TestApp::spawn_with(TestOptions {
+        rate_limit_per_minute: 3,
+        ..TestOptions::default()
+    })
+    .await;
+    let token = admin(&unique_tenant("probe"));
+    let unknown = app.get(&token, "/api/v1/nothing-here").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(number(&unknown, "x-ratelimit-remaining"), 2);
+    let wrong_method = app
+        .client
+        .delete(app.url("/api/v1/services"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&wrong_method, "allow"), "GET, HEAD, POST");
+    assert_eq!(number(&wrong_method, "x-ratelimit-remaining"), 1);
+    let head = app
+        .client
+        .head(app.url("/api/v1/services"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK, "HEAD is served where GET is");
+    assert_eq!(number(&head, "x-ratelimit-remaining"), 0);
+    assert!(head.bytes().await.unwrap().is_empty(), "HEAD has no body");
+    let refused = app.get(&token, "/api/v1/nothing-here").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(number(&refused, "retry-after") >= 1);
+}
+
 #[tokio::test]
 async fn a_burst_up_to_the_limit_then_429_per_tenant() {
     let app = TestApp::spawn_with(TestOptions {

@@ -27,13 +27,32 @@ impl Authenticated {
     }
 }
 
+/// What the `Authorization` headers of a request hold.
+enum Credentials {
+    None,
+    Bearer(String),
+    /// More than one `Authorization` header.
+    Ambiguous,
+}
+
 /// The token of an `Authorization: Bearer <token>` header. The scheme is
-/// case-insensitive (RFC 7235); anything else counts as no token.
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+/// case-insensitive (RFC 7235); another scheme counts as no token.
+fn bearer_token(req: &HttpRequest) -> Credentials {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
+        return Credentials::None;
+    };
+    if values.next().is_some() {
+        return Credentials::Ambiguous;
+    }
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty());
+    token.map_or(Credentials::None, |t| Credentials::Bearer(t.to_owned()))
 }
 
 impl FromRequest for Authenticated {
@@ -47,8 +66,9 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
             let verified = match &token {
-                None => Err(ApiError::missing_token()),
-                Some(token) => state
+                Credentials::None => Err(ApiError::missing_token()),
+                Credentials::Ambiguous => Err(ApiError::ambiguous_authorization()),
+                Credentials::Bearer(token) => state
                     .verifier
                     .verify(token)
                     .await

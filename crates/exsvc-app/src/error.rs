@@ -99,6 +99,19 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route")
     }
 
+    /// 405 naming the methods the path serves (`allow`, e.g. `GET, HEAD, POST`).
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("This route serves {allow}"),
+        );
+        match HeaderValue::from_str(allow) {
+            Ok(value) => error.with_header(header::ALLOW, value),
+            Err(_) => error,
+        }
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,6 +136,20 @@ impl ApiError {
             "A bearer token is required",
         )
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    /// 401 for a request that sends more than one `Authorization` header: which
+    /// one counts would be a guess (RFC 6750 §3.1 `invalid_request`).
+    pub fn ambiguous_authorization() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Send exactly one Authorization header",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_request\""),
+        )
     }
 
     /// 401 when a token was sent and refused.
@@ -194,11 +221,11 @@ impl ApiError {
     /// status is kept, its body replaced.
     pub fn for_status(status: StatusCode) -> Self {
         let code = match status.as_u16() {
-            400 => "VALIDATION_ERROR",
             401 => "UNAUTHORIZED",
             403 => "FORBIDDEN",
             404 => "NOT_FOUND",
             405 => "METHOD_NOT_ALLOWED",
+            408 => "REQUEST_TIMEOUT",
             413 => "PAYLOAD_TOO_LARGE",
             415 => "UNSUPPORTED_MEDIA_TYPE",
             429 => "RATE_LIMIT_EXCEEDED",

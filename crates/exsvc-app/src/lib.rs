@@ -16,12 +16,10 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{web, App, HttpResponse};
+use actix_web::{web, App};
 use exsvc_domain::ports::TokenVerifier;
 use exsvc_domain::usecases::ServiceCatalog;
 use utoipa_swagger_ui::SwaggerUi;
-
-use crate::error::ApiError;
 
 /// What every handler may use.
 pub struct AppState {
@@ -68,7 +66,5 @@ pub fn build_app(
                 .configure(|config| routes::register(config, debug_endpoints))
                 .configure(extra),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::route_not_found())
-        }))
+        .default_service(web::to(routes::unknown_route))
 }

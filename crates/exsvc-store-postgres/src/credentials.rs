@@ -50,12 +50,11 @@ impl CredentialRepository for PgStore {
     async fn insert(
         &self,
         record: &CredentialRecord,
-        keep: usize,
+        keep_from: i64,
         audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
         let row = CredentialRow::from(record);
         let audit = AuditRow::from(audit);
-        let oldest_kept = record.version - i64::try_from(keep).unwrap_or(i64::MAX) + 1;
         self.bounded(async {
             let mut conn = self.connection().await?;
             conn.transaction::<_, TxError, _>(async |conn| {
@@ -92,7 +91,7 @@ impl CredentialRepository for PgStore {
                 diesel::delete(
                     credentials::table
                         .filter(credentials::service_id.eq(row.service_id))
-                        .filter(credentials::version.lt(oldest_kept)),
+                        .filter(credentials::version.lt(keep_from)),
                 )
                 .execute(conn)
                 .await?;

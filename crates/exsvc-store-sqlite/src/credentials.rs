@@ -57,16 +57,13 @@ impl CredentialRepository for SqliteStore {
     async fn insert(
         &self,
         record: &CredentialRecord,
-        keep: usize,
+        keep_from: i64,
         audit: &AuditEvent,
     ) -> Result<(), RepositoryError> {
         let row = CredentialRow::from(record);
-        // The version just written is always kept, whatever `keep` says: the
-        // port makes it the current one.
-        let keep = sql_count(keep.max(1));
         let audit = AuditRow::from(audit);
         self.write(move |c| {
-            write::insert(c, &row, keep)?;
+            write::insert(c, &row, keep_from)?;
             crate::audit::write::insert_events(c, &[audit])?;
             Ok(())
         })
@@ -242,7 +239,7 @@ mod write {
     pub(super) fn insert(
         c: &mut SqliteConnection,
         row: &CredentialRow,
-        keep: i64,
+        keep_from: i64,
     ) -> Result<(), TxError> {
         require_service(c, &row.tenant_id, &row.service_id)?;
         // The version must be above every one issued so far: numbers are never
@@ -269,23 +266,12 @@ mod write {
             Some(&row.auth_type),
             row.expires_at,
         )?;
-        // The oldest version to keep; within the immediate transaction no
-        // writer can slip a version in between this read and the delete.
-        let oldest_kept: Option<i64> = credentials::table
-            .filter(credentials::service_id.eq(&row.service_id))
-            .select(credentials::version)
-            .order(credentials::version.desc())
-            .offset(keep - 1)
-            .first(c)
-            .optional()?;
-        if let Some(oldest_kept) = oldest_kept {
-            diesel::delete(
-                credentials::table
-                    .filter(credentials::service_id.eq(&row.service_id))
-                    .filter(credentials::version.lt(oldest_kept)),
-            )
-            .execute(c)?;
-        }
+        diesel::delete(
+            credentials::table
+                .filter(credentials::service_id.eq(&row.service_id))
+                .filter(credentials::version.lt(keep_from)),
+        )
+        .execute(c)?;
         Ok(())
     }
 

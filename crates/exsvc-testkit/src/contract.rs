@@ -86,6 +86,102 @@ pub async fn insert_then_find_round_trips(stores: Stores) {
     assert!(repo.find(&s.tenant_id, missing).await.unwrap().is_none());
 }
 
+/// Any JSON value with the extremes PostgreSQL and SQLite could mangle: the
+/// largest and smallest floats, integers at the ends of 64 bits, any string.
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    let extremes = prop::sample::select(vec![
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        1e-7,
+        1e16,
+        -1e16,
+        1.8e19,
+        1e300,
+        -0.0,
+        0.1,
+        100.0,
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        extremes.prop_map(Value::from),
+        any::<String>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 24, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Metadata the domain accepts, generated: every value reads back equal, by id
+/// and in the tenant's listing (docs/api.md §9: nothing stored breaks a read).
+pub async fn accepted_metadata_reads_back_equal(stores: Stores) {
+    use proptest::strategy::{Strategy, ValueTree};
+    let strategy = proptest::collection::btree_map("[a-z]{1,8}", json_value(), 0..6);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut stored = Vec::new();
+    let mut extremes = vec![
+        json!({"x": 1.797_693_134_862_315_7e308}),
+        json!({"x": -1.797_693_134_862_315_7e308}),
+        json!({"x": 5e-324, "y": [u64::MAX, i64::MIN]}),
+    ];
+    while stored.len() < 60 {
+        let metadata = match extremes.pop() {
+            Some(value) => value,
+            None => serde_json::Value::Object(
+                strategy
+                    .new_tree(&mut runner)
+                    .expect("a value")
+                    .current()
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let mut doc = json!({"name": format!("svc-{}", stored.len()), "type": "t",
+                             "base_url": "https://api.example.com"});
+        doc["metadata"] = metadata;
+        // Only what the domain accepts must round-trip (NUL, size: refused).
+        let Ok(spec) =
+            ServiceSpec::from_document(doc.as_object().expect("object"), UrlPolicy::default())
+        else {
+            continue;
+        };
+        let mut s = service("t1", "unused", i64::try_from(stored.len()).expect("small"));
+        s.spec = spec;
+        stores.services.insert(&s, None, &[]).await.expect("insert");
+        stored.push(s);
+    }
+    for s in &stored {
+        let found = stores
+            .services
+            .find(&s.tenant_id, s.id)
+            .await
+            .expect("find");
+        assert_eq!(found.as_ref(), Some(s), "read back by id");
+    }
+    let listed = stores
+        .services
+        .list(&tenant("t1"), &query("100"))
+        .await
+        .expect("listing");
+    assert_eq!(listed.len(), stored.len());
+    for s in &listed {
+        let original = stored.iter().find(|o| o.id == s.id).expect("listed");
+        assert_eq!(s, original, "read back in the listing");
+    }
+}
+
 pub async fn find_is_scoped_to_the_tenant(stores: Stores) {
     let repo = stores.services.clone();
     let s = service("t1", "Stripe", 0);
@@ -419,10 +515,11 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
         }
     );
     for version in 1..=3 {
+        let record = credential(&s, version, &[version as u8; 40]);
         creds
             .insert(
-                &credential(&s, version, &[version as u8; 40]),
-                2,
+                &record,
+                record.keep_from(1),
                 &audit("t1", AuditAction::CredentialsWrite),
             )
             .await
@@ -442,7 +539,7 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
             .map(|v| (v.version, v.current))
             .collect::<Vec<_>>(),
         [(3, true), (2, false)],
-        "only 2 kept"
+        "the current version and one earlier one are kept"
     );
     assert_eq!(
         creds.find(&s.tenant_id, s.id, None).await.unwrap(),
@@ -518,7 +615,7 @@ pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
     creds
         .insert(
             &credential(&s, 1, b"sealed"),
-            10,
+            1,
             &audit("t1", AuditAction::CredentialsWrite),
         )
         .await
@@ -551,7 +648,7 @@ pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
     foreign.tenant_id = tenant("t2");
     assert!(matches!(
         creds
-            .insert(&foreign, 10, &audit("t2", AuditAction::CredentialsWrite))
+            .insert(&foreign, 1, &audit("t2", AuditAction::CredentialsWrite))
             .await,
         Err(RepositoryError::NotFound)
     ));
@@ -564,7 +661,7 @@ pub async fn credentials_are_tenant_scoped_and_need_a_service(stores: Stores) {
         creds
             .insert(
                 &credential(&ghost, 1, b"x"),
-                10,
+                1,
                 &audit("t1", AuditAction::CredentialsWrite)
             )
             .await,
@@ -582,7 +679,7 @@ pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: 
                 .credentials
                 .insert(
                     &credential(s, version, b"sealed"),
-                    10,
+                    1,
                     &audit("t1", AuditAction::CredentialsWrite),
                 )
                 .await
@@ -634,7 +731,7 @@ pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: 
             .credentials
             .insert(
                 &credential(&a, 1, b"again"),
-                10,
+                1,
                 &audit("t1", AuditAction::CredentialsWrite)
             )
             .await,
@@ -644,7 +741,7 @@ pub async fn deleting_credentials_or_the_service_destroys_every_version(stores: 
         .credentials
         .insert(
             &credential(&a, 3, b"next"),
-            10,
+            1,
             &audit("t1", AuditAction::CredentialsWrite),
         )
         .await
@@ -731,7 +828,7 @@ pub async fn rotation_batches_and_compare_and_swap(stores: Stores) {
             let record = credential(&s, version, b"sealed");
             stores
                 .credentials
-                .insert(&record, 10, &audit("t1", AuditAction::CredentialsWrite))
+                .insert(&record, 1, &audit("t1", AuditAction::CredentialsWrite))
                 .await
                 .unwrap();
             all.push(record);
@@ -1109,6 +1206,7 @@ macro_rules! service_repository_contract {
     ($factory:expr) => {
         $crate::service_repository_contract!(@cases $factory;
             insert_then_find_round_trips,
+            accepted_metadata_reads_back_equal,
             find_is_scoped_to_the_tenant,
             names_are_unique_per_tenant_ignoring_case,
             racing_inserts_of_one_name_have_one_winner,

@@ -515,7 +515,7 @@ impl Settings {
             ));
         }
         let credential_max_versions =
-            self.bounded("EXSVC_CREDENTIAL_MAX_VERSIONS", 10, 1..=1000, "a number")?;
+            self.bounded("EXSVC_CREDENTIAL_MAX_VERSIONS", 10, 0..=1000, "a number")?;
         Ok(Config {
             listen,
             database: self.database()?,
@@ -531,7 +531,11 @@ impl Settings {
                 tenant_claim: self.tenant_claim(),
                 leeway_secs,
             },
-            debug_endpoints: self.flag("EXSVC_DEBUG_ENDPOINTS", true)?,
+            // A diagnostics endpoint is for development: production opts in.
+            debug_endpoints: self.flag(
+                "EXSVC_DEBUG_ENDPOINTS",
+                environment != Environment::Production,
+            )?,
             keyring,
             credential_max_versions: usize::try_from(credential_max_versions).unwrap_or(10),
             rate_limit_per_minute: u32::try_from(self.bounded(
@@ -638,7 +642,7 @@ mod tests {
             ("EXSVC_MASTER_KEYS", "k1:c2hvcnQ="),
             ("EXSVC_MASTER_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
             ("EXSVC_MASTER_KEY_FILE", "/nonexistent/keys"),
-            ("EXSVC_CREDENTIAL_MAX_VERSIONS", "0"),
+            ("EXSVC_CREDENTIAL_MAX_VERSIONS", "1001"),
             ("EXSVC_RATE_LIMIT_PER_MINUTE", "0"),
             ("EXSVC_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "lots"),
             ("EXSVC_REDIS_URL", "http://cache:6379"),
@@ -692,6 +696,18 @@ mod tests {
         .unwrap();
         assert_eq!(config.public_keys.len(), 1);
         assert_eq!(config.keyring.unwrap().primary_id(), "k1");
+    }
+
+    #[test]
+    fn debug_endpoints_are_off_in_production_unless_asked_for() {
+        let mut vars = vec![
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWT_SECRET", SECRET),
+            ("EXSVC_MASTER_KEYS", KEYS),
+        ];
+        assert!(!load(&vars).unwrap().debug_endpoints);
+        vars.push(("EXSVC_DEBUG_ENDPOINTS", "true"));
+        assert!(load(&vars).unwrap().debug_endpoints);
     }
 
     #[test]

@@ -81,21 +81,24 @@ pub async fn debug_auth(auth: Authenticated) -> HttpResponse {
         .map(|p| p.as_str().to_owned())
         .collect();
     permissions.sort();
-    HttpResponse::Ok().json(DebugAuthDto {
-        tenant_id: token.principal.tenant().as_str().to_owned(),
-        actor: token.principal.actor().to_owned(),
-        client_id: text("client_id"),
-        permissions,
-        roles: roles(claims),
-        token: TokenInfoDto {
-            alg: token.algorithm.clone(),
-            kid: token.key_id.clone(),
-            issuer: text("iss"),
-            audience: claims.get("aud").cloned(),
-            issued_at: timestamp(claims, "iat"),
-            expires_at: timestamp(claims, "exp"),
-            not_before: timestamp(claims, "nbf"),
-        },
-        claims: claims.clone(),
-    })
+    // The claims name the caller and its grants: no cache may keep them.
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(DebugAuthDto {
+            tenant_id: token.principal.tenant().as_str().to_owned(),
+            actor: token.principal.actor().to_owned(),
+            client_id: text("client_id"),
+            permissions,
+            roles: roles(claims),
+            token: TokenInfoDto {
+                alg: token.algorithm.clone(),
+                kid: token.key_id.clone(),
+                issuer: text("iss"),
+                audience: claims.get("aud").cloned(),
+                issued_at: timestamp(claims, "iat"),
+                expires_at: timestamp(claims, "exp"),
+                not_before: timestamp(claims, "nbf"),
+            },
+            claims: claims.clone(),
+        })
 }

@@ -7,14 +7,19 @@ pub mod debug;
 pub mod ops;
 pub mod services;
 
-use actix_web::http::Method;
-use actix_web::{web, Route};
+use actix_web::dev::Payload;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError, Route};
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
 
 /// One served API route.
 pub struct RouteDef {
     pub method: Method,
     /// In actix and OpenAPI syntax alike (`{id}`).
     pub path: &'static str,
+    /// The handler, without a method guard: `register` adds it.
     make: fn() -> Route,
 }
 
@@ -22,44 +27,46 @@ pub struct RouteDef {
 pub fn api_routes() -> Vec<RouteDef> {
     let route = |method: Method, path, make| RouteDef { method, path, make };
     vec![
-        route(Method::GET, "/healthz", || web::get().to(ops::healthz)),
-        route(Method::GET, "/readyz", || web::get().to(ops::readyz)),
-        route(Method::GET, "/metrics", || web::get().to(ops::metrics)),
-        route(Method::GET, DEBUG_AUTH, || web::get().to(debug::debug_auth)),
+        route(Method::GET, "/healthz", || web::route().to(ops::healthz)),
+        route(Method::GET, "/readyz", || web::route().to(ops::readyz)),
+        route(Method::GET, "/metrics", || web::route().to(ops::metrics)),
+        route(Method::GET, DEBUG_AUTH, || {
+            web::route().to(debug::debug_auth)
+        }),
         route(Method::GET, "/api/v1/services", || {
-            web::get().to(services::list_services)
+            web::route().to(services::list_services)
         }),
         route(Method::POST, "/api/v1/services", || {
-            web::post().to(services::create_service)
+            web::route().to(services::create_service)
         }),
         route(Method::GET, "/api/v1/services/{id}", || {
-            web::get().to(services::get_service)
+            web::route().to(services::get_service)
         }),
         route(Method::PUT, "/api/v1/services/{id}", || {
-            web::put().to(services::replace_service)
+            web::route().to(services::replace_service)
         }),
         route(Method::PATCH, "/api/v1/services/{id}", || {
-            web::patch().to(services::patch_service)
+            web::route().to(services::patch_service)
         }),
         route(Method::DELETE, "/api/v1/services/{id}", || {
-            web::delete().to(services::delete_service)
+            web::route().to(services::delete_service)
         }),
         route(Method::GET, "/api/v1/services/{id}/credentials", || {
-            web::get().to(credentials::get_credentials)
+            web::route().to(credentials::get_credentials)
         }),
         route(Method::PUT, "/api/v1/services/{id}/credentials", || {
-            web::put().to(credentials::put_credentials)
+            web::route().to(credentials::put_credentials)
         }),
         route(Method::DELETE, "/api/v1/services/{id}/credentials", || {
-            web::delete().to(credentials::delete_credentials)
+            web::route().to(credentials::delete_credentials)
         }),
         route(
             Method::GET,
             "/api/v1/services/{id}/credentials/versions",
-            || web::get().to(credentials::list_versions),
+            || web::route().to(credentials::list_versions),
         ),
         route(Method::GET, "/api/v1/audit-events", || {
-            web::get().to(audit::list_audit_events)
+            web::route().to(audit::list_audit_events)
         }),
     ]
 }
@@ -68,8 +75,9 @@ pub fn api_routes() -> Vec<RouteDef> {
 /// an unknown route: 404).
 pub const DEBUG_AUTH: &str = "/debug/auth";
 
-/// Registers the table, one resource per path. actix answers other methods on a
-/// path with 405 and its `Allow` header; the middleware gives that the envelope.
+/// Registers the table, one resource per path. HEAD is served wherever GET is
+/// (actix sends the GET answer's headers without its body). Any other method
+/// is 405 with the path's `Allow`, charged to the caller like any request.
 pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
     let routes: Vec<RouteDef> = api_routes()
         .into_iter()
@@ -78,12 +86,42 @@ pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
     let mut paths: Vec<&'static str> = routes.iter().map(|r| r.path).collect();
     paths.dedup();
     for path in paths {
-        let resource = routes
-            .iter()
-            .filter(|r| r.path == path)
-            .fold(web::resource(path), |resource, def| {
-                resource.route((def.make)())
-            });
-        config.service(resource);
+        let defs: Vec<&RouteDef> = routes.iter().filter(|r| r.path == path).collect();
+        let mut allow = Vec::new();
+        let mut resource = web::resource(path);
+        for def in &defs {
+            allow.push(def.method.as_str());
+            resource = resource.route((def.make)().method(def.method.clone()));
+            if def.method == Method::GET {
+                allow.push(Method::HEAD.as_str());
+                resource = resource.route((def.make)().method(Method::HEAD));
+            }
+        }
+        let allow = allow.join(", ");
+        config.service(resource.default_service(web::to(move |req: HttpRequest| {
+            let allow = allow.clone();
+            async move {
+                charge_caller(&req).await?;
+                Err::<HttpResponse, _>(ApiError::method_not_allowed(&allow))
+            }
+        })));
+    }
+}
+
+/// The answer to a path no route serves: 404, charged to the caller.
+pub async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    charge_caller(&req).await?;
+    Err(ApiError::route_not_found())
+}
+
+/// Spends the caller's rate-limit budget for a request no handler takes: the
+/// tenant's with a valid token, else the client address's. Only a refusal of
+/// the budget itself (429, or 503 when the limiter fails closed) is returned;
+/// a missing or bad token does not turn the route's own answer into a 401.
+async fn charge_caller(req: &HttpRequest) -> Result<(), ApiError> {
+    match Authenticated::from_request(req, &mut Payload::None).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.status_code() == StatusCode::UNAUTHORIZED => Ok(()),
+        Err(refusal) => Err(refusal),
     }
 }

@@ -84,8 +84,9 @@ const LIST_PARAMETERS: [&str; 6] = [
     "credential_expires_before",
 ];
 
-/// A listing's query string, strictly: parameters not in `allowed`, or repeated,
-/// are refused.
+/// A route's query string, strictly, and under one rule for every route:
+/// parameters not in `allowed`, repeated, or holding a control character (NUL
+/// included: PostgreSQL cannot even compare with it) are refused.
 pub(crate) fn query_parameters(
     req: &HttpRequest,
     allowed: &[&str],
@@ -96,11 +97,13 @@ pub(crate) fn query_parameters(
         })?;
     let mut errors = FieldErrors::new();
     let mut seen = HashSet::new();
-    for (key, _) in &pairs {
+    for (key, value) in &pairs {
         if !allowed.contains(&key.as_str()) {
-            errors.add(key.clone(), "is not a parameter of this listing");
+            errors.add(key.clone(), "is not a parameter of this route");
         } else if !seen.insert(key.as_str()) {
             errors.add(key.clone(), "is given more than once");
+        } else if value.chars().any(char::is_control) {
+            errors.add(key.clone(), "must not contain control characters");
         }
     }
     errors

@@ -24,6 +24,19 @@ pub struct CredentialRecord {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl CredentialRecord {
+    /// The lowest version kept once this one is current: the current version and
+    /// `earlier` versions before it stay, older ones are destroyed
+    /// (`EXSVC_CREDENTIAL_MAX_VERSIONS`, docs/api.md §1.2). Version numbers are
+    /// issued one by one and never reused, so the rule is arithmetic and every
+    /// store applies it with the same `version < keep_from` delete.
+    pub fn keep_from(&self, earlier: usize) -> i64 {
+        self.version
+            .saturating_sub(i64::try_from(earlier).unwrap_or(i64::MAX))
+            .max(1)
+    }
+}
+
 impl std::fmt::Debug for CredentialRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialRecord")

@@ -129,7 +129,8 @@ pub trait CredentialRepository: Send + Sync + 'static {
 
     /// In one transaction: stores `record` as the service's current version,
     /// sets the service's credential summary (auth type, expiry) from it, deletes
-    /// versions beyond the newest `keep`, and stores `audit`.
+    /// the service's versions numbered below `keep_from` (the domain's
+    /// `CredentialRecord::keep_from`), and stores `audit`.
     ///
     /// # Errors
     /// MUST return `Duplicate` when that version is not above every version
@@ -138,7 +139,7 @@ pub trait CredentialRepository: Send + Sync + 'static {
     async fn insert(
         &self,
         record: &CredentialRecord,
-        keep: usize,
+        keep_from: i64,
         audit: &AuditEvent,
     ) -> Result<(), RepositoryError>;
 

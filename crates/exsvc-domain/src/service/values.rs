@@ -341,8 +341,40 @@ impl ApiVersion {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metadata(Map<String, Value>);
 
+/// Writes a number in the one form every store gives back: an integral float
+/// of 1e16 or more in magnitude that fits in 64 bits becomes that integer.
+/// serde_json prints such a float as `1e16`; PostgreSQL's `jsonb` keeps it as
+/// the digits `10000000000000000`, which read back as an integer. Without this,
+/// the same metadata would read back differently from the two stores. The
+/// conversion is exact: every f64 of that size is an integer.
+fn canonical_number(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // Both bounds are exact powers of two, so the casts are exact.
+                let integral = f.fract() == 0.0 && f.abs() >= 1e16;
+                if integral && f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let exact = f as u64;
+                    *n = exact.into();
+                } else if integral && f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let exact = f as i64;
+                    *n = exact.into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical_number),
+        Value::Object(members) => members.values_mut().for_each(canonical_number),
+        _ => {}
+    }
+}
+
 impl Metadata {
-    pub fn parse(value: Map<String, Value>) -> Result<Self, String> {
+    /// # Errors
+    /// Over 16 KiB serialized, or a NUL character in a key or a string.
+    pub fn parse(mut value: Map<String, Value>) -> Result<Self, String> {
+        value.values_mut().for_each(canonical_number);
         let size = serde_json::to_vec(&value).map_or(usize::MAX, |bytes| bytes.len());
         if size > METADATA_MAX_BYTES {
             return Err(format!(
@@ -509,6 +541,22 @@ mod tests {
                 "{nul}"
             );
         }
+    }
+
+    #[test]
+    fn metadata_numbers_take_the_form_every_store_reads_back() {
+        let parsed = Metadata::parse(
+            json!({"a": 1e16, "b": -1e16, "c": 1.5, "d": 1e300, "e": [2e19, 1e17], "f": 100.0})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(parsed.into_map()),
+            json!({"a": 10_000_000_000_000_000_u64, "b": -10_000_000_000_000_000_i64,
+                   "c": 1.5, "d": 1e300, "e": [2e19, 100_000_000_000_000_000_u64], "f": 100.0})
+        );
     }
 
     #[test]

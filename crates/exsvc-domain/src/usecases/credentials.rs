@@ -96,7 +96,8 @@ pub struct CredentialVault {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     /// `EXSVC_CREDENTIAL_MAX_VERSIONS`: versions kept per service.
-    max_versions: usize,
+    /// Earlier versions kept beside the current one.
+    max_earlier_versions: usize,
 }
 
 pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
@@ -158,7 +159,7 @@ impl CredentialVault {
         cipher: Arc<dyn CredentialCipher>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
-        max_versions: usize,
+        max_earlier_versions: usize,
     ) -> Self {
         Self {
             services,
@@ -167,7 +168,7 @@ impl CredentialVault {
             cipher,
             clock,
             ids,
-            max_versions: max_versions.max(1),
+            max_earlier_versions,
         }
     }
 
@@ -235,7 +236,7 @@ impl CredentialVault {
             );
             match self
                 .credentials
-                .insert(&record, self.max_versions, &audit)
+                .insert(&record, record.keep_from(self.max_earlier_versions), &audit)
                 .await
             {
                 Ok(()) => return Ok((CredentialMeta::from(&record), state.current.is_none())),
@@ -336,9 +337,8 @@ impl CredentialVault {
     /// Every kept version, newest first; never a secret.
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:read`, `NotFound`;
-    /// `CredentialsNotFound` when the service has none (the versions are part
-    /// of the credential: gone with it, as `GET …/credentials` is).
+    /// `Forbidden` without `external-service:read`, `NotFound` for an unknown
+    /// service. A service without a credential has an empty list.
     pub async fn versions(
         &self,
         principal: &Principal,
@@ -355,15 +355,12 @@ impl CredentialVault {
         {
             return Err(ServiceError::NotFound(id.to_string()));
         }
-        let versions = self
-            .credentials
+        // A service without a credential has no versions: an empty list, the
+        // answer a client expects of an existing resource (docs/api.md §2).
+        self.credentials
             .versions(principal.tenant(), id)
             .await
-            .map_err(plain)?;
-        if versions.is_empty() {
-            return Err(ServiceError::CredentialsNotFound(id.to_string()));
-        }
-        Ok(versions)
+            .map_err(plain)
     }
 
     /// Destroys every version. With none to destroy the outcome already holds:
