@@ -118,6 +118,9 @@ async fn invalid_tokens_are_401_invalid_token() {
         with("tenant_id", json!(7)),
         with("tenant_id", json!("t".repeat(129))),
         with("tenant_id", json!("a\u{0}b")),
+        // Invisible and bidi format characters: two tenants that look alike.
+        with("tenant_id", json!("ac\u{202E}me")),
+        with("tenant_id", json!("acme\u{200B}")),
         "x".repeat(16 * 1024),
     ];
     for token in tokens {

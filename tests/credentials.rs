@@ -214,9 +214,38 @@ async fn typed_validation() {
             json!({"auth_type": "api_key", "credentials": {"key": ""}}),
             "credentials.key",
         ),
+        // An unknown key is never named: it may be a secret in the wrong place.
         (
-            json!({"auth_type": "api_key", "credentials": {"key": "k", "secret": "x"}}),
-            "credentials.secret",
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "sk_live_CANARY": "x"}}),
+            "credentials",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": "X-API-Key\r\nEvil: 1"}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": "X\u{0}Y"}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": ""}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": "X API Key"}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": "x".repeat(10_000)}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "header_name": "Host"}}),
+            "credentials.header_name",
+        ),
+        (
+            json!({"auth_type": "api_key", "credentials": {"key": "k", "query_param": "a&b=c"}}),
+            "credentials.query_param",
         ),
         (
             json!({"auth_type": "basic", "credentials": {"username": "u"}}),
@@ -251,6 +280,7 @@ async fn typed_validation() {
             error["error"]["details"]["fields"][field].is_string(),
             "{field} not named: {error}"
         );
+        assert!(!error.to_string().contains("CANARY"), "echoed: {error}");
     }
     assert_eq!(
         reveal(&app, &token, &id, "").await.status(),

@@ -842,3 +842,18 @@ async fn extreme_numbers_in_metadata_read_back_and_never_break_the_listing() {
         .await;
     assert_ne!(versions.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// Names that look like another (a zero-width space) or show reversed (a
+/// right-to-left override) are refused.
+#[tokio::test]
+async fn names_with_invisible_or_bidi_characters_are_400() {
+    let app = TestApp::spawn().await;
+    let token = admin("acme");
+    app.create_ok(&token, &service_body("Stripe")).await;
+    for name in ["Stripe\u{200B}", "\u{202E}epirtS", "St\u{2066}ripe", "\u{FEFF}Stripe"] {
+        let response = app.create(&token, &service_body(name)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        let error = body(response).await;
+        assert!(error["error"]["details"]["fields"]["name"].is_string(), "{error}");
+    }
+}

@@ -12,11 +12,28 @@ pub const TENANT_ID_MAX_CHARS: usize = 128;
 pub struct TenantId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the tenant must be a non-empty string of at most {TENANT_ID_MAX_CHARS} characters, without control characters")]
+#[error("the tenant must be a non-empty string of at most {TENANT_ID_MAX_CHARS} characters, without control or invisible format characters")]
 pub struct InvalidTenant;
 
 impl TenantId {
+    /// A tenant named by a token (docs/api.md §4.2): 1–128 characters, not
+    /// blank, without control or invisible format characters.
+    ///
+    /// # Errors
+    /// `InvalidTenant` when a rule fails.
     pub fn parse(raw: &str) -> Result<Self, InvalidTenant> {
+        if raw.chars().any(crate::validation::is_hidden) {
+            return Err(InvalidTenant);
+        }
+        Self::from_stored(raw)
+    }
+
+    /// A tenant read back from a store, under the rules it was written with:
+    /// a rule added later (format characters) never makes stored rows unreadable.
+    ///
+    /// # Errors
+    /// `InvalidTenant` for a row no version of the rules accepted.
+    pub fn from_stored(raw: &str) -> Result<Self, InvalidTenant> {
         let chars = raw.chars().count();
         if chars == 0
             || chars > TENANT_ID_MAX_CHARS
@@ -154,6 +171,9 @@ mod tests {
     #[test]
     fn tenant_rules() {
         assert!(TenantId::parse("acme").is_ok());
+        assert!(TenantId::parse("ac\u{202E}me").is_err());
+        assert!(TenantId::parse("acme\u{200B}").is_err());
+        assert!(TenantId::from_stored("acme\u{200B}").is_ok(), "stored rows stay readable");
         assert!(TenantId::parse("").is_err());
         assert!(TenantId::parse("   ").is_err());
         assert!(TenantId::parse(&"t".repeat(128)).is_ok());

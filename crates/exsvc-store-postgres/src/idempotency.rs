@@ -61,7 +61,7 @@ impl IdempotencyRow {
         )
         .map_err(|e| RepositoryError::Internal(e.into()))?;
         Ok(IdempotencyRecord {
-            tenant: TenantId::parse(&self.tenant_id).map_err(internal)?,
+            tenant: TenantId::from_stored(&self.tenant_id).map_err(internal)?,
             key: IdempotencyKey::parse(&self.idempotency_key)
                 .map_err(|e| RepositoryError::Internal(e.to_string().into()))?,
             claim: self.claim,

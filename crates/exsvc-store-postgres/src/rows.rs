@@ -93,7 +93,7 @@ impl TryFrom<ServiceRow> for Service {
         };
         Ok(Service {
             id: ServiceId::from_uuid(row.id),
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             spec,
             credential,
             created_at: row.created_at,
@@ -138,7 +138,7 @@ impl TryFrom<CredentialRow> for CredentialRecord {
             reason,
         };
         Ok(CredentialRecord {
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             service_id: ServiceId::from_uuid(row.service_id),
             version: row.version,
             auth_type: AuthType::parse(&row.auth_type)
@@ -216,7 +216,7 @@ impl TryFrom<AuditRow> for AuditEvent {
         Ok(AuditEvent {
             id: row.id,
             occurred_at: row.occurred_at,
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             actor: row.actor.clone(),
             action: AuditAction::parse(&row.action)
                 .ok_or_else(|| corrupt(format!("unknown action {}", row.action)))?,

@@ -64,7 +64,7 @@ impl IdempotencyRow {
         )
         .map_err(|e| RepositoryError::Internal(e.into()))?;
         Ok(IdempotencyRecord {
-            tenant: TenantId::parse(&self.tenant_id).map_err(internal)?,
+            tenant: TenantId::from_stored(&self.tenant_id).map_err(internal)?,
             key: IdempotencyKey::parse(&self.idempotency_key).map_err(internal)?,
             claim: Uuid::parse_str(&self.claim).map_err(internal)?,
             fingerprint: self.fingerprint,

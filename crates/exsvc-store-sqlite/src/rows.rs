@@ -122,7 +122,7 @@ impl TryFrom<ServiceRow> for Service {
         };
         Ok(Service {
             id: ServiceId::from_uuid(uuid(&row.id).map_err(corrupt)?),
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             spec,
             credential,
             created_at: timestamp(row.created_at).map_err(corrupt)?,
@@ -168,7 +168,7 @@ impl TryFrom<CredentialRow> for CredentialRecord {
             reason,
         };
         Ok(CredentialRecord {
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             service_id: ServiceId::from_uuid(uuid(&row.service_id).map_err(corrupt)?),
             version: row.version,
             auth_type: auth_type(&row.auth_type).map_err(corrupt)?,
@@ -266,7 +266,7 @@ impl TryFrom<AuditRow> for AuditEvent {
         Ok(AuditEvent {
             id: uuid(&row.id).map_err(corrupt)?,
             occurred_at: timestamp(row.occurred_at).map_err(corrupt)?,
-            tenant_id: TenantId::parse(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
             action,
             outcome,
             service_id,

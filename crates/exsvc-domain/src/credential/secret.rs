@@ -49,9 +49,10 @@ impl AuthType {
             AuthType::ApiKey => (&["key"], &["header_name", "query_param"]),
             AuthType::Basic => (&["username", "password"], &[]),
             AuthType::Bearer => (&["token"], &[]),
-            AuthType::OAuth2ClientCredentials => {
-                (&["client_id", "client_secret", "token_url"], &["audience"])
-            }
+            AuthType::OAuth2ClientCredentials => (
+                &["client_id", "client_secret", "token_url"],
+                &["audience", "token_auth_method"],
+            ),
             AuthType::Custom => (&[], &[]),
         }
     }
@@ -165,6 +166,37 @@ impl CredentialSecret {
     }
 }
 
+/// Header names exsvc sets itself when it sends a request: a credential may
+/// not name them (docs/api.md §1.2).
+const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+const NAME_MAX_CHARS: usize = 64;
+/// How an OAuth client authenticates at the token endpoint (RFC 6749 §2.3.1).
+const TOKEN_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// An HTTP header name: an RFC 9110 token (§5.6.2) of 1–64 characters that
+/// exsvc does not set itself. CR, LF, NUL and spaces are not token characters,
+/// so no value can smuggle a second header.
+fn check_header_name(name: &str) -> Result<(), &'static str> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || name.len() > NAME_MAX_CHARS || !name.bytes().all(token) {
+        return Err("must be an HTTP header name: 1-64 letters, digits or !#$%&'*+-.^_`|~");
+    }
+    if RESERVED_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        return Err("names a header exsvc sets itself");
+    }
+    Ok(())
+}
+
+/// A query parameter name: 1–64 unreserved URL characters (RFC 3986 §2.3), so
+/// it needs no escaping and cannot add a parameter of its own.
+fn check_query_param(name: &str) -> Result<(), &'static str> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"._~-".contains(&b);
+    if name.is_empty() || name.len() > NAME_MAX_CHARS || !name.bytes().all(unreserved) {
+        return Err("must be 1-64 characters of A-Z a-z 0-9 . _ ~ -");
+    }
+    Ok(())
+}
+
 fn check_known(auth_type: AuthType, members: &Map<String, Value>, errors: &mut FieldErrors) {
     let (required, optional) = auth_type.keys();
     for key in required {
@@ -177,6 +209,7 @@ fn check_known(auth_type: AuthType, members: &Map<String, Value>, errors: &mut F
             Some(_) => errors.add(field(key), "must be a string"),
         }
     }
+    let mut unknown = false;
     for (key, value) in members {
         let known = required.contains(&key.as_str()) || optional.contains(&key.as_str());
         let oauth_scopes = auth_type == AuthType::OAuth2ClientCredentials && key == "scopes";
@@ -188,13 +221,32 @@ fn check_known(auth_type: AuthType, members: &Map<String, Value>, errors: &mut F
                 errors.add(field(key), "must be an array of strings");
             }
         } else if !known {
-            errors.add(
-                field(key),
-                format!("is not a key of {} credentials", auth_type.as_str()),
-            );
+            // Never the key's name: it may be a secret pasted in the wrong place.
+            unknown = true;
         } else if optional.contains(&key.as_str()) && !value.is_string() {
             errors.add(field(key), "must be a string");
+        } else if let Some(text) = value.as_str() {
+            let checked = match key.as_str() {
+                "header_name" => check_header_name(text),
+                "query_param" => check_query_param(text),
+                "token_auth_method" if !TOKEN_AUTH_METHODS.contains(&text) => {
+                    Err("must be client_secret_basic or client_secret_post")
+                }
+                _ => Ok(()),
+            };
+            if let Err(reason) = checked {
+                errors.add(field(key), reason);
+            }
         }
+    }
+    if unknown {
+        errors.add(
+            "credentials",
+            format!(
+                "has a key that {} credentials do not take",
+                auth_type.as_str()
+            ),
+        );
     }
     if auth_type == AuthType::OAuth2ClientCredentials {
         if let Some(url) = members
@@ -253,10 +305,51 @@ mod tests {
             ("api_key", json!({"key": ""}), "credentials.key"),
             ("api_key", json!({"key": "  "}), "credentials.key"),
             ("api_key", json!({"key": 5}), "credentials.key"),
+            ("api_key", json!({"key": "k", "extra": "x"}), "credentials"),
             (
                 "api_key",
-                json!({"key": "k", "extra": "x"}),
-                "credentials.extra",
+                json!({"key": "k", "header_name": "X-API-Key\r\nEvil: 1"}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "header_name": "X\u{0}"}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "header_name": ""}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "header_name": "X Key"}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "header_name": "x".repeat(10_000)}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "header_name": "Content-length"}),
+                "credentials.header_name",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "query_param": "a&b=c"}),
+                "credentials.query_param",
+            ),
+            (
+                "api_key",
+                json!({"key": "k", "query_param": ""}),
+                "credentials.query_param",
+            ),
+            (
+                "oauth2_client_credentials",
+                json!({"client_id": "c", "client_secret": "s", "token_url": "https://a/t", "token_auth_method": "private_key_jwt"}),
+                "credentials.token_auth_method",
             ),
             (
                 "api_key",
@@ -293,6 +386,28 @@ mod tests {
                 "{auth_type} {credentials}: {errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_key_is_never_named() {
+        let errors = parse("bearer", json!({"token": "t", "sk_live_CANARY": "x"})).unwrap_err();
+        assert!(!format!("{errors:?}").contains("CANARY"), "{errors:?}");
+        assert!(errors.get("credentials").is_some());
+    }
+
+    #[test]
+    fn header_and_parameter_names_that_are_tokens_pass() {
+        for name in ["X-API-Key", "x-api-key", "Api_Key.v2", "Authorization", "a!#$%&'*+-.^_`|~"] {
+            assert!(check_header_name(name).is_ok(), "{name}");
+        }
+        for name in ["api_key", "key.v2", "a~b-c"] {
+            assert!(check_query_param(name).is_ok(), "{name}");
+        }
+        assert!(parse(
+            "oauth2_client_credentials",
+            json!({"client_id": "c", "client_secret": "s", "token_url": "https://a.example/t", "token_auth_method": "client_secret_post"})
+        )
+        .is_ok());
     }
 
     #[test]

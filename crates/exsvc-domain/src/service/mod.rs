@@ -64,7 +64,7 @@ impl ServiceSpec {
             _ => return field("metadata", Err("is not an object".into())),
         };
         Ok(Self {
-            name: field("name", ServiceName::parse(stored.name))?,
+            name: field("name", ServiceName::from_stored(stored.name))?,
             description: field("description", Description::parse(stored.description))?,
             service_type: field("service_type", ServiceType::parse(stored.service_type))?,
             status: field("status", ServiceStatus::parse(stored.status))?,

@@ -66,7 +66,23 @@ fn contains_nul(value: &Value) -> bool {
 pub struct ServiceName(String);
 
 impl ServiceName {
+    /// A name a client sent: also refuses invisible format characters
+    /// (`validation::is_hidden`), so two names that look alike are alike.
+    ///
+    /// # Errors
+    /// The reason, for `details.fields`.
     pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().any(|c| !c.is_control() && crate::validation::is_hidden(c)) {
+            return Err("must not contain invisible formatting characters".into());
+        }
+        Self::from_stored(raw)
+    }
+
+    /// A name read back from a store, under the rules it was written with.
+    ///
+    /// # Errors
+    /// The reason, for a row no version of the rules accepted.
+    pub fn from_stored(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
         if chars == 0 {
@@ -414,6 +430,9 @@ mod tests {
         assert!(ServiceName::parse(&"a".repeat(101)).is_err());
         assert!(ServiceName::parse(&"ü".repeat(100)).is_ok());
         assert!(ServiceName::parse("a\u{0}b").is_err());
+        assert!(ServiceName::parse("Stripe\u{200B}").is_err());
+        assert!(ServiceName::parse("\u{202E}epirtS").is_err());
+        assert!(ServiceName::from_stored("Stripe\u{200B}").is_ok());
         assert_eq!(
             ServiceName::parse("ÄRZTE Über").unwrap().key(),
             "ärzte über"
