@@ -1,5 +1,5 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
-.PHONY: run test lint fmt build conformance bench
+.PHONY: run test lint fmt build conformance clients bench
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
@@ -35,6 +35,13 @@ build:
 # (scripts/conformance.sh; needs PostgreSQL and `pip install schemathesis==4.32.5`).
 conformance:
 	scripts/conformance.sh
+
+# Issue 11: clients generated from the served document work — a Python client
+# (openapi-python-client) runs a whole flow, TypeScript types pass tsc --strict
+# (scripts/clients.sh; needs PostgreSQL, `pip install openapi-python-client==0.29.1`
+# and `npm ci` in clients/typescript).
+clients:
+	scripts/clients.sh
 
 # Issue 7's benchmark: release server with 100,000 services against pgbench, same
 # run (scripts/bench.sh; needs PostgreSQL, wrk and pgbench). Figures: docs/benchmarks.md.

@@ -24,15 +24,15 @@ pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
+/// (Each response documents its own example envelopes, one per code.)
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"code": "SERVICE_NOT_FOUND", "message": "Service with ID 'abc123' not found", "details": {}}))]
 pub struct ErrorBody {
     /// A stable, machine-readable code such as `SERVICE_NOT_FOUND`.
     pub code: &'static str,
     /// A human-readable explanation; never SQL, driver text or a stack trace.
     pub message: String,
     /// Structured detail: `fields` for validation errors, `required` for 403.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::any_object)]
     pub details: Map<String, Value>,
 }
 

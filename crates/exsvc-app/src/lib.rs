@@ -59,7 +59,7 @@ pub fn build_app(
         // SwaggerUi registers absolute paths, so it sits beside the scope, not in it.
         .service(
             SwaggerUi::new(format!("{base}/swagger-ui/{{_:.*}}"))
-                .url(format!("{base}/api-docs/openapi.json"), doc),
+                .external_url_unchecked(format!("{base}/api-docs/openapi.json"), doc),
         )
         .service(
             web::scope(&base)

@@ -23,14 +23,9 @@ const PARAMETERS: [&str; 7] = [
 #[utoipa::path(
     get, path = "/api/v1/audit-events", tag = "audit",
     operation_id = "listAuditEvents",
-    params(crate::dto::AuditParams),
     responses(
         (status = 200, description = "A page of events", body = AuditEventListDto),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_CURSOR`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:audit`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]

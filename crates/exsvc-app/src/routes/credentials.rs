@@ -23,16 +23,13 @@ fn no_store() -> CacheControl {
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/credentials", tag = "credentials",
     operation_id = "getCredentials",
-    params(("id" = String, Path, description = "Service id"), crate::dto::CredentialReadParams),
     responses(
         (status = 200, description = "The credential, in clear. `Cache-Control: no-store`", body = CredentialDto,
             headers(("Cache-Control" = String, description = "no-store"))),
         (status = 400, description = "`VALIDATION_ERROR` (bad `version`)", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:credentials` (recorded as `denied`)", body = ErrorResponse),
-        (status = 404, description = "`SERVICE_NOT_FOUND` or `CREDENTIALS_NOT_FOUND`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR` (e.g. a ciphertext that does not decrypt)", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`: the read could not be recorded, so nothing is revealed", body = ErrorResponse),
+        (status = 403, description = "`FORBIDDEN`: the token lacks `external-service:credentials` (recorded in the audit trail as `denied`)", body = ErrorResponse),
+        (status = 404, description = "`SERVICE_NOT_FOUND`, or `CREDENTIALS_NOT_FOUND` (no credential, or no kept `version` of that number)", body = ErrorResponse),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database does not answer, or the read could not be recorded, so nothing is revealed", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -76,23 +73,15 @@ pub async fn get_credentials(
 #[utoipa::path(
     put, path = "/api/v1/services/{id}/credentials", tag = "credentials",
     operation_id = "putCredentials",
-    params(("id" = String, Path, description = "Service id"), crate::dto::IdempotencyKeyHeader),
-    request_body(content = crate::dto::CredentialWriteDto, content_type = "application/json"),
     responses(
         (status = 201, description = "The service's first credential: metadata only", body = CredentialMetaDto,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"))),
         (status = 200, description = "A new version: metadata only", body = CredentialMetaDto,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"))),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
         (status = 409, description = "`IDEMPOTENCY_KEY_IN_USE` (with `Retry-After`): the first request with this `Idempotency-Key` is still running", body = ErrorResponse),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was used with a different request", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -133,14 +122,9 @@ pub async fn put_credentials(
 #[utoipa::path(
     get, path = "/api/v1/services/{id}/credentials/versions", tag = "credentials",
     operation_id = "listCredentialVersions",
-    params(("id" = String, Path, description = "Service id")),
     responses(
-        (status = 200, description = "Kept versions, newest first", body = CredentialVersionsDto),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
-        (status = 404, description = "`SERVICE_NOT_FOUND`, or `CREDENTIALS_NOT_FOUND` when the service has no credential", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
+        (status = 200, description = "Kept versions, newest first; `{\"versions\": []}` for a service without a credential", body = CredentialVersionsDto),
+        (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -160,14 +144,9 @@ pub async fn list_versions(
 #[utoipa::path(
     delete, path = "/api/v1/services/{id}/credentials", tag = "credentials",
     operation_id = "deleteCredentials",
-    params(("id" = String, Path, description = "Service id")),
     responses(
         (status = 204, description = "Every version destroyed (also when there was none)"),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]

@@ -11,30 +11,38 @@ use crate::auth::Authenticated;
 use crate::error::ErrorResponse;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DebugAuth)]
 pub struct DebugAuthDto {
     pub tenant_id: String,
     pub actor: String,
+    #[schema(required = true)]
     pub client_id: Option<String>,
     /// Effective permissions, sorted (admin roles expand to all).
     pub permissions: Vec<String>,
     pub roles: Vec<String>,
     pub token: TokenInfoDto,
     /// Every claim of the payload.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::any_object)]
     pub claims: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenInfo)]
 pub struct TokenInfoDto {
     #[schema(example = "RS256")]
     pub alg: String,
+    #[schema(required = true)]
     pub kid: Option<String>,
+    #[schema(required = true)]
     pub issuer: Option<String>,
-    /// `aud` as sent: a string or a list.
-    #[schema(value_type = Option<Object>)]
+    /// `aud` as sent: a string or a list, or null.
+    #[schema(required = true, schema_with = crate::openapi::audience)]
     pub audience: Option<Value>,
+    #[schema(required = true)]
     pub issued_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub not_before: Option<DateTime<Utc>>,
 }
 
@@ -66,8 +74,6 @@ fn roles(claims: &Map<String, Value>) -> Vec<String> {
 #[utoipa::path(get, path = "/debug/auth", tag = "debug", operation_id = "debugAuth",
     responses(
         (status = 200, description = "The validated token as the server sees it", body = DebugAuthDto),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "Never: any valid token may call this", body = ErrorResponse),
         (status = 404, description = "`NOT_FOUND` when `EXSVC_DEBUG_ENDPOINTS=false`", body = ErrorResponse),
     ),
     security(("bearer" = [])))]

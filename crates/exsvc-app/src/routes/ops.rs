@@ -5,10 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorResponse};
+use crate::error::ApiError;
 use crate::AppState;
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Status)]
 pub struct StatusDto {
     #[schema(example = "ok")]
     pub status: &'static str,
@@ -25,7 +26,6 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz",
     responses(
         (status = 200, description = "The database answers", body = StatusDto),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database does not answer", body = ErrorResponse),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.catalog.check_store().await {

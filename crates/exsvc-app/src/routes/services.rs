@@ -115,14 +115,9 @@ pub(crate) fn query_parameters(
 #[utoipa::path(
     get, path = "/api/v1/services", tag = "services",
     operation_id = "listServices",
-    params(crate::dto::ListParams),
     responses(
         (status = 200, description = "A page of services", body = ServiceListDto),
         (status = 400, description = "`VALIDATION_ERROR` (bad `limit` or filter) or `INVALID_CURSOR`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`: missing or invalid token", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`: the database is unreachable", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -154,8 +149,6 @@ pub async fn list_services(
 #[utoipa::path(
     post, path = "/api/v1/services", tag = "services",
     operation_id = "createService",
-    params(crate::dto::IdempotencyKeyHeader),
-    request_body(content = crate::dto::ServiceCreateDto, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ServiceDto, headers(
             ("Location" = String, description = "URL of the new service"),
@@ -163,14 +156,8 @@ pub async fn list_services(
             ("Idempotent-Replayed" = String, description = "`true` when this is the kept response of an earlier request with the same `Idempotency-Key`"),
         )),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:create`", body = ErrorResponse),
         (status = 409, description = "`SERVICE_ALREADY_EXISTS`: the name is taken in this tenant (ignoring case); `IDEMPOTENCY_KEY_IN_USE` (with `Retry-After`): the first request with this `Idempotency-Key` is still running", body = ErrorResponse),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`: body over 64 KiB", body = ErrorResponse),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was used with a different request", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -207,14 +194,9 @@ pub async fn create_service(
 #[utoipa::path(
     get, path = "/api/v1/services/{id}", tag = "services",
     operation_id = "getService",
-    params(("id" = String, Path, description = "Service id")),
     responses(
         (status = 200, description = "The service", body = ServiceDto, headers(("ETag" = String))),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:read`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND` (also for another tenant's service)", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -231,23 +213,12 @@ pub async fn get_service(
 #[utoipa::path(
     put, path = "/api/v1/services/{id}", tag = "services",
     operation_id = "replaceService",
-    params(
-        ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the service's ETag matches"),
-    ),
-    request_body(content = crate::dto::ServiceWriteDto, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated service", body = ServiceDto, headers(("ETag" = String))),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
         (status = 409, description = "`SERVICE_ALREADY_EXISTS`", body = ErrorResponse),
         (status = 412, description = "`PRECONDITION_FAILED`: stale If-Match; nothing changed", body = ErrorResponse),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -269,26 +240,12 @@ pub async fn replace_service(
 #[utoipa::path(
     patch, path = "/api/v1/services/{id}", tag = "services",
     operation_id = "patchService",
-    params(
-        ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "Apply only if the service's ETag matches"),
-    ),
-    request_body(content(
-        (crate::dto::ServicePatchDto = "application/merge-patch+json"),
-        (crate::dto::ServicePatchDto = "application/json"),
-    )),
     responses(
         (status = 200, description = "The updated service", body = ServiceDto, headers(("ETag" = String))),
         (status = 400, description = "`VALIDATION_ERROR` or `INVALID_JSON`", body = ErrorResponse),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:update`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
         (status = 409, description = "`SERVICE_ALREADY_EXISTS`", body = ErrorResponse),
         (status = 412, description = "`PRECONDITION_FAILED`", body = ErrorResponse),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
@@ -314,18 +271,10 @@ pub async fn patch_service(
 #[utoipa::path(
     delete, path = "/api/v1/services/{id}", tag = "services",
     operation_id = "deleteService",
-    params(
-        ("id" = String, Path, description = "Service id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "Delete only if the service's ETag matches"),
-    ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "`UNAUTHORIZED`", body = ErrorResponse),
-        (status = 403, description = "`FORBIDDEN`: needs `external-service:delete`", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`", body = ErrorResponse),
         (status = 412, description = "`PRECONDITION_FAILED`", body = ErrorResponse),
-        (status = 500, description = "`INTERNAL_ERROR`", body = ErrorResponse),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]
