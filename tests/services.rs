@@ -850,10 +850,58 @@ async fn names_with_invisible_or_bidi_characters_are_400() {
     let app = TestApp::spawn().await;
     let token = admin("acme");
     app.create_ok(&token, &service_body("Stripe")).await;
-    for name in ["Stripe\u{200B}", "\u{202E}epirtS", "St\u{2066}ripe", "\u{FEFF}Stripe"] {
+    for name in [
+        "Stripe\u{200B}",
+        "\u{202E}epirtS",
+        "St\u{2066}ripe",
+        "\u{FEFF}Stripe",
+    ] {
         let response = app.create(&token, &service_body(name)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let error = body(response).await;
-        assert!(error["error"]["details"]["fields"]["name"].is_string(), "{error}");
+        assert!(
+            error["error"]["details"]["fields"]["name"].is_string(),
+            "{error}"
+        );
+    }
+}
+
+/// Tenant B's cursor used by tenant A answered 200 `[]`: a cursor is bound to
+/// its tenant and its listing (that it hides its position is a unit test of
+/// `pagination`).
+#[tokio::test]
+async fn a_cursor_of_another_tenant_is_400_invalid_cursor() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (admin("tenant-a"), admin("tenant-b"));
+    for n in 0..3 {
+        app.create_ok(&b, &service_body(&format!("svc-{n}"))).await;
+    }
+    let page = body(app.get(&b, "/api/v1/services?limit=1").await).await;
+    let services_cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let events = body(app.get(&b, "/api/v1/audit-events?limit=1").await).await;
+    let audit_cursor = events["next_cursor"].as_str().unwrap().to_owned();
+    // The owner pages on with them.
+    let own = app
+        .get(
+            &b,
+            &format!("/api/v1/services?limit=1&cursor={services_cursor}"),
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    for path in [
+        format!("/api/v1/services?limit=1&cursor={services_cursor}"),
+        format!("/api/v1/audit-events?limit=1&cursor={audit_cursor}"),
+        // Nor does a cursor of one listing continue the other.
+        format!("/api/v1/audit-events?limit=1&cursor={services_cursor}"),
+    ] {
+        let token =
+            if path.contains("audit-events?limit=1&cursor=") && path.ends_with(&services_cursor) {
+                &b
+            } else {
+                &a
+            };
+        let response = app.get(token, &path).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body(response).await["error"]["code"], "INVALID_CURSOR");
     }
 }

@@ -87,7 +87,7 @@ pub struct AuditEvent {
 pub struct AuditQuery {
     pub limit: u16,
     /// Strictly older than this (occurred_at, id).
-    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub after: Option<crate::pagination::Cursor>,
     pub service_id: Option<ServiceId>,
     pub action: Option<AuditAction>,
     pub actor: Option<String>,

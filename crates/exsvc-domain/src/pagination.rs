@@ -1,6 +1,7 @@
-//! Keyset pagination of listings: newest `created_at` first, then `id`. A cursor
-//! is the position (created_at, id) of the last row of a page, so the cost of a
-//! page does not grow with the number of rows before it.
+//! Keyset pagination of listings: newest first, then by id. A cursor is the
+//! position (time, id) of the last row of a page, so the cost of a page does not
+//! grow with the number of rows before it; it is opaque and bound to the tenant,
+//! the listing and its filter (docs/api.md §2).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,7 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::service::{ServiceId, ServiceStatus, ServiceType};
+use crate::principal::TenantId;
+use crate::service::{ServiceStatus, ServiceType};
 use crate::validation::FieldErrors;
 use crate::ServiceError;
 
@@ -18,30 +20,36 @@ pub const MAX_PAGE_LIMIT: u16 = 100;
 const QUERY_MAX_CHARS: usize = 100;
 
 /// Framing version of the cursor bytes, so the format can change without old
-/// cursors being misread.
-const CURSOR_FORMAT: u8 = 1;
-const POSITION_LEN: usize = 1 + 8 + 16;
+/// cursors being misread. Version 1 carried the position in the clear.
+const CURSOR_FORMAT: u8 = 2;
+const POSITION_LEN: usize = 8 + 16;
 /// Truncated HMAC-SHA256 tag: forging a cursor means guessing 128 bits.
 const TAG_LEN: usize = 16;
+const CURSOR_LEN: usize = 1 + TAG_LEN + POSITION_LEN;
 /// Positions outside 1970..10000 are never issued (and PostgreSQL refuses some).
 const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
 
-/// The key that authenticates cursors. Replicas that share it accept each
-/// other's cursors. `Debug` prints `[REDACTED]`.
+/// The key that authenticates and hides cursors. Replicas that share it accept
+/// each other's cursors. `Debug` prints `[REDACTED]`.
 #[derive(Clone)]
-pub struct CursorKey([u8; 32]);
+pub struct CursorKey {
+    mac: [u8; 32],
+    mask: [u8; 32],
+}
 
 impl CursorKey {
-    /// Derives the cursor key from a deployment secret, bound to its purpose so
-    /// the tag reveals nothing about the secret.
+    /// Derives the cursor keys from a deployment secret, each bound to its
+    /// purpose so neither reveals anything about the secret or the other.
     pub fn derive(secret: &[u8]) -> Self {
-        let mut mac = hmac_sha256(secret);
-        mac.update(b"exsvc listing cursor key v1");
-        Self(mac.finalize().into_bytes().into())
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        hmac_sha256(&self.0)
+        let derive = |purpose: &[u8]| -> [u8; 32] {
+            let mut mac = hmac_sha256(secret);
+            mac.update(purpose);
+            mac.finalize().into_bytes().into()
+        };
+        Self {
+            mac: derive(b"exsvc listing cursor key v1"),
+            mask: derive(b"exsvc listing cursor mask v2"),
+        }
     }
 }
 
@@ -57,91 +65,141 @@ impl std::fmt::Debug for CursorKey {
     }
 }
 
-/// The position after which the next page starts.
+/// What a cursor continues: one listing (`services`, `audit`) of one tenant
+/// under one filter. A cursor made for another scope is refused, so tenant A
+/// cannot page with tenant B's cursor, nor with a cursor of other filters.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorScope<'a> {
+    pub listing: &'static str,
+    pub tenant: &'a TenantId,
+    pub filter: &'a [Option<&'a str>],
+}
+
+impl CursorScope<'_> {
+    fn feed(&self, mac: &mut Hmac<Sha256>) {
+        let parts = [Some(self.listing), Some(self.tenant.as_str())];
+        for part in parts.iter().chain(self.filter) {
+            // Length-prefixed, so no two scopes feed the same bytes.
+            let part = part.unwrap_or("\u{0}absent");
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+    }
+}
+
+/// The position after which the next page starts: the (time, id) of the last
+/// row of a page, for any listing ordered newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: ServiceId,
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
 }
 
 impl Cursor {
-    /// Opaque text: base64url of (format, created_at in µs, id, tag), where the tag
-    /// authenticates the position together with the listing's filter.
-    pub fn encode(&self, filter: &ServiceFilter, key: &CursorKey) -> String {
-        filter.with_parts(|parts| self.encode_bound(parts, key))
-    }
-
-    /// Encodes a position bound to any listing's filter `parts`.
-    pub fn encode_bound(&self, parts: &[Option<&str>], key: &CursorKey) -> String {
-        let mut bytes = Vec::with_capacity(POSITION_LEN + TAG_LEN);
+    /// Opaque text: base64url of (format, tag, position XOR mask), a
+    /// deterministic authenticated encryption in the shape of SIV (RFC 5297):
+    /// the tag is an HMAC of the position and its scope, and the mask an HMAC
+    /// of the tag under a second key. The position cannot be read without the
+    /// key, and no bit of it can be changed without the tag failing.
+    pub fn encode(&self, scope: &CursorScope<'_>, key: &CursorKey) -> String {
+        let position = self.position();
+        let tag = tag(&position, scope, key);
+        let mut bytes = Vec::with_capacity(CURSOR_LEN);
         bytes.push(CURSOR_FORMAT);
-        bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
-        bytes.extend_from_slice(self.id.as_uuid().as_bytes());
-        let tag = tag(&bytes, parts, key);
-        bytes.extend_from_slice(&tag.finalize().into_bytes()[..TAG_LEN]);
+        bytes.extend_from_slice(&tag);
+        bytes.extend(position.iter().zip(mask(&tag, key)).map(|(p, m)| p ^ m));
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// # Errors
     /// `ServiceError::InvalidCursor` for a cursor this server did not issue, or
-    /// issued for another filter (a stale cursor).
+    /// issued for another scope (another tenant, listing or filter: stale).
     pub fn decode(
         text: &str,
-        filter: &ServiceFilter,
-        key: &CursorKey,
-    ) -> Result<Self, ServiceError> {
-        filter.with_parts(|parts| Self::decode_bound(text, parts, key))
-    }
-
-    /// Decodes a cursor made by `encode_bound` with the same `parts`.
-    ///
-    /// # Errors
-    /// `InvalidCursor` as `decode`.
-    pub fn decode_bound(
-        text: &str,
-        parts: &[Option<&str>],
+        scope: &CursorScope<'_>,
         key: &CursorKey,
     ) -> Result<Self, ServiceError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| ServiceError::InvalidCursor)?;
-        if bytes.len() != POSITION_LEN + TAG_LEN || bytes[0] != CURSOR_FORMAT {
+        if bytes.len() != CURSOR_LEN || bytes[0] != CURSOR_FORMAT {
             return Err(ServiceError::InvalidCursor);
         }
-        let (position, given_tag) = bytes.split_at(POSITION_LEN);
-        tag(position, parts, key)
-            .verify_truncated_left(given_tag)
+        let (given_tag, hidden) = bytes[1..].split_at(TAG_LEN);
+        let mut position = [0u8; POSITION_LEN];
+        for ((p, h), m) in position.iter_mut().zip(hidden).zip(mask(given_tag, key)) {
+            *p = h ^ m;
+        }
+        let mut mac = hmac_sha256(&key.mac);
+        mac.update(&[CURSOR_FORMAT]);
+        mac.update(&position);
+        scope.feed(&mut mac);
+        mac.verify_truncated_left(given_tag)
             .map_err(|_| ServiceError::InvalidCursor)?;
-        let micros = i64::from_be_bytes(
-            position[1..9]
-                .try_into()
-                .map_err(|_| ServiceError::InvalidCursor)?,
-        );
+        let (micros, id) = position.split_at(8);
+        let micros =
+            i64::from_be_bytes(micros.try_into().map_err(|_| ServiceError::InvalidCursor)?);
         if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
             return Err(ServiceError::InvalidCursor);
         }
-        let created_at =
-            DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
-        let id = Uuid::from_slice(&position[9..]).map_err(|_| ServiceError::InvalidCursor)?;
-        Ok(Self {
-            created_at,
-            id: ServiceId::from_uuid(id),
-        })
+        let at = DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
+        let id = Uuid::from_slice(id).map_err(|_| ServiceError::InvalidCursor)?;
+        Ok(Self { at, id })
+    }
+
+    fn position(&self) -> [u8; POSITION_LEN] {
+        let mut position = [0u8; POSITION_LEN];
+        position[..8].copy_from_slice(&self.at.timestamp_micros().to_be_bytes());
+        position[8..].copy_from_slice(self.id.as_bytes());
+        position
     }
 }
 
-/// HMAC over the position and the listing's filter parts, so a cursor only
-/// continues the listing it came from.
-fn tag(position: &[u8], parts: &[Option<&str>], key: &CursorKey) -> Hmac<Sha256> {
-    let mut mac = key.mac();
+fn tag(position: &[u8], scope: &CursorScope<'_>, key: &CursorKey) -> [u8; TAG_LEN] {
+    let mut mac = hmac_sha256(&key.mac);
+    mac.update(&[CURSOR_FORMAT]);
     mac.update(position);
-    for part in parts {
-        // Length-prefixed, so no two filters feed the same bytes.
-        let part = part.unwrap_or("\u{0}absent");
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part.as_bytes());
+    scope.feed(&mut mac);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
+    tag
+}
+
+/// The keystream that hides a position: HMAC-SHA256 of the tag (32 bytes, more
+/// than the 24 of a position).
+fn mask(tag: &[u8], key: &CursorKey) -> [u8; 32] {
+    let mut mac = hmac_sha256(&key.mask);
+    mac.update(tag);
+    mac.finalize().into_bytes().into()
+}
+
+/// `limit` of a listing: 1–100, 20 when absent.
+pub fn parse_limit(raw: Option<&str>, errors: &mut FieldErrors) -> u16 {
+    match raw.map(str::parse::<u16>) {
+        None => DEFAULT_PAGE_LIMIT,
+        Some(Ok(n)) if (1..=MAX_PAGE_LIMIT).contains(&n) => n,
+        Some(_) => {
+            errors.add(
+                "limit",
+                format!("must be an integer from 1 to {MAX_PAGE_LIMIT}"),
+            );
+            DEFAULT_PAGE_LIMIT
+        }
     }
-    mac
+}
+
+/// An RFC 3339 timestamp parameter, in UTC; the one parser of every listing.
+pub fn parse_timestamp(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut FieldErrors,
+) -> Option<DateTime<Utc>> {
+    raw.and_then(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| errors.add(field, "must be an RFC 3339 timestamp"))
+            .ok()
+    })
 }
 
 /// What a listing may be narrowed to.
@@ -173,17 +231,21 @@ impl ServiceFilter {
         Some(pattern)
     }
 
-    /// The filter as the parts a cursor is bound to.
-    fn with_parts<T>(&self, f: impl FnOnce(&[Option<&str>]) -> T) -> T {
+    /// The tenant's listing under this filter, as the scope a cursor is bound to.
+    pub fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
         let expires_before = self
             .credential_expires_before
             .map(|t| t.timestamp_micros().to_string());
-        f(&[
-            self.service_type.as_ref().map(ServiceType::as_str),
-            self.status.map(ServiceStatus::as_str),
-            self.name_contains.as_deref(),
-            expires_before.as_deref(),
-        ])
+        f(&CursorScope {
+            listing: "services",
+            tenant,
+            filter: &[
+                self.service_type.as_ref().map(ServiceType::as_str),
+                self.status.map(ServiceStatus::as_str),
+                self.name_contains.as_deref(),
+                expires_before.as_deref(),
+            ],
+        })
     }
 }
 
@@ -211,21 +273,13 @@ impl ListQuery {
     /// # Errors
     /// `Validation` naming each bad parameter; `InvalidCursor` for a cursor this
     /// server did not issue.
-    pub fn parse(raw: &RawListParams<'_>, key: &CursorKey) -> Result<Self, ServiceError> {
+    pub fn parse(
+        raw: &RawListParams<'_>,
+        tenant: &TenantId,
+        key: &CursorKey,
+    ) -> Result<Self, ServiceError> {
         let mut errors = FieldErrors::new();
-        let limit = match raw.limit {
-            None => DEFAULT_PAGE_LIMIT,
-            Some(text) => match text.parse::<u16>() {
-                Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => n,
-                _ => {
-                    errors.add(
-                        "limit",
-                        format!("must be an integer from 1 to {MAX_PAGE_LIMIT}"),
-                    );
-                    DEFAULT_PAGE_LIMIT
-                }
-            },
-        };
+        let limit = parse_limit(raw.limit, &mut errors);
         let service_type = raw.service_type.and_then(|t| {
             ServiceType::parse(t)
                 .map_err(|r| errors.add("type", r))
@@ -248,14 +302,11 @@ impl ListQuery {
             Some("") | None => None,
             Some(q) => Some(q.to_owned()),
         };
-        let credential_expires_before = raw.credential_expires_before.and_then(|text| {
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    errors.add("credential_expires_before", "must be an RFC 3339 timestamp")
-                })
-                .ok()
-        });
+        let credential_expires_before = parse_timestamp(
+            "credential_expires_before",
+            raw.credential_expires_before,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
@@ -267,7 +318,7 @@ impl ListQuery {
         };
         let after = raw
             .cursor
-            .map(|text| Cursor::decode(text, &filter, key))
+            .map(|text| filter.with_scope(tenant, |scope| Cursor::decode(text, scope, key)))
             .transpose()?;
         Ok(Self {
             limit,
@@ -295,9 +346,21 @@ mod tests {
 
     fn cursor() -> Cursor {
         Cursor {
-            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
-            id: ServiceId::from_uuid(Uuid::now_v7()),
+            at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: Uuid::now_v7(),
         }
+    }
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn encode(c: &Cursor, filter: &ServiceFilter, key: &CursorKey) -> String {
+        filter.with_scope(&acme(), |scope| c.encode(scope, key))
+    }
+
+    fn decode(text: &str, filter: &ServiceFilter, key: &CursorKey) -> Result<Cursor, ServiceError> {
+        filter.with_scope(&acme(), |scope| Cursor::decode(text, scope, key))
     }
 
     fn filter(q: Option<&str>) -> ServiceFilter {
@@ -311,18 +374,22 @@ mod tests {
     fn cursor_round_trips() {
         let c = cursor();
         assert_eq!(
-            Cursor::decode(&c.encode(&filter(None), &key()), &filter(None), &key()).unwrap(),
+            decode(&encode(&c, &filter(None), &key()), &filter(None), &key()).unwrap(),
             c
         );
     }
 
     #[test]
     fn forged_tampered_and_stale_cursors_are_refused() {
-        let good = cursor().encode(&filter(None), &key());
+        let good = encode(&cursor(), &filter(None), &key());
         let mut bytes = URL_SAFE_NO_PAD.decode(&good).unwrap();
-        bytes[5] ^= 1; // move the position without the key
+        bytes[20] ^= 1; // move the hidden position without the key
         let tampered = URL_SAFE_NO_PAD.encode(&bytes);
-        let other_key = cursor().encode(&filter(None), &CursorKey::derive(b"another secret"));
+        let other_key = encode(
+            &cursor(),
+            &filter(None),
+            &CursorKey::derive(b"another secret"),
+        );
         let cases = [
             "".to_owned(),
             "abc".to_owned(),
@@ -335,7 +402,7 @@ mod tests {
         for bad in &cases {
             assert!(
                 matches!(
-                    Cursor::decode(bad, &filter(None), &key()),
+                    decode(bad, &filter(None), &key()),
                     Err(ServiceError::InvalidCursor)
                 ),
                 "{bad}"
@@ -343,7 +410,7 @@ mod tests {
         }
         // Issued for another filter: stale.
         assert!(matches!(
-            Cursor::decode(&good, &filter(Some("x")), &key()),
+            decode(&good, &filter(Some("x")), &key()),
             Err(ServiceError::InvalidCursor)
         ));
     }
@@ -351,14 +418,43 @@ mod tests {
     #[test]
     fn an_authentic_cursor_out_of_range_is_refused() {
         let ancient = Cursor {
-            created_at: DateTime::from_timestamp_micros(-1).unwrap(),
+            at: DateTime::from_timestamp_micros(-1).unwrap(),
             ..cursor()
         };
-        let text = ancient.encode(&filter(None), &key());
+        let text = encode(&ancient, &filter(None), &key());
         assert!(matches!(
-            Cursor::decode(&text, &filter(None), &key()),
+            decode(&text, &filter(None), &key()),
             Err(ServiceError::InvalidCursor)
         ));
+    }
+
+    #[test]
+    fn a_cursor_is_bound_to_its_tenant_and_listing_and_hides_its_position() {
+        let c = cursor();
+        let text = encode(&c, &filter(None), &key());
+        let other_tenant = TenantId::parse("globex").unwrap();
+        let foreign = filter(None).with_scope(&other_tenant, |s| Cursor::decode(&text, s, &key()));
+        assert!(matches!(foreign, Err(ServiceError::InvalidCursor)));
+        let audit = CursorScope {
+            listing: "audit",
+            tenant: &acme(),
+            filter: &[None, None, None, None],
+        };
+        assert!(matches!(
+            Cursor::decode(&text, &audit, &key()),
+            Err(ServiceError::InvalidCursor)
+        ));
+        // Neither the id nor the time is readable in the bytes.
+        let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == c.id.as_bytes()),
+            "the id is in the clear"
+        );
+        let micros = c.at.timestamp_micros().to_be_bytes();
+        assert!(
+            !bytes.windows(8).any(|w| w == micros),
+            "the time is in the clear"
+        );
     }
 
     #[test]
@@ -367,7 +463,7 @@ mod tests {
     }
 
     fn parse(raw: RawListParams<'_>) -> Result<ListQuery, ServiceError> {
-        ListQuery::parse(&raw, &key())
+        ListQuery::parse(&raw, &acme(), &key())
     }
 
     #[test]
@@ -451,7 +547,7 @@ mod tests {
     #[test]
     fn a_cursor_continues_only_its_own_filter() {
         let position = cursor();
-        let text = position.encode(&filter(Some("str")), &key());
+        let text = encode(&position, &filter(Some("str")), &key());
         let same = parse(RawListParams {
             q: Some("str"),
             cursor: Some(&text),

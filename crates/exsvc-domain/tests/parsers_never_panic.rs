@@ -6,6 +6,7 @@
 use exsvc_domain::pagination::{Cursor, CursorKey, ListQuery, RawListParams, ServiceFilter};
 use exsvc_domain::service::{apply_merge_patch, BaseUrl, ServiceSpec, UrlPolicy};
 use exsvc_domain::usecases::CredentialInput;
+use exsvc_domain::TenantId;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -35,9 +36,11 @@ proptest! {
     #[test]
     fn cursors(text in ".{0,80}", bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let key = CursorKey::derive(b"proptest");
-        let _ = Cursor::decode(&text, &ServiceFilter::default(), &key);
+        let tenant = TenantId::parse("acme").unwrap();
+        let decode = |text: &str| ServiceFilter::default().with_scope(&tenant, |scope| Cursor::decode(text, scope, &key));
+        let _ = decode(&text);
         let encoded = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &bytes);
-        prop_assert!(Cursor::decode(&encoded, &ServiceFilter::default(), &key).is_err(), "a made-up cursor never passes");
+        prop_assert!(decode(&encoded).is_err(), "a made-up cursor never passes");
     }
 
     #[test]
@@ -51,7 +54,7 @@ proptest! {
             q: Some(&q),
             credential_expires_before: Some(&expires),
         };
-        let _ = ListQuery::parse(&raw, &key);
+        let _ = ListQuery::parse(&raw, &TenantId::parse("acme").unwrap(), &key);
     }
 
     #[test]

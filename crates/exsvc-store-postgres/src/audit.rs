@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use exsvc_domain::audit::{AuditEvent, AuditQuery};
+use exsvc_domain::pagination::Cursor;
 use exsvc_domain::ports::{AuditLog, RepositoryError};
 use exsvc_domain::TenantId;
 
@@ -39,7 +40,7 @@ impl AuditLog for PgStore {
             .order((dsl::occurred_at.desc(), dsl::id.desc()))
             .limit(i64::from(query.limit) + 1)
             .into_boxed();
-        if let Some((at, id)) = query.after {
+        if let Some(Cursor { at, id }) = query.after {
             select = select
                 .filter(dsl::occurred_at.le(at))
                 .filter(dsl::occurred_at.lt(at).or(dsl::id.lt(id)));

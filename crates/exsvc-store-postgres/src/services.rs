@@ -89,13 +89,11 @@ impl ServiceRepository for PgStore {
             .limit(i64::from(query.limit) + 1)
             .into_boxed();
         if let Some(after) = &query.after {
-            // (created_at, id) < (after.created_at, after.id), written so the
-            // index range starts at the cursor.
-            select = select.filter(dsl::created_at.le(after.created_at)).filter(
-                dsl::created_at
-                    .lt(after.created_at)
-                    .or(dsl::id.lt(after.id.as_uuid())),
-            );
+            // (created_at, id) < (after.at, after.id), written so the index
+            // range starts at the cursor.
+            select = select
+                .filter(dsl::created_at.le(after.at))
+                .filter(dsl::created_at.lt(after.at).or(dsl::id.lt(after.id)));
         }
         if let Some(service_type) = &query.filter.service_type {
             select = select.filter(dsl::service_type.eq(service_type.as_str().to_owned()));

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use exsvc_domain::audit::{AuditEvent, AuditQuery};
+use exsvc_domain::pagination::Cursor;
 use exsvc_domain::ports::{AuditLog, RepositoryError};
 use exsvc_domain::TenantId;
 
@@ -54,7 +55,7 @@ impl AuditLog for SqliteStore {
             .order((dsl::occurred_at.desc(), dsl::id.desc()))
             .limit(i64::from(query.limit) + 1)
             .into_boxed();
-        if let Some((at, id)) = query.after {
+        if let Some(Cursor { at, id }) = query.after {
             let at = at.timestamp_micros();
             // The `le` bound lets the index range-scan; the `or` is the tie-break.
             select = select

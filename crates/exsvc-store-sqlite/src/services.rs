@@ -88,7 +88,7 @@ impl ServiceRepository for SqliteStore {
             .limit(i64::from(query.limit) + 1)
             .into_boxed();
         if let Some(after) = &query.after {
-            let at = after.created_at.timestamp_micros();
+            let at = after.at.timestamp_micros();
             select = select
                 .filter(dsl::created_at.le(at))
                 .filter(dsl::created_at.lt(at).or(dsl::id.lt(after.id.to_string())));

@@ -71,6 +71,7 @@ fn query(limit: &str) -> ListQuery {
             limit: Some(limit),
             ..Default::default()
         },
+        &tenant("t1"),
         &key(),
     )
     .expect("query")
@@ -313,8 +314,8 @@ pub async fn list_is_newest_first_and_pages_by_keyset(stores: Stores) {
         }
         let last = page.last().expect("non-empty page");
         q.after = Some(exsvc_domain::pagination::Cursor {
-            created_at: last.created_at,
-            id: last.id,
+            at: last.created_at,
+            id: last.id.as_uuid(),
         });
     }
     let expected: Vec<_> = all.iter().map(|s| s.id).collect();
@@ -332,7 +333,7 @@ pub async fn list_filters(stores: Stores) {
     let list = |raw: RawListParams<'static>| {
         let repo = repo.clone();
         async move {
-            let q = ListQuery::parse(&raw, &key()).unwrap();
+            let q = ListQuery::parse(&raw, &tenant("t1"), &key()).unwrap();
             repo.list(&tenant("t1"), &q)
                 .await
                 .unwrap()
@@ -582,6 +583,7 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
             credential_expires_before: Some("2026-03-01T00:00:00Z"),
             ..Default::default()
         },
+        &tenant("t1"),
         &key(),
     )
     .unwrap();
@@ -591,6 +593,7 @@ pub async fn credentials_are_versioned_and_pruned(stores: Stores) {
             credential_expires_before: Some("2026-01-15T00:00:00Z"),
             ..Default::default()
         },
+        &tenant("t1"),
         &key(),
     )
     .unwrap();
@@ -930,7 +933,10 @@ pub async fn audit_events_are_recorded_with_changes_and_listed(stores: Stores) {
     let first = stores.audit.list(&tenant("t1"), &query(2)).await.unwrap();
     assert_eq!(first.len(), 3, "limit + 1");
     let next = AuditQuery {
-        after: Some((first[1].occurred_at, first[1].id)),
+        after: Some(exsvc_domain::pagination::Cursor {
+            at: first[1].occurred_at,
+            id: first[1].id,
+        }),
         ..query(2)
     };
     assert_eq!(

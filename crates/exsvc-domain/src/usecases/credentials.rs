@@ -14,6 +14,7 @@ use crate::ports::{
 };
 use crate::principal::{Permission, Principal};
 use crate::service::{Service, ServiceId};
+use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
 use crate::ServiceError;
 
@@ -103,14 +104,6 @@ pub struct CredentialVault {
 pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
     ServiceId::parse(raw_id)
         .ok_or_else(|| ServiceError::NotFound(raw_id.chars().take(100).collect()))
-}
-
-fn plain(error: RepositoryError) -> ServiceError {
-    match error {
-        RepositoryError::Unavailable => ServiceError::Unavailable,
-        RepositoryError::Internal(source) => ServiceError::Internal(source),
-        other => ServiceError::Internal(Box::new(other)),
-    }
 }
 
 /// Seals `input` as version `version` of `service`, created `now`.
@@ -213,7 +206,7 @@ impl CredentialVault {
                 Err(RepositoryError::NotFound) => {
                     return Err(ServiceError::NotFound(id.to_string()))
                 }
-                Err(e) => return Err(plain(e)),
+                Err(e) => return Err(plain_store_error(e)),
             };
             // Numbers are never reused, also after a delete: an audit event's
             // version names one secret, and a ciphertext bound to an old number
@@ -244,7 +237,7 @@ impl CredentialVault {
                 Err(RepositoryError::NotFound) => {
                     return Err(ServiceError::NotFound(id.to_string()))
                 }
-                Err(e) => return Err(plain(e)),
+                Err(e) => return Err(plain_store_error(e)),
             }
         }
         Err(ServiceError::Unavailable)
@@ -284,13 +277,13 @@ impl CredentialVault {
             .services
             .find(principal.tenant(), id)
             .await
-            .map_err(plain)?
+            .map_err(plain_store_error)?
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
         let record = self
             .credentials
             .find(principal.tenant(), id, version)
             .await
-            .map_err(plain)?
+            .map_err(plain_store_error)?
             .ok_or_else(|| ServiceError::CredentialsNotFound(id.to_string()))?;
         let binding = CredentialBinding {
             tenant: principal.tenant().clone(),
@@ -350,7 +343,7 @@ impl CredentialVault {
             .services
             .find(principal.tenant(), id)
             .await
-            .map_err(plain)?
+            .map_err(plain_store_error)?
             .is_none()
         {
             return Err(ServiceError::NotFound(id.to_string()));
@@ -360,7 +353,7 @@ impl CredentialVault {
         self.credentials
             .versions(principal.tenant(), id)
             .await
-            .map_err(plain)
+            .map_err(plain_store_error)
     }
 
     /// Destroys every version. With none to destroy the outcome already holds:
@@ -376,7 +369,7 @@ impl CredentialVault {
             Ok(state) if state.current.is_some() => {}
             Ok(_) => return Ok(()),
             Err(RepositoryError::NotFound) => return Err(ServiceError::NotFound(id.to_string())),
-            Err(e) => return Err(plain(e)),
+            Err(e) => return Err(plain_store_error(e)),
         }
         let audit = self.event(
             principal,
@@ -392,7 +385,7 @@ impl CredentialVault {
         {
             Ok(_) => Ok(()),
             Err(RepositoryError::NotFound) => Err(ServiceError::NotFound(id.to_string())),
-            Err(e) => Err(plain(e)),
+            Err(e) => Err(plain_store_error(e)),
         }
     }
 
@@ -411,7 +404,7 @@ impl CredentialVault {
                 .credentials
                 .batch(after, batch_size)
                 .await
-                .map_err(plain)?;
+                .map_err(plain_store_error)?;
             let Some(last) = batch.last() else {
                 return Ok(report);
             };
@@ -428,7 +421,7 @@ impl CredentialVault {
                             .credentials
                             .replace_ciphertext(record, &bytes)
                             .await
-                            .map_err(plain)?
+                            .map_err(plain_store_error)?
                         {
                             report.rewrapped += 1;
                         }

@@ -5,8 +5,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::idempotency::{request_material, IdempotencyKey, IdempotencyRecord, StoredResponse};
-use crate::ports::{Clock, CredentialCipher, IdGenerator, IdempotencyStore, RepositoryError};
+use crate::ports::{Clock, CredentialCipher, IdGenerator, IdempotencyStore};
 use crate::principal::{Principal, TenantId};
+use crate::usecases::plain_store_error;
 use crate::ServiceError;
 
 /// How long a key and its response are kept (SPEC §2).
@@ -54,13 +55,6 @@ pub struct IdempotencyGuard {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     lease: Duration,
-}
-
-fn unavailable_or_internal(error: RepositoryError) -> ServiceError {
-    match error {
-        RepositoryError::Unavailable => ServiceError::Unavailable,
-        other => ServiceError::Internal(Box::new(other)),
-    }
 }
 
 impl IdempotencyGuard {
@@ -122,7 +116,7 @@ impl IdempotencyGuard {
                 .store
                 .insert(&record)
                 .await
-                .map_err(unavailable_or_internal)?
+                .map_err(plain_store_error)?
             {
                 return Ok(Admission::Proceed(self.claim_of(record)));
             }
@@ -130,7 +124,7 @@ impl IdempotencyGuard {
                 .store
                 .find(&record.tenant, &key)
                 .await
-                .map_err(unavailable_or_internal)?
+                .map_err(plain_store_error)?
             else {
                 continue; // released since our insert: try again
             };
@@ -139,7 +133,7 @@ impl IdempotencyGuard {
                     .store
                     .take_over(existing.claim, now, &record)
                     .await
-                    .map_err(unavailable_or_internal)?
+                    .map_err(plain_store_error)?
                 {
                     return Ok(Admission::Proceed(self.claim_of(record)));
                 }
@@ -170,7 +164,7 @@ impl IdempotencyGuard {
             .store
             .complete(&claim.tenant, &claim.key, claim.id, response, expires_at)
             .await
-            .map_err(unavailable_or_internal)?;
+            .map_err(plain_store_error)?;
         if !kept {
             tracing::warn!(
                 tenant = claim.tenant.as_str(),
@@ -188,7 +182,7 @@ impl IdempotencyGuard {
         self.store
             .release(&claim.tenant, &claim.key, claim.id)
             .await
-            .map_err(unavailable_or_internal)
+            .map_err(plain_store_error)
     }
 
     /// Forgets expired keys; returns how many.
@@ -199,7 +193,7 @@ impl IdempotencyGuard {
         self.store
             .purge_expired(self.clock.now())
             .await
-            .map_err(unavailable_or_internal)
+            .map_err(plain_store_error)
     }
 
     fn claim_of(&self, record: IdempotencyRecord) -> Claim {
@@ -242,6 +236,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::ports::RepositoryError;
     use crate::ports::{MockClock, MockCredentialCipher, MockIdGenerator, MockIdempotencyStore};
     use crate::principal::Permission;
 

@@ -12,3 +12,18 @@ pub use credentials::{CredentialInput, CredentialVault, RevealedCredential, Rewr
 pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
 pub use services::{CatalogSettings, Precondition, ServiceCatalog};
 pub use wiring::{UseCaseSettings, UseCases};
+
+use crate::ports::RepositoryError;
+use crate::ServiceError;
+
+/// The one translation of a store failure that no use case expects: the store
+/// is unreachable (503) or something else went wrong (500, the cause logged).
+/// Expected refusals (`NotFound`, `Duplicate`, `VersionConflict`) are matched by
+/// each use case before it falls back to this.
+pub(crate) fn plain_store_error(error: RepositoryError) -> ServiceError {
+    match error {
+        RepositoryError::Unavailable => ServiceError::Unavailable,
+        RepositoryError::Internal(source) => ServiceError::Internal(source),
+        other => ServiceError::Internal(Box::new(other)),
+    }
+}

@@ -11,6 +11,7 @@ use crate::service::{
     apply_merge_patch, check_field_names, Service, ServiceId, ServiceSpec, UrlPolicy,
 };
 use crate::usecases::credentials::{seal, CredentialInput};
+use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
 use crate::ServiceError;
 
@@ -157,7 +158,7 @@ impl ServiceCatalog {
         params: &RawListParams<'_>,
     ) -> Result<Page<Service>, ServiceError> {
         principal.require(Permission::Read)?;
-        let query = ListQuery::parse(params, &self.settings.cursor_key)?;
+        let query = ListQuery::parse(params, principal.tenant(), &self.settings.cursor_key)?;
         let mut items = self
             .repository
             .list(principal.tenant(), &query)
@@ -167,11 +168,13 @@ impl ServiceCatalog {
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| {
-                Cursor {
-                    created_at: last.created_at,
-                    id: last.id,
-                }
-                .encode(&query.filter, &self.settings.cursor_key)
+                let position = Cursor {
+                    at: last.created_at,
+                    id: last.id.as_uuid(),
+                };
+                query.filter.with_scope(principal.tenant(), |scope| {
+                    position.encode(scope, &self.settings.cursor_key)
+                })
             })
         } else {
             None
@@ -386,14 +389,6 @@ fn store_error(error: RepositoryError, service: &Service) -> ServiceError {
         RepositoryError::NotFound => ServiceError::NotFound(service.id.to_string()),
         RepositoryError::VersionConflict => ServiceError::PreconditionFailed,
         other => plain_store_error(other),
-    }
-}
-
-fn plain_store_error(error: RepositoryError) -> ServiceError {
-    match error {
-        RepositoryError::Unavailable => ServiceError::Unavailable,
-        RepositoryError::Internal(source) => ServiceError::Internal(source),
-        other => ServiceError::Internal(Box::new(other)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Unit tests of the service use cases against mocked ports.
 
+use crate::pagination::ServiceFilter;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -237,12 +238,16 @@ async fn list_returns_a_cursor_only_when_more_rows_exist() {
     let page = catalog(repo).list(&everyone(), &q).await.unwrap();
     assert_eq!(page.items.len(), 2);
     let next = page.next_cursor.expect("a next page");
-    let decoded = Cursor::decode(&next, &Default::default(), &settings().cursor_key).unwrap();
+    let decoded = ServiceFilter::default()
+        .with_scope(everyone().tenant(), |scope| {
+            Cursor::decode(&next, scope, &settings().cursor_key)
+        })
+        .unwrap();
     assert_eq!(
         decoded,
         Cursor {
-            created_at: third.created_at,
-            id: third.id
+            at: third.created_at,
+            id: third.id.as_uuid()
         }
     );
 
