@@ -72,6 +72,8 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// `EXSVC_DATABASE_URL` was not set: the embedded default is in use.
+    pub database_defaulted: bool,
     pub pool_size: usize,
     pub db_timeout: Duration,
     /// `None` only in development: a secret is then kept in the data directory.
@@ -519,6 +521,7 @@ impl Settings {
         Ok(Config {
             listen,
             database: self.database()?,
+            database_defaulted: self.get("EXSVC_DATABASE_URL").is_none(),
             pool_size: usize::try_from(pool_size).unwrap_or(16),
             db_timeout: Duration::from_millis(timeout_ms),
             jwt_secret,

@@ -23,6 +23,31 @@ pub struct DevKey {
     pub created: bool,
 }
 
+/// The development HMAC secret if `serve` has made one in `data_dir`; `exsvc
+/// token` only reads it: a secret it made itself would sign tokens no running
+/// server accepts.
+///
+/// # Errors
+/// When the file cannot be read or holds a secret under 32 bytes.
+pub fn existing_hmac_secret(data_dir: &Path) -> Result<Option<DevKey>, String> {
+    let path = data_dir.join(HMAC_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => dev_key(&text, path, false).map(Some),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn dev_key(text: &str, path: PathBuf, created: bool) -> Result<DevKey, String> {
+    let secret = HmacSecret::new(SecretString::from(text.trim().to_owned()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(DevKey {
+        secret,
+        path,
+        created,
+    })
+}
+
 /// Reads the development HMAC secret, creating it (48 random bytes, base64,
 /// mode 0600) on first use.
 ///
@@ -36,13 +61,7 @@ pub fn hmac_secret(data_dir: &Path) -> Result<DevKey, String> {
         getrandom::fill(&mut bytes).map_err(|e| format!("no randomness available: {e}"))?;
         Ok(STANDARD.encode(bytes))
     })?;
-    let secret = HmacSecret::new(SecretString::from(text.trim().to_owned()))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(DevKey {
-        secret,
-        path,
-        created,
-    })
+    dev_key(&text, path, created)
 }
 
 /// Reads the key file, or creates it atomically: the key is written to a

@@ -100,12 +100,29 @@ fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
             "is required to mint tokens: the server only accepts asymmetric keys",
         ));
     }
-    devkeys::hmac_secret(&config.data_dir)
-        .map(|key| key.secret)
-        .map_err(|error| {
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+    match devkeys::existing_hmac_secret(&data_dir) {
+        Ok(Some(key)) => {
+            // Which secret signed matters: another folder has another one.
+            eprintln!(
+                "exsvc: signed with the development secret {}",
+                key.path.display()
+            );
+            Ok(key.secret)
+        }
+        Ok(None) => Err(config_error(&ConfigError {
+            variable: "EXSVC_DATA_DIR".into(),
+            reason: format!(
+                "has no development secret ({}): run `exsvc token` where `exsvc serve` runs, \
+                 point EXSVC_DATA_DIR at its data directory, or set EXSVC_JWT_SECRET",
+                data_dir.display()
+            ),
+        })),
+        Err(error) => {
             eprintln!("exsvc: development key: {error}");
-            ExitCode::from(EXIT_FAILURE)
-        })
+            Err(ExitCode::from(EXIT_FAILURE))
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -22,7 +22,7 @@ use exsvc_domain::usecases::{
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, Database, LogFormat};
+use crate::config::{Config, Database, Environment, LogFormat, DEFAULT_DATABASE_URL};
 use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
@@ -281,6 +281,15 @@ async fn purge_expired_idempotency_keys(guard: IdempotencyGuard) {
 }
 
 async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()> {
+    if config.environment == Environment::Production && config.database_defaulted {
+        // SQLite may be a choice in production, but reaching it by default
+        // usually means EXSVC_DATABASE_URL was forgotten.
+        tracing::warn!(
+            database = %DEFAULT_DATABASE_URL,
+            "EXSVC_ENV=production with no EXSVC_DATABASE_URL: serving the embedded SQLite file; \
+             set EXSVC_DATABASE_URL (postgres://… or sqlite://PATH) to choose the database"
+        );
+    }
     let applied = store::migrate(&config.database)
         .await
         .map_err(anyhow::Error::msg)?;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use exsvc_auth::{mint_hs256, HmacSecret};
+use exsvc_domain::Permission;
 
 use crate::config::Config;
 use serde_json::{json, Map, Value};
@@ -14,7 +15,7 @@ pub struct TokenArgs {
     #[arg(long)]
     tenant: String,
     /// A permission to grant, such as external-service:read (repeatable).
-    #[arg(long = "permission")]
+    #[arg(long = "permission", value_parser = parse_permission)]
     permissions: Vec<String>,
     /// A role, such as admin (grants every permission).
     #[arg(long)]
@@ -35,6 +36,21 @@ pub struct TokenArgs {
     /// true) is kept as JSON, anything else as a string.
     #[arg(long = "claim", value_parser = parse_claim)]
     claims: Vec<(String, Value)>,
+}
+
+/// A permission this API knows: a typo (`external-service:raed`) would mint a
+/// token that is refused with 403 for no visible reason.
+fn parse_permission(raw: &str) -> Result<String, String> {
+    match Permission::from_name(raw) {
+        Some(permission) => Ok(permission.as_str().to_owned()),
+        None => {
+            let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+            Err(format!(
+                "'{raw}' is not a permission of this API; one of: {}",
+                known.join(", ")
+            ))
+        }
+    }
 }
 
 /// "k=v" → (k, JSON v or the string v).
@@ -117,7 +133,17 @@ pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_claim, parse_ttl};
+    use super::{parse_claim, parse_permission, parse_ttl};
+
+    #[test]
+    fn permissions_are_known_names() {
+        assert_eq!(
+            parse_permission("external-service:read").unwrap(),
+            "external-service:read"
+        );
+        let typo = parse_permission("external-service:raed").unwrap_err();
+        assert!(typo.contains("external-service:read"), "{typo}");
+    }
     use serde_json::json;
 
     #[test]

@@ -198,6 +198,27 @@ fn token_takes_issuer_audience_and_any_claim() {
 }
 
 #[test]
+fn token_refuses_a_permission_it_does_not_know() {
+    let output = run(
+        &[
+            "token",
+            "--tenant",
+            "acme",
+            "--permission",
+            "external-service:raed",
+        ],
+        &[("EXSVC_JWT_SECRET", TEST_SECRET)],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("external-service:raed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty(), "no token minted");
+}
+
+#[test]
 fn token_needs_an_hmac_secret() {
     // Only asymmetric keys configured: nothing to sign with.
     let pem = concat!(
@@ -778,8 +799,111 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
         secret,
         "the key is reused"
     );
+    // `exsvc token` where the server runs signs with the server's secret and
+    // says which; the token it mints is accepted.
+    let minted = exsvc(&["token", "--tenant", "dev", "--role", "admin"], &[])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(minted.status.code(), Some(0), "{}", stderr(&minted));
+    assert!(
+        stderr(&minted).contains(&secret_file.display().to_string()),
+        "names the secret it used: {}",
+        stderr(&minted)
+    );
+    let minted_token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let listed = client
+        .get(format!("{}/api/v1/services", second.base))
+        .bearer_auth(&minted_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
     let status = second.stop().await.status;
     assert_eq!(status.code(), Some(0));
+    // From another folder it used to make a secret of its own, silently, and
+    // mint a token the server refuses: now it refuses, and writes nothing.
+    let elsewhere = scratch_dir();
+    let refused = exsvc(&["token", "--tenant", "dev"], &[])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("EXSVC_DATA_DIR"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!elsewhere.join("data").exists(), "no secret was created");
+    std::fs::remove_dir_all(elsewhere).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Moving from development to production without carrying the keys: the start
+/// warns of the defaulted database, and a credential that no longer opens is a
+/// 500 whose log line names the missing master key and where it lived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_data_read_in_production_is_explained_in_the_log() {
+    let dir = scratch_dir();
+    let client = reqwest::Client::new();
+    let development = Server::start(&dir, &[]).await;
+    let banner = development.stderr.lock().unwrap().clone();
+    let token = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+        .unwrap()
+        .to_owned();
+    let created = client
+        .post(format!("{}/api/v1/services", development.base))
+        .bearer_auth(&token)
+        .json(
+            &json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com",
+                      "auth_type": "bearer", "credentials": {"token": "t"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    development.stop().await;
+    let secret = std::fs::read_to_string(dir.join("data/dev-jwt-secret")).unwrap();
+    let other_keys = String::from_utf8(run(&["keys", "generate", "--id", "prod1"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let production = Server::start(
+        &dir,
+        &[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWT_SECRET", secret.trim()),
+            ("EXSVC_MASTER_KEYS", other_keys.as_str()),
+        ],
+    )
+    .await;
+    let response = client
+        .get(format!(
+            "{}/api/v1/services/{id}/credentials",
+            production.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("dev1"), "the answer stays generic: {body}");
+    let logs = production.stop().await.stdout;
+    assert!(
+        logs.contains("EXSVC_ENV=production with no EXSVC_DATABASE_URL"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("master key 'dev1' is not in the keyring") && logs.contains("dev-master-key"),
+        "{logs}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -16,7 +16,7 @@ pub struct CredentialBinding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CipherError {
     /// The master key named by the ciphertext is not in the keyring.
-    #[error("the master key '{0}' is not in the keyring")]
+    #[error("the master key '{0}' is not in the keyring (EXSVC_MASTER_KEYS or EXSVC_MASTER_KEY_FILE; keys made in development mode live in the data directory's dev-master-key)")]
     UnknownKey(String),
     /// Authentication failed: tampered bytes, or bytes bound to another
     /// tenant, service or version.
