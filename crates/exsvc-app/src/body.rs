@@ -12,8 +12,11 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// Largest request body (SPEC §3).
+/// Largest request body (docs/api.md §3).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `EXSVC_BODY_TIMEOUT_MS`'s default: the longest wait for a whole body.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
@@ -80,10 +83,18 @@ impl FromRequest for JsonBody {
             None
         };
         let mut payload = payload.take();
+        let timeout = req
+            .app_data::<actix_web::web::Data<crate::AppState>>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         Box::pin(async move {
-            Ok(JsonBody(
-                read(early_error, declared_len, &mut payload).await,
-            ))
+            // A body that stops arriving would hold the connection forever.
+            let read = actix_web::rt::time::timeout(
+                timeout,
+                read(early_error, declared_len, &mut payload),
+            );
+            Ok(JsonBody(read.await.unwrap_or_else(|_| {
+                Err(ApiError::request_timeout(timeout))
+            })))
         })
     }
 }

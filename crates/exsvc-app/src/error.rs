@@ -43,6 +43,8 @@ pub struct ApiError {
     message: String,
     details: Map<String, Value>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Close the connection after this answer (the request's body is unread).
+    close_connection: bool,
 }
 
 impl ApiError {
@@ -53,6 +55,7 @@ impl ApiError {
             message: message.into(),
             details: Map::new(),
             headers: Vec::new(),
+            close_connection: false,
         }
     }
 
@@ -110,6 +113,21 @@ impl ApiError {
             Ok(value) => error.with_header(header::ALLOW, value),
             Err(_) => error,
         }
+    }
+
+    /// 408 for a body that did not arrive within `EXSVC_BODY_TIMEOUT_MS`. The
+    /// connection is closed: the rest of the body may still be on its way.
+    pub fn request_timeout(waited: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            format!(
+                "The request body did not arrive within {} ms",
+                waited.as_millis()
+            ),
+        );
+        error.close_connection = true;
+        error
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -258,6 +276,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        if self.close_connection {
+            response.force_close();
+        }
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
         }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub rate_limits: ratelimit::RateLimits,
     /// `EXSVC_DEBUG_ENDPOINTS`: serve `/debug/auth`, or answer it 404.
     pub debug_endpoints: bool,
+    /// `EXSVC_BODY_TIMEOUT_MS`: past it, a body still arriving is 408.
+    pub body_timeout: std::time::Duration,
 }
 
 /// The application: API routes, docs, error handling, under the base path.

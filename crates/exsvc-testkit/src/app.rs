@@ -279,6 +279,7 @@ impl TestApp {
             metrics: Metrics::new(probe).expect("metrics"),
             rate_limits,
             debug_endpoints: options.debug_endpoints,
+            body_timeout: exsvc_app::body::DEFAULT_BODY_TIMEOUT,
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();

@@ -20,8 +20,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/exsvc.db";
 
 /// Every setting, by its environment name. In a TOML file the same names are
 /// written in lower case without the prefix (`db_pool_size = 16`).
-const SETTINGS: [&str; 27] = [
+const SETTINGS: [&str; 29] = [
     "EXSVC_LISTEN",
+    "EXSVC_BODY_TIMEOUT_MS",
+    "EXSVC_MAX_CONNECTIONS",
     "EXSVC_DATABASE_URL",
     "EXSVC_DB_POOL_SIZE",
     "EXSVC_DB_TIMEOUT_MS",
@@ -76,6 +78,10 @@ pub struct Config {
     pub database_defaulted: bool,
     pub pool_size: usize,
     pub db_timeout: Duration,
+    /// `EXSVC_BODY_TIMEOUT_MS`: the longest wait for a whole request body.
+    pub body_timeout: Duration,
+    /// `EXSVC_MAX_CONNECTIONS`: open client connections served at once.
+    pub max_connections: usize,
     /// `None` only in development: a secret is then kept in the data directory.
     pub jwt_secret: Option<HmacSecret>,
     /// Public keys read from `EXSVC_JWT_PUBLIC_KEY_FILES` at start.
@@ -523,6 +529,19 @@ impl Settings {
             database: self.database()?,
             database_defaulted: self.get("EXSVC_DATABASE_URL").is_none(),
             pool_size: usize::try_from(pool_size).unwrap_or(16),
+            body_timeout: Duration::from_millis(self.bounded(
+                "EXSVC_BODY_TIMEOUT_MS",
+                10_000,
+                100..=600_000,
+                "a number of milliseconds",
+            )?),
+            max_connections: usize::try_from(self.bounded(
+                "EXSVC_MAX_CONNECTIONS",
+                1024,
+                1..=1_000_000,
+                "a number",
+            )?)
+            .unwrap_or(1024),
             db_timeout: Duration::from_millis(timeout_ms),
             jwt_secret,
             public_keys,

@@ -265,6 +265,32 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     );
 }
 
+/// File descriptors kept free of client connections: the database pool, the
+/// log, key files, Redis and the listening socket.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// `EXSVC_MAX_CONNECTIONS`, lowered to what the process's file limit allows, so
+/// that many clients, slow or not, make the server wait for a free connection
+/// instead of failing to accept (and then to open anything else) with EMFILE.
+fn connection_cap(configured: usize, pool_size: usize) -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) else {
+        return configured;
+    };
+    let available = limit
+        .saturating_sub(RESERVED_DESCRIPTORS + pool_size)
+        .max(1);
+    if available < configured {
+        tracing::warn!(
+            configured,
+            serving = available,
+            file_limit = limit,
+            "EXSVC_MAX_CONNECTIONS is above what the file descriptor limit (ulimit -n) allows: serving fewer"
+        );
+    }
+    configured.min(available)
+}
+
 /// Deletes expired idempotency keys now and then, for as long as the process runs.
 async fn purge_expired_idempotency_keys(guard: IdempotencyGuard) {
     let mut ticks = tokio::time::interval(IDEMPOTENCY_PURGE_INTERVAL);
@@ -356,9 +382,15 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         metrics: Metrics::new(store.pool_usage)?,
         rate_limits,
         debug_endpoints: config.debug_endpoints,
+        body_timeout: config.body_timeout,
     });
 
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let connections = connection_cap(config.max_connections, config.pool_size);
     let server = HttpServer::new(move || build_app(state.clone(), |_| {}))
+        .workers(workers)
+        // actix counts per worker; the sum stays within the cap.
+        .max_connections((connections / workers).max(1))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?

@@ -78,8 +78,24 @@ impl Server {
     /// Starts the binary in `dir` with a clean `EXSVC_*` environment plus `vars`
     /// on a free port, and waits until /healthz answers.
     pub async fn start(dir: &Path, vars: &[(&str, &str)]) -> Server {
+        Self::start_with(dir, vars, None).await
+    }
+
+    /// As `start`, under a soft limit of `file_limit` open files (`ulimit -n`).
+    pub async fn start_with(dir: &Path, vars: &[(&str, &str)], file_limit: Option<u32>) -> Server {
         let listen = format!("127.0.0.1:{}", free_port());
-        let mut command = Command::new(BIN);
+        let mut command = match file_limit {
+            None => Command::new(BIN),
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    BIN,
+                ]);
+                shell
+            }
+        };
         command.arg("serve");
         for (key, _) in std::env::vars() {
             if key.starts_with("EXSVC_") {
