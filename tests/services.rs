@@ -850,10 +850,18 @@ async fn names_with_invisible_or_bidi_characters_are_400() {
     let app = TestApp::spawn().await;
     let token = admin("acme");
     app.create_ok(&token, &service_body("Stripe")).await;
-    for name in ["Stripe\u{200B}", "\u{202E}epirtS", "St\u{2066}ripe", "\u{FEFF}Stripe"] {
+    for name in [
+        "Stripe\u{200B}",
+        "\u{202E}epirtS",
+        "St\u{2066}ripe",
+        "\u{FEFF}Stripe",
+    ] {
         let response = app.create(&token, &service_body(name)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let error = body(response).await;
-        assert!(error["error"]["details"]["fields"]["name"].is_string(), "{error}");
+        assert!(
+            error["error"]["details"]["fields"]["name"].is_string(),
+            "{error}"
+        );
     }
 }

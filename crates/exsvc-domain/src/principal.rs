@@ -173,7 +173,10 @@ mod tests {
         assert!(TenantId::parse("acme").is_ok());
         assert!(TenantId::parse("ac\u{202E}me").is_err());
         assert!(TenantId::parse("acme\u{200B}").is_err());
-        assert!(TenantId::from_stored("acme\u{200B}").is_ok(), "stored rows stay readable");
+        assert!(
+            TenantId::from_stored("acme\u{200B}").is_ok(),
+            "stored rows stay readable"
+        );
         assert!(TenantId::parse("").is_err());
         assert!(TenantId::parse("   ").is_err());
         assert!(TenantId::parse(&"t".repeat(128)).is_ok());

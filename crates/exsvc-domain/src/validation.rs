@@ -95,7 +95,18 @@ mod hidden_tests {
 
     #[test]
     fn format_and_control_characters_are_hidden() {
-        for c in ['\u{0}', '\n', '\u{7F}', '\u{85}', '\u{200B}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{E0041}'] {
+        for c in [
+            '\u{0}',
+            '\n',
+            '\u{7F}',
+            '\u{85}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
             assert!(is_hidden(c), "{:?}", c);
         }
         for c in ['a', 'é', ' ', '中', '\u{1F600}', '\u{00A0}'] {

@@ -181,7 +181,10 @@ fn check_header_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > NAME_MAX_CHARS || !name.bytes().all(token) {
         return Err("must be an HTTP header name: 1-64 letters, digits or !#$%&'*+-.^_`|~");
     }
-    if RESERVED_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+    if RESERVED_HEADERS
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+    {
         return Err("names a header exsvc sets itself");
     }
     Ok(())
@@ -397,7 +400,13 @@ mod tests {
 
     #[test]
     fn header_and_parameter_names_that_are_tokens_pass() {
-        for name in ["X-API-Key", "x-api-key", "Api_Key.v2", "Authorization", "a!#$%&'*+-.^_`|~"] {
+        for name in [
+            "X-API-Key",
+            "x-api-key",
+            "Api_Key.v2",
+            "Authorization",
+            "a!#$%&'*+-.^_`|~",
+        ] {
             assert!(check_header_name(name).is_ok(), "{name}");
         }
         for name in ["api_key", "key.v2", "a~b-c"] {

@@ -72,7 +72,10 @@ impl ServiceName {
     /// # Errors
     /// The reason, for `details.fields`.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().any(|c| !c.is_control() && crate::validation::is_hidden(c)) {
+        if raw
+            .chars()
+            .any(|c| !c.is_control() && crate::validation::is_hidden(c))
+        {
             return Err("must not contain invisible formatting characters".into());
         }
         Self::from_stored(raw)
