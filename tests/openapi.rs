@@ -142,6 +142,12 @@ async fn write_body_patterns_agree_with_the_service() {
                 "c".repeat(101),
                 "ü".repeat(100),
                 "line\nbreak".into(),
+                // Format characters (Cf), in and out of the Basic Multilingual Plane.
+                "Stripe\u{200B}".into(),
+                "\u{202E}epirtS".into(),
+                "a\u{ad}b".into(),
+                "tag\u{E0041}".into(),
+                "x\u{1D173}y".into(),
             ],
         ),
         (

@@ -45,6 +45,7 @@ from exsvc_client.models import (
     ListAuditEventsAction,
     Metadata,
     OAuth2ClientCredentials,
+    OAuth2ClientCredentialsTokenAuthMethod,
     OAuth2ClientCredentialsWrite,
     Service,
     ServicePatch,
@@ -213,6 +214,7 @@ writes = [
                 token_url="https://auth.example.com/oauth/token",
                 scopes=["read", "write"],
                 audience="https://api.example.com",
+                token_auth_method=OAuth2ClientCredentialsTokenAuthMethod.CLIENT_SECRET_POST,
             ),
         ),
         {
@@ -221,6 +223,7 @@ writes = [
             "token_url": "https://auth.example.com/oauth/token",
             "scopes": ["read", "write"],
             "audience": "https://api.example.com",
+            "token_auth_method": "client_secret_post",
         },
     ),
     (
@@ -242,6 +245,13 @@ for number, (body, plaintext) in enumerate(writes, start=1):
     check(isinstance(read.parsed, Credential), f"read {body.auth_type} parses")
     check(read.parsed.credentials.to_dict() == plaintext, f"read {body.auth_type}: the secret as written")
     check(read.parsed.version == number and read.parsed.service_name == f"Flow {run} A", f"read {body.auth_type}: metadata")
+    if body.auth_type == "oauth2_client_credentials":
+        # The typed model reads the enum back, not only the raw dict.
+        typed = OAuth2ClientCredentials.from_dict(read.parsed.credentials.to_dict())
+        check(
+            typed.token_auth_method == OAuth2ClientCredentialsTokenAuthMethod.CLIENT_SECRET_POST,
+            "read oauth2: token_auth_method client_secret_post",
+        )
 check(read.parsed.expires_at == expires, "expires_at round trip")
 check(get_service.sync(sid, client=client).auth_type == AuthType.CUSTOM, "the service names its credential")
 

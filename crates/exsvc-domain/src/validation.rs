@@ -8,7 +8,7 @@ use std::fmt;
 /// in text, yet they change it — U+200B (zero width space) makes two names that
 /// look the same, U+202E (right-to-left override) shows `gpj.exe` as `exe.jpg`.
 /// Names and tenants refuse them (docs/api.md §1.1, §4.2).
-const FORMAT_CHARACTERS: [(char, char); 21] = [
+pub const FORMAT_CHARACTERS: [(char, char); 21] = [
     ('\u{00AD}', '\u{00AD}'),
     ('\u{0600}', '\u{0605}'),
     ('\u{061C}', '\u{061C}'),

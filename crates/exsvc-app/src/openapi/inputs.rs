@@ -17,17 +17,46 @@ const WHITESPACE: &str =
 /// Control characters: Unicode `Cc` (`char::is_control`).
 const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
 
-/// `name`: 1–100 characters after trimming, no control characters. (The 100
-/// are counted between the first and last non-whitespace character.)
+/// Unicode's format characters (`Cf`), which names refuse: the domain's own
+/// list (`validation::FORMAT_CHARACTERS`), as a character class body. Those
+/// of the Basic Multilingual Plane as `\uXXXX`; the others (none of them in
+/// common use) as the characters themselves, the one spelling ECMA-262 (with
+/// the `u` flag JSON Schema asks for), Python's `re` and Rust's `regex` all read
+/// alike.
+fn format_class() -> String {
+    let one = |c: char| {
+        if u32::from(c) <= 0xFFFF {
+            format!(r"\u{:04X}", u32::from(c))
+        } else {
+            c.to_string()
+        }
+    };
+    exsvc_domain::validation::FORMAT_CHARACTERS
+        .iter()
+        .map(|&(first, last)| {
+            if first == last {
+                one(first)
+            } else {
+                format!("{}-{}", one(first), one(last))
+            }
+        })
+        .collect()
+}
+
+/// `name`: 1–100 characters after trimming, no control characters, no
+/// format characters (`Cf`). (The 100 are counted between the first and last
+/// non-whitespace character.)
 fn name_pattern() -> String {
+    let format = format_class();
     format!(
-        r"^[{WHITESPACE}]*[^{WHITESPACE}{CONTROL}](?:[^{CONTROL}]{{0,98}}[^{WHITESPACE}{CONTROL}])?[{WHITESPACE}]*$"
+        r"^[{WHITESPACE}]*[^{WHITESPACE}{CONTROL}{format}](?:[^{CONTROL}{format}]{{0,98}}[^{WHITESPACE}{CONTROL}{format}])?[{WHITESPACE}]*$"
     )
 }
 
 /// `description`: control characters but line breaks and tabs are refused.
 const DESCRIPTION_PATTERN: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
-/// `api_version`, the `q` filter: no control characters at all.
+/// `api_version`, the `q` and `actor` filters: no control characters at all
+/// (no query parameter of any route may hold one: 400 `VALIDATION_ERROR`).
 fn no_control_pattern() -> String {
     format!("^[^{CONTROL}]*$")
 }
@@ -67,7 +96,7 @@ fn service_fields() -> Map<String, Value> {
     let fields = json!({
         "name": {
             "type": "string",
-            "description": "1–100 characters after trimming, no control characters; unique per tenant, ignoring case.",
+            "description": "1–100 characters after trimming, no control characters and no invisible format characters (Unicode `Cf`, such as U+200B zero width space or U+202E right-to-left override); unique per tenant, ignoring case.",
             "pattern": name_pattern(),
             "example": "Stripe",
         },
@@ -160,7 +189,7 @@ const CREDENTIAL_TYPES: [CredentialType; 5] = [
         write: "OAuth2ClientCredentialsWrite",
         create: "ServiceWithOAuth2ClientCredentials",
         summary:
-            "`client_id`, `client_secret`, `token_url` (https), optionally `scopes` and `audience`",
+            "`client_id`, `client_secret`, `token_url` (https), optionally `scopes`, `audience` and `token_auth_method`",
     },
     CredentialType {
         auth_type: "custom",
@@ -220,6 +249,12 @@ fn credentials_schema(auth_type: &str) -> Value {
                 "token_url": {"type": "string", "pattern": BASE_URL_PATTERN, "example": "https://auth.example.com/oauth/token"},
                 "scopes": {"type": "array", "items": {"type": "string"}},
                 "audience": text,
+                "token_auth_method": {
+                    "type": "string",
+                    "description": "How the client authenticates at `token_url` (RFC 6749 §2.3.1): HTTP Basic, or `client_id` and `client_secret` in the form body.",
+                    "enum": exsvc_domain::credential::TOKEN_AUTH_METHODS,
+                    "example": "client_secret_basic",
+                },
             })),
         ),
         _ => json!({
@@ -524,8 +559,8 @@ pub(crate) fn parameters(operation_id: &str) -> Vec<Value> {
             parameter(
                 "actor",
                 "query",
-                "Only events of this actor (the token's `sub`, else `client_id`).",
-                json!({"type": "string"}),
+                "Only events of this actor (the token's `sub`, else `client_id`); no control characters.",
+                json!({"type": "string", "pattern": no_control_pattern()}),
             ),
             date_time("since", "Events at or after this instant."),
             date_time("until", "Events before this instant."),

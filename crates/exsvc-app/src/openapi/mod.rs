@@ -106,9 +106,11 @@ impl Modify for BearerAuth {
 }
 
 /// OpenAPI links: which operations apply to what a response names. A created
-/// service has its own operations and can be given a credential; the
-/// credential's reads and delete follow its `PUT`. (`GET …/credentials` of a
-/// service without one is 404 `CREDENTIALS_NOT_FOUND`, docs/api.md §3.)
+/// service has its own operations, its (possibly empty) list of credential
+/// versions, and can be given a credential; the credential's reads and delete
+/// follow its `PUT`. (`GET …/credentials` of a service without one is 404
+/// `CREDENTIALS_NOT_FOUND`; `GET …/credentials/versions` is 200
+/// `{"versions": []}`, docs/api.md §3.)
 const LINKS: [(&str, &[&str], &str, &[&str]); 2] = [
     (
         "createService",
@@ -120,6 +122,7 @@ const LINKS: [(&str, &[&str], &str, &[&str]); 2] = [
             "patchService",
             "deleteService",
             "putCredentials",
+            "listCredentialVersions",
         ],
     ),
     (
@@ -188,7 +191,8 @@ mod tests {
     use crate::routes::api_routes;
 
     /// Every link names an operation of the document, and a new service links
-    /// to no credential reads (it has none yet).
+    /// to no credential reads (it has none yet) but to its versions (an empty
+    /// list, not a 404).
     #[test]
     fn links_name_real_operations() {
         let doc = document("");
@@ -219,6 +223,8 @@ mod tests {
             .map(|(_, _, target)| target.as_str())
             .collect();
         assert!(from_create.contains("getService") && from_create.contains("putCredentials"));
+        // Versions of a new service are an empty list; its credential is 404.
+        assert!(from_create.contains("listCredentialVersions"));
         assert!(!from_create.contains("getCredentials"));
         assert!(links
             .iter()

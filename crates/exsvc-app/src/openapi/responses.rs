@@ -114,7 +114,7 @@ fn headers() -> Map<String, Value> {
     let integer = || json!({"type": "integer"});
     [
         ("X-Request-Id", header("The request's id: the client's own when it is 1–128 characters of `[A-Za-z0-9-_.:]`, else a new UUIDv7. Also in the server's log line.", string())),
-        ("WWW-Authenticate", header("`Bearer`; `Bearer error=\"invalid_token\"` when a token was sent and refused; `Bearer error=\"insufficient_scope\"` on a 403.", string())),
+        ("WWW-Authenticate", header("`Bearer`; `Bearer error=\"invalid_token\"` when a token was sent and refused; `Bearer error=\"invalid_request\"` when the request carries more than one `Authorization` header; `Bearer error=\"insufficient_scope\"` on a 403.", string())),
         ("Allow", header("The methods this path serves.", string())),
         ("Retry-After", header("Seconds to wait before retrying (at least 1).", integer())),
         ("X-RateLimit-Limit", header("Requests per minute of this budget.", integer())),
@@ -150,7 +150,7 @@ fn common_errors(operation_id: &str, secured: bool, has_body: bool) -> Vec<(&'st
     if secured {
         errors.push((
             "401",
-            "`UNAUTHORIZED`: no bearer token, or one that is invalid or expired".to_owned(),
+            "`UNAUTHORIZED`: no bearer token, one that is invalid or expired, or more than one `Authorization` header (`WWW-Authenticate: Bearer error=\"invalid_request\"`)".to_owned(),
         ));
         if let Some(permission) = permission(operation_id) {
             errors.push((

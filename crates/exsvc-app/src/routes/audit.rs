@@ -25,7 +25,7 @@ const PARAMETERS: [&str; 7] = [
     operation_id = "listAuditEvents",
     responses(
         (status = 200, description = "A page of events", body = AuditEventListDto),
-        (status = 400, description = "`VALIDATION_ERROR` or `INVALID_CURSOR`", body = ErrorResponse),
+        (status = 400, description = "`VALIDATION_ERROR` (bad `limit` or filter, an unknown or repeated parameter, a control character in any) or `INVALID_CURSOR`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]

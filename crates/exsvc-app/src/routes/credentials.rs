@@ -26,7 +26,7 @@ fn no_store() -> CacheControl {
     responses(
         (status = 200, description = "The credential, in clear. `Cache-Control: no-store`", body = CredentialDto,
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, description = "`VALIDATION_ERROR` (bad `version`)", body = ErrorResponse),
+        (status = 400, description = "`VALIDATION_ERROR` (bad `version`, an unknown or repeated parameter, a control character in any)", body = ErrorResponse),
         (status = 403, description = "`FORBIDDEN`: the token lacks `external-service:credentials` (recorded in the audit trail as `denied`)", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`, or `CREDENTIALS_NOT_FOUND` (no credential, or no kept `version` of that number)", body = ErrorResponse),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: the database does not answer, or the read could not be recorded, so nothing is revealed", body = ErrorResponse),

@@ -73,7 +73,8 @@ fn roles(claims: &Map<String, Value>) -> Vec<String> {
 /// What the server understood of the caller's token.
 #[utoipa::path(get, path = "/debug/auth", tag = "debug", operation_id = "debugAuth",
     responses(
-        (status = 200, description = "The validated token as the server sees it", body = DebugAuthDto),
+        (status = 200, description = "The validated token as the server sees it. `Cache-Control: no-store`", body = DebugAuthDto,
+            headers(("Cache-Control" = String, description = "no-store"))),
         (status = 404, description = "`NOT_FOUND` when `EXSVC_DEBUG_ENDPOINTS=false`", body = ErrorResponse),
     ),
     security(("bearer" = [])))]

@@ -117,7 +117,7 @@ pub(crate) fn query_parameters(
     operation_id = "listServices",
     responses(
         (status = 200, description = "A page of services", body = ServiceListDto),
-        (status = 400, description = "`VALIDATION_ERROR` (bad `limit` or filter) or `INVALID_CURSOR`", body = ErrorResponse),
+        (status = 400, description = "`VALIDATION_ERROR` (bad `limit` or filter, an unknown or repeated parameter, a control character in any) or `INVALID_CURSOR`", body = ErrorResponse),
     ),
     security(("bearer" = []))
 )]

@@ -4,7 +4,7 @@
 
 mod secret;
 
-pub use secret::{AuthType, CredentialSecret, CREDENTIALS_MAX_BYTES};
+pub use secret::{AuthType, CredentialSecret, CREDENTIALS_MAX_BYTES, TOKEN_AUTH_METHODS};
 
 use chrono::{DateTime, Utc};
 

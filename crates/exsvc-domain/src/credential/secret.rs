@@ -171,7 +171,7 @@ impl CredentialSecret {
 const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
 const NAME_MAX_CHARS: usize = 64;
 /// How an OAuth client authenticates at the token endpoint (RFC 6749 §2.3.1).
-const TOKEN_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+pub const TOKEN_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 /// An HTTP header name: an RFC 9110 token (§5.6.2) of 1–64 characters that
 /// exsvc does not set itself. CR, LF, NUL and spaces are not token characters,

@@ -372,11 +372,11 @@ fn canonical_number(value: &mut Value) {
             if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
                 // Both bounds are exact powers of two, so the casts are exact.
                 let integral = f.fract() == 0.0 && f.abs() >= 1e16;
-                if integral && f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+                if integral && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
                     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                     let exact = f as u64;
                     *n = exact.into();
-                } else if integral && f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                } else if integral && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
                     #[allow(clippy::cast_possible_truncation)]
                     let exact = f as i64;
                     *n = exact.into();
