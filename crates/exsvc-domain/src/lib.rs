@@ -10,6 +10,7 @@ pub mod pagination;
 pub mod ports;
 pub mod principal;
 pub mod service;
+pub mod stored;
 pub mod usecases;
 pub mod validation;
 

@@ -25,23 +25,25 @@ impl CredentialRepository for PgStore {
         tenant: &TenantId,
         service: ServiceId,
     ) -> Result<VersionState, RepositoryError> {
+        // One statement, so "no such service" and the numbers come from the
+        // same snapshot: no row means no service.
+        let query = services::table
+            .left_join(credentials::table)
+            .filter(services::tenant_id.eq(tenant.as_str().to_owned()))
+            .filter(services::id.eq(service.as_uuid()))
+            .group_by(services::id)
+            .select((
+                services::credential_version_issued,
+                diesel::dsl::max(credentials::version.nullable()),
+            ));
         self.bounded(async {
             let mut conn = self.connection().await?;
-            let issued = services::table
-                .filter(services::tenant_id.eq(tenant.as_str()))
-                .filter(services::id.eq(service.as_uuid()))
-                .select(services::credential_version_issued)
-                .first::<i64>(&mut conn)
+            let found: Option<(i64, Option<i64>)> = query
+                .first(&mut conn)
                 .await
                 .optional()
-                .map_err(from_diesel)?
-                .ok_or(RepositoryError::NotFound)?;
-            let current = credentials::table
-                .filter(credentials::service_id.eq(service.as_uuid()))
-                .select(diesel::dsl::max(credentials::version))
-                .get_result::<Option<i64>>(&mut conn)
-                .await
                 .map_err(from_diesel)?;
+            let (issued, current) = found.ok_or(RepositoryError::NotFound)?;
             Ok(VersionState { current, issued })
         })
         .await

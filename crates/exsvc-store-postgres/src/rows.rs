@@ -1,11 +1,16 @@
-//! The row type of `services`; it never leaves this crate.
+//! The row types of PostgreSQL's tables; they never leave this crate. Each is
+//! the domain's `…Columns` in diesel's clothes: PostgreSQL's types are the
+//! domain's (`uuid`, `timestamptz`, `jsonb`), so the conversion is a move, and
+//! what a valid row is stays decided in `exsvc_domain::stored`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
-use exsvc_domain::credential::{AuthType, CredentialMeta, CredentialRecord};
-use exsvc_domain::service::{CredentialSummary, StoredSpec};
-use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
+use exsvc_domain::audit::AuditEvent;
+use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
+use exsvc_domain::stored::{
+    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, ServiceColumns,
+};
+use exsvc_domain::Service;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -17,7 +22,6 @@ pub(crate) struct ServiceRow {
     pub id: Uuid,
     pub tenant_id: String,
     pub name: String,
-    /// `ServiceName::key()`: uniqueness and search use it.
     pub name_key: String,
     pub description: String,
     pub service_type: String,
@@ -38,68 +42,56 @@ pub(crate) struct ServiceRow {
 
 impl From<&Service> for ServiceRow {
     fn from(s: &Service) -> Self {
-        Self {
-            id: s.id.as_uuid(),
-            tenant_id: s.tenant_id.as_str().to_owned(),
-            name: s.spec.name.as_str().to_owned(),
-            name_key: s.spec.name.key(),
-            description: s.spec.description.as_str().to_owned(),
-            service_type: s.spec.service_type.as_str().to_owned(),
-            status: s.spec.status.as_str().to_owned(),
-            base_url: s.spec.base_url.as_str().to_owned(),
-            api_version: s.spec.api_version.as_ref().map(|v| v.as_str().to_owned()),
-            metadata: Value::Object(s.spec.metadata.as_map().clone()),
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            version: s.version,
-            credential_auth_type: s.credential.map(|c| c.auth_type.as_str().to_owned()),
-            credential_expires_at: s.credential.and_then(|c| c.expires_at),
-            credential_version_issued: 0,
-        }
+        Self::new(ServiceColumns::from(s), 0)
     }
 }
 
-/// A stored row that no longer satisfies the domain's rules.
-#[derive(Debug, thiserror::Error)]
-#[error("stored service {id} is invalid: {reason}")]
-pub(crate) struct CorruptRow {
-    id: Uuid,
-    reason: String,
+impl ServiceRow {
+    /// The row of `c`, with `issued` as the highest credential version issued.
+    pub(crate) fn new(c: ServiceColumns, issued: i64) -> Self {
+        Self {
+            id: c.id,
+            tenant_id: c.tenant_id,
+            name: c.name,
+            name_key: c.name_key,
+            description: c.description,
+            service_type: c.service_type,
+            status: c.status,
+            base_url: c.base_url,
+            api_version: c.api_version,
+            metadata: c.metadata,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+            credential_auth_type: c.credential_auth_type,
+            credential_expires_at: c.credential_expires_at,
+            credential_version_issued: issued,
+        }
+    }
 }
 
 impl TryFrom<ServiceRow> for Service {
     type Error = CorruptRow;
 
     fn try_from(row: ServiceRow) -> Result<Self, CorruptRow> {
-        let id = row.id;
-        let corrupt = |reason: String| CorruptRow { id, reason };
-        let spec = ServiceSpec::from_stored(StoredSpec {
-            name: &row.name,
-            description: &row.description,
-            service_type: &row.service_type,
-            status: &row.status,
-            base_url: &row.base_url,
-            api_version: row.api_version.as_deref(),
+        ServiceColumns {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            name_key: row.name_key,
+            description: row.description,
+            service_type: row.service_type,
+            status: row.status,
+            base_url: row.base_url,
+            api_version: row.api_version,
             metadata: row.metadata,
-        })
-        .map_err(|e| corrupt(e.to_string()))?;
-        let credential = match row.credential_auth_type.as_deref() {
-            None => None,
-            Some(name) => Some(CredentialSummary {
-                auth_type: AuthType::parse(name)
-                    .ok_or_else(|| corrupt(format!("unknown auth type {name}")))?,
-                expires_at: row.credential_expires_at,
-            }),
-        };
-        Ok(Service {
-            id: ServiceId::from_uuid(row.id),
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            spec,
-            credential,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
-        })
+            credential_auth_type: row.credential_auth_type,
+            credential_expires_at: row.credential_expires_at,
+        }
+        .decode()
     }
 }
 
@@ -117,14 +109,15 @@ pub(crate) struct CredentialRow {
 
 impl From<&CredentialRecord> for CredentialRow {
     fn from(r: &CredentialRecord) -> Self {
+        let c = CredentialColumns::from(r);
         Self {
-            tenant_id: r.tenant_id.as_str().to_owned(),
-            service_id: r.service_id.as_uuid(),
-            version: r.version,
-            auth_type: r.auth_type.as_str().to_owned(),
-            ciphertext: r.ciphertext.clone(),
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            tenant_id: c.tenant_id,
+            service_id: c.service_id,
+            version: c.version,
+            auth_type: c.auth_type,
+            ciphertext: c.ciphertext,
+            created_at: c.created_at,
+            expires_at: c.expires_at,
         }
     }
 }
@@ -133,24 +126,21 @@ impl TryFrom<CredentialRow> for CredentialRecord {
     type Error = CorruptRow;
 
     fn try_from(row: CredentialRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow {
-            id: row.service_id,
-            reason,
-        };
-        Ok(CredentialRecord {
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            service_id: ServiceId::from_uuid(row.service_id),
+        CredentialColumns {
+            tenant_id: row.tenant_id,
+            service_id: row.service_id,
             version: row.version,
-            auth_type: AuthType::parse(&row.auth_type)
-                .ok_or_else(|| corrupt(format!("unknown auth type {}", row.auth_type)))?,
+            auth_type: row.auth_type,
             ciphertext: row.ciphertext,
             created_at: row.created_at,
             expires_at: row.expires_at,
-        })
+        }
+        .decode()
     }
 }
 
-/// Version metadata: the credential row without its ciphertext.
+/// A credential version without its ciphertext, for listings that must not
+/// even load the secret.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = credentials, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct CredentialMetaRow {
@@ -163,18 +153,14 @@ pub(crate) struct CredentialMetaRow {
 
 impl CredentialMetaRow {
     pub(crate) fn into_meta(self, current: bool) -> Result<CredentialMeta, CorruptRow> {
-        let auth_type = AuthType::parse(&self.auth_type).ok_or_else(|| CorruptRow {
-            id: self.service_id,
-            reason: format!("unknown auth type {}", self.auth_type),
-        })?;
-        Ok(CredentialMeta {
-            service_id: ServiceId::from_uuid(self.service_id),
+        CredentialMetaColumns {
+            service_id: self.service_id,
             version: self.version,
-            auth_type,
+            auth_type: self.auth_type,
             created_at: self.created_at,
             expires_at: self.expires_at,
-            current,
-        })
+        }
+        .decode(current)
     }
 }
 
@@ -194,16 +180,17 @@ pub(crate) struct AuditRow {
 
 impl From<&AuditEvent> for AuditRow {
     fn from(e: &AuditEvent) -> Self {
+        let c = AuditColumns::from(e);
         Self {
-            id: e.id,
-            occurred_at: e.occurred_at,
-            tenant_id: e.tenant_id.as_str().to_owned(),
-            actor: e.actor.clone(),
-            action: e.action.as_str().to_owned(),
-            service_id: e.service_id.map(|s| s.as_uuid()),
-            credential_version: e.credential_version,
-            outcome: e.outcome.as_str().to_owned(),
-            request_id: e.request_id.clone(),
+            id: c.id,
+            occurred_at: c.occurred_at,
+            tenant_id: c.tenant_id,
+            actor: c.actor,
+            action: c.action,
+            service_id: c.service_id,
+            credential_version: c.credential_version,
+            outcome: c.outcome,
+            request_id: c.request_id,
         }
     }
 }
@@ -212,19 +199,17 @@ impl TryFrom<AuditRow> for AuditEvent {
     type Error = CorruptRow;
 
     fn try_from(row: AuditRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow { id: row.id, reason };
-        Ok(AuditEvent {
+        AuditColumns {
             id: row.id,
             occurred_at: row.occurred_at,
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            actor: row.actor.clone(),
-            action: AuditAction::parse(&row.action)
-                .ok_or_else(|| corrupt(format!("unknown action {}", row.action)))?,
-            service_id: row.service_id.map(ServiceId::from_uuid),
+            tenant_id: row.tenant_id,
+            actor: row.actor,
+            action: row.action,
+            service_id: row.service_id,
             credential_version: row.credential_version,
-            outcome: AuditOutcome::parse(&row.outcome)
-                .ok_or_else(|| corrupt(format!("unknown outcome {}", row.outcome)))?,
-            request_id: row.request_id.clone(),
-        })
+            outcome: row.outcome,
+            request_id: row.request_id,
+        }
+        .decode()
     }
 }

@@ -46,6 +46,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(credentials -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(services, credentials);
 
 diesel::table! {

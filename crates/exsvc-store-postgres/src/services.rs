@@ -28,8 +28,9 @@ impl ServiceRepository for PgStore {
         credential: Option<&'a CredentialRecord>,
         audit: &[AuditEvent],
     ) -> Result<(), RepositoryError> {
-        let mut row = ServiceRow::from(service);
-        row.credential_version_issued = credential.map_or(0, |c| c.version);
+        let (columns, issued) = exsvc_domain::stored::new_service(service, credential)
+            .map_err(|e| RepositoryError::Internal(Box::new(e)))?;
+        let row = ServiceRow::new(columns, issued);
         let credential = credential.map(CredentialRow::from);
         let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
         self.bounded(async {

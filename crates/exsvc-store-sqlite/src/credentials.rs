@@ -14,7 +14,7 @@ use crate::rows::{AuditRow, CredentialMetaRow, CredentialRow};
 use crate::schema::{credentials, services};
 use crate::SqliteStore;
 
-fn corrupt(e: crate::rows::CorruptRow) -> RepositoryError {
+fn corrupt(e: exsvc_domain::stored::CorruptRow) -> RepositoryError {
     RepositoryError::Internal(Box::new(e))
 }
 

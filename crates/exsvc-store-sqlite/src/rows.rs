@@ -1,14 +1,33 @@
-//! The row types of SQLite's tables; they never leave this crate.
+//! The row types of SQLite's tables; they never leave this crate. Each is the
+//! domain's `…Columns` in SQLite's types: ids as text, instants as integer
+//! microseconds since the Unix epoch (UTC), JSON as text. Converting those is
+//! this file's only job; what a valid row is stays decided in
+//! `exsvc_domain::stored`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use exsvc_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
-use exsvc_domain::credential::{AuthType, CredentialMeta, CredentialRecord};
-use exsvc_domain::service::{CredentialSummary, StoredSpec};
-use exsvc_domain::{Service, ServiceId, ServiceSpec, TenantId};
+use exsvc_domain::audit::AuditEvent;
+use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
+use exsvc_domain::stored::{
+    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, ServiceColumns,
+};
+use exsvc_domain::Service;
 use uuid::Uuid;
 
 use crate::schema::{audit_events, credentials, services};
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn instant(micros: i64) -> Result<DateTime<Utc>, String> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| format!("timestamp {micros} is out of range"))
+}
+
+fn uuid(raw: &str) -> Result<Uuid, String> {
+    Uuid::try_parse(raw).map_err(|e| format!("id {raw:?}: {e}"))
+}
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = services, check_for_backend(diesel::sqlite::Sqlite))]
@@ -23,7 +42,6 @@ pub(crate) struct ServiceRow {
     pub base_url: String,
     pub api_version: Option<String>,
     pub metadata: String,
-    /// Microseconds since the Unix epoch, UTC.
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -35,100 +53,62 @@ pub(crate) struct ServiceRow {
 
 impl From<&Service> for ServiceRow {
     fn from(s: &Service) -> Self {
-        Self {
-            id: s.id.to_string(),
-            tenant_id: s.tenant_id.as_str().to_owned(),
-            name: s.spec.name.as_str().to_owned(),
-            name_key: s.spec.name.key(),
-            description: s.spec.description.as_str().to_owned(),
-            service_type: s.spec.service_type.as_str().to_owned(),
-            status: s.spec.status.as_str().to_owned(),
-            base_url: s.spec.base_url.as_str().to_owned(),
-            api_version: s.spec.api_version.as_ref().map(|v| v.as_str().to_owned()),
-            metadata: serde_json::Value::Object(s.spec.metadata.as_map().clone()).to_string(),
-            created_at: s.created_at.timestamp_micros(),
-            updated_at: s.updated_at.timestamp_micros(),
-            version: s.version,
-            credential_auth_type: s.credential.map(|c| c.auth_type.as_str().to_owned()),
-            credential_expires_at: s
-                .credential
-                .and_then(|c| c.expires_at)
-                .map(|t| t.timestamp_micros()),
-            credential_version_issued: 0,
-        }
+        Self::new(ServiceColumns::from(s), 0)
     }
 }
 
-/// A stored row that no longer satisfies the domain's rules.
-#[derive(Debug, thiserror::Error)]
-#[error("stored {table} row {id} is invalid: {reason}")]
-pub(crate) struct CorruptRow {
-    table: &'static str,
-    id: String,
-    reason: String,
-}
-
-fn timestamp(micros: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| format!("timestamp {micros} is out of range"))
-}
-
-fn auth_type(raw: &str) -> Result<AuthType, String> {
-    AuthType::parse(raw).ok_or_else(|| format!("unknown auth type {raw:?}"))
-}
-
-fn uuid(raw: &str) -> Result<Uuid, String> {
-    Uuid::try_parse(raw).map_err(|e| format!("id {raw:?}: {e}"))
+impl ServiceRow {
+    /// The row of `c`, with `issued` as the highest credential version issued.
+    pub(crate) fn new(c: ServiceColumns, issued: i64) -> Self {
+        Self {
+            id: c.id.to_string(),
+            tenant_id: c.tenant_id,
+            name: c.name,
+            name_key: c.name_key,
+            description: c.description,
+            service_type: c.service_type,
+            status: c.status,
+            base_url: c.base_url,
+            api_version: c.api_version,
+            metadata: c.metadata.to_string(),
+            created_at: micros(c.created_at),
+            updated_at: micros(c.updated_at),
+            version: c.version,
+            credential_auth_type: c.credential_auth_type,
+            credential_expires_at: c.credential_expires_at.map(micros),
+            credential_version_issued: issued,
+        }
+    }
 }
 
 impl TryFrom<ServiceRow> for Service {
     type Error = CorruptRow;
 
     fn try_from(row: ServiceRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow {
-            table: "services",
-            id: row.id.clone(),
-            reason,
-        };
-        let metadata =
-            serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
-        let spec = ServiceSpec::from_stored(StoredSpec {
-            name: &row.name,
-            description: &row.description,
-            service_type: &row.service_type,
-            status: &row.status,
-            base_url: &row.base_url,
-            api_version: row.api_version.as_deref(),
-            metadata,
-        })
-        .map_err(|e| corrupt(e.to_string()))?;
-        let expires_at = row
-            .credential_expires_at
-            .map(timestamp)
-            .transpose()
-            .map_err(corrupt)?;
-        let credential = match (row.credential_auth_type.as_deref(), expires_at) {
-            (Some(raw), expires_at) => Some(CredentialSummary {
-                auth_type: auth_type(raw).map_err(corrupt)?,
-                expires_at,
-            }),
-            (None, None) => None,
-            // Both columns are written together; one without the other is damage.
-            (None, Some(_)) => {
-                return Err(corrupt(
-                    "credential_expires_at without credential_auth_type".into(),
-                ))
-            }
-        };
-        Ok(Service {
-            id: ServiceId::from_uuid(uuid(&row.id).map_err(corrupt)?),
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            spec,
-            credential,
-            created_at: timestamp(row.created_at).map_err(corrupt)?,
-            updated_at: timestamp(row.updated_at).map_err(corrupt)?,
+        let corrupt = |reason: String| CorruptRow::new("services", &row.id, reason);
+        ServiceColumns {
+            id: uuid(&row.id).map_err(corrupt)?,
+            metadata: serde_json::from_str(&row.metadata)
+                .map_err(|e| corrupt(format!("metadata: {e}")))?,
+            created_at: instant(row.created_at).map_err(corrupt)?,
+            updated_at: instant(row.updated_at).map_err(corrupt)?,
+            credential_expires_at: row
+                .credential_expires_at
+                .map(instant)
+                .transpose()
+                .map_err(corrupt)?,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            name_key: row.name_key,
+            description: row.description,
+            service_type: row.service_type,
+            status: row.status,
+            base_url: row.base_url,
+            api_version: row.api_version,
             version: row.version,
-        })
+            credential_auth_type: row.credential_auth_type,
+        }
+        .decode()
     }
 }
 
@@ -146,14 +126,15 @@ pub(crate) struct CredentialRow {
 
 impl From<&CredentialRecord> for CredentialRow {
     fn from(r: &CredentialRecord) -> Self {
+        let c = CredentialColumns::from(r);
         Self {
-            tenant_id: r.tenant_id.as_str().to_owned(),
-            service_id: r.service_id.to_string(),
-            version: r.version,
-            auth_type: r.auth_type.as_str().to_owned(),
-            ciphertext: r.ciphertext.clone(),
-            created_at: r.created_at.timestamp_micros(),
-            expires_at: r.expires_at.map(|t| t.timestamp_micros()),
+            tenant_id: c.tenant_id,
+            service_id: c.service_id.to_string(),
+            version: c.version,
+            auth_type: c.auth_type,
+            ciphertext: c.ciphertext,
+            created_at: micros(c.created_at),
+            expires_at: c.expires_at.map(micros),
         }
     }
 }
@@ -162,20 +143,18 @@ impl TryFrom<CredentialRow> for CredentialRecord {
     type Error = CorruptRow;
 
     fn try_from(row: CredentialRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow {
-            table: "credentials",
-            id: format!("{}/{}", row.service_id, row.version),
-            reason,
-        };
-        Ok(CredentialRecord {
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            service_id: ServiceId::from_uuid(uuid(&row.service_id).map_err(corrupt)?),
+        let id = format!("{}/{}", row.service_id, row.version);
+        let corrupt = |reason: String| CorruptRow::new("credentials", &id, reason);
+        CredentialColumns {
+            service_id: uuid(&row.service_id).map_err(corrupt)?,
+            created_at: instant(row.created_at).map_err(corrupt)?,
+            expires_at: row.expires_at.map(instant).transpose().map_err(corrupt)?,
+            tenant_id: row.tenant_id,
             version: row.version,
-            auth_type: auth_type(&row.auth_type).map_err(corrupt)?,
-            created_at: timestamp(row.created_at).map_err(corrupt)?,
-            expires_at: row.expires_at.map(timestamp).transpose().map_err(corrupt)?,
+            auth_type: row.auth_type,
             ciphertext: row.ciphertext,
-        })
+        }
+        .decode()
     }
 }
 
@@ -193,23 +172,16 @@ pub(crate) struct CredentialMetaRow {
 
 impl CredentialMetaRow {
     pub(crate) fn into_meta(self, current: bool) -> Result<CredentialMeta, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow {
-            table: "credentials",
-            id: format!("{}/{}", self.service_id, self.version),
-            reason,
-        };
-        Ok(CredentialMeta {
-            service_id: ServiceId::from_uuid(uuid(&self.service_id).map_err(corrupt)?),
+        let id = format!("{}/{}", self.service_id, self.version);
+        let corrupt = |reason: String| CorruptRow::new("credentials", &id, reason);
+        CredentialMetaColumns {
+            service_id: uuid(&self.service_id).map_err(corrupt)?,
+            created_at: instant(self.created_at).map_err(corrupt)?,
+            expires_at: self.expires_at.map(instant).transpose().map_err(corrupt)?,
             version: self.version,
-            auth_type: auth_type(&self.auth_type).map_err(corrupt)?,
-            created_at: timestamp(self.created_at).map_err(corrupt)?,
-            expires_at: self
-                .expires_at
-                .map(timestamp)
-                .transpose()
-                .map_err(corrupt)?,
-            current,
-        })
+            auth_type: self.auth_type,
+        }
+        .decode(current)
     }
 }
 
@@ -229,16 +201,17 @@ pub(crate) struct AuditRow {
 
 impl From<&AuditEvent> for AuditRow {
     fn from(e: &AuditEvent) -> Self {
+        let c = AuditColumns::from(e);
         Self {
-            id: e.id.to_string(),
-            occurred_at: e.occurred_at.timestamp_micros(),
-            tenant_id: e.tenant_id.as_str().to_owned(),
-            actor: e.actor.clone(),
-            action: e.action.as_str().to_owned(),
-            service_id: e.service_id.map(|s| s.to_string()),
-            credential_version: e.credential_version,
-            outcome: e.outcome.as_str().to_owned(),
-            request_id: e.request_id.clone(),
+            id: c.id.to_string(),
+            occurred_at: micros(c.occurred_at),
+            tenant_id: c.tenant_id,
+            actor: c.actor,
+            action: c.action,
+            service_id: c.service_id.map(|s| s.to_string()),
+            credential_version: c.credential_version,
+            outcome: c.outcome,
+            request_id: c.request_id,
         }
     }
 }
@@ -247,32 +220,23 @@ impl TryFrom<AuditRow> for AuditEvent {
     type Error = CorruptRow;
 
     fn try_from(row: AuditRow) -> Result<Self, CorruptRow> {
-        let corrupt = |reason: String| CorruptRow {
-            table: "audit_events",
-            id: row.id.clone(),
-            reason,
-        };
-        let action = AuditAction::parse(&row.action)
-            .ok_or_else(|| corrupt(format!("unknown action {:?}", row.action)))?;
-        let outcome = AuditOutcome::parse(&row.outcome)
-            .ok_or_else(|| corrupt(format!("unknown outcome {:?}", row.outcome)))?;
-        let service_id = row
-            .service_id
-            .as_deref()
-            .map(uuid)
-            .transpose()
-            .map_err(corrupt)?
-            .map(ServiceId::from_uuid);
-        Ok(AuditEvent {
+        let corrupt = |reason: String| CorruptRow::new("audit_events", &row.id, reason);
+        AuditColumns {
             id: uuid(&row.id).map_err(corrupt)?,
-            occurred_at: timestamp(row.occurred_at).map_err(corrupt)?,
-            tenant_id: TenantId::from_stored(&row.tenant_id).map_err(|e| corrupt(e.to_string()))?,
-            action,
-            outcome,
-            service_id,
-            credential_version: row.credential_version,
+            occurred_at: instant(row.occurred_at).map_err(corrupt)?,
+            service_id: row
+                .service_id
+                .as_deref()
+                .map(uuid)
+                .transpose()
+                .map_err(corrupt)?,
+            tenant_id: row.tenant_id,
             actor: row.actor,
+            action: row.action,
+            credential_version: row.credential_version,
+            outcome: row.outcome,
             request_id: row.request_id,
-        })
+        }
+        .decode()
     }
 }

@@ -14,12 +14,6 @@ use crate::rows::{AuditRow, CredentialRow, ServiceRow};
 use crate::schema::services::dsl;
 use crate::SqliteStore;
 
-/// A credential handed to `insert` for another service than the one inserted:
-/// a caller bug that must not store a secret under the wrong service or tenant.
-#[derive(Debug, thiserror::Error)]
-#[error("the first credential does not belong to the inserted service")]
-struct ForeignCredential;
-
 fn to_domain(row: ServiceRow) -> Result<Service, RepositoryError> {
     Service::try_from(row).map_err(|e| RepositoryError::Internal(Box::new(e)))
 }
@@ -32,19 +26,9 @@ impl ServiceRepository for SqliteStore {
         credential: Option<&'a CredentialRecord>,
         audit: &[AuditEvent],
     ) -> Result<(), RepositoryError> {
-        if credential
-            .is_some_and(|c| c.service_id != service.id || c.tenant_id != service.tenant_id)
-        {
-            return Err(RepositoryError::Internal(Box::new(ForeignCredential)));
-        }
-        let mut row = ServiceRow::from(service);
-        // The summary always names the stored credential row, never a value
-        // the caller set on the service without one.
-        row.credential_auth_type = credential.map(|c| c.auth_type.as_str().to_owned());
-        row.credential_expires_at = credential
-            .and_then(|c| c.expires_at)
-            .map(|t| t.timestamp_micros());
-        row.credential_version_issued = credential.map_or(0, |c| c.version);
+        let (columns, issued) = exsvc_domain::stored::new_service(service, credential)
+            .map_err(|e| RepositoryError::Internal(Box::new(e)))?;
+        let row = ServiceRow::new(columns, issued);
         let credential = credential.map(CredentialRow::from);
         let audit: Vec<AuditRow> = audit.iter().map(AuditRow::from).collect();
         self.write(move |c| {

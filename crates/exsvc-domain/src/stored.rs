@@ -1,0 +1,336 @@
+//! Stored rows in the domain's terms: what every store writes for an entity and
+//! the one place that decides whether what it reads back is still valid.
+//!
+//! A store turns its own column types (PostgreSQL's `uuid`, `timestamptz` and
+//! `jsonb`; SQLite's text and integer microseconds) into these `…Columns`
+//! structs and back; that conversion is the store's dialect, and nothing else
+//! is. Decoding applies the rules a row was written under
+//! (`ServiceSpec::from_stored`, `TenantId::from_stored`), so a rule added later
+//! never makes an existing row unreadable, and the two stores cannot disagree
+//! about what a valid row is.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::credential::{AuthType, CredentialMeta, CredentialRecord};
+use crate::service::{CredentialSummary, StoredSpec};
+use crate::{Service, ServiceId, ServiceSpec, TenantId};
+
+/// A stored row that no longer satisfies the domain's rules. It names the table
+/// and the row, never a value (a value may be a secret).
+#[derive(Debug, thiserror::Error)]
+#[error("stored {table} row {id} is invalid: {reason}")]
+pub struct CorruptRow {
+    pub table: &'static str,
+    pub id: String,
+    pub reason: String,
+}
+
+impl CorruptRow {
+    pub fn new(table: &'static str, id: impl ToString, reason: impl Into<String>) -> Self {
+        Self {
+            table,
+            id: id.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+fn auth_type(raw: &str) -> Result<AuthType, String> {
+    AuthType::parse(raw).ok_or_else(|| format!("unknown auth type {raw:?}"))
+}
+
+fn tenant(raw: &str) -> Result<TenantId, String> {
+    TenantId::from_stored(raw).map_err(|e| e.to_string())
+}
+
+/// The columns of a `services` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceColumns {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    /// `ServiceName::key()`: uniqueness and search use it.
+    pub name_key: String,
+    pub description: String,
+    pub service_type: String,
+    pub status: String,
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    pub credential_auth_type: Option<String>,
+    pub credential_expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Service> for ServiceColumns {
+    fn from(s: &Service) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            tenant_id: s.tenant_id.as_str().to_owned(),
+            name: s.spec.name.as_str().to_owned(),
+            name_key: s.spec.name.key(),
+            description: s.spec.description.as_str().to_owned(),
+            service_type: s.spec.service_type.as_str().to_owned(),
+            status: s.spec.status.as_str().to_owned(),
+            base_url: s.spec.base_url.as_str().to_owned(),
+            api_version: s.spec.api_version.as_ref().map(|v| v.as_str().to_owned()),
+            metadata: Value::Object(s.spec.metadata.as_map().clone()),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+            credential_auth_type: s.credential.map(|c| c.auth_type.as_str().to_owned()),
+            credential_expires_at: s.credential.and_then(|c| c.expires_at),
+        }
+    }
+}
+
+impl ServiceColumns {
+    /// # Errors
+    /// `CorruptRow` when a column breaks the rules it was written under.
+    pub fn decode(self) -> Result<Service, CorruptRow> {
+        let id = self.id;
+        let corrupt = |reason: String| CorruptRow::new("services", id, reason);
+        let spec = ServiceSpec::from_stored(StoredSpec {
+            name: &self.name,
+            description: &self.description,
+            service_type: &self.service_type,
+            status: &self.status,
+            base_url: &self.base_url,
+            api_version: self.api_version.as_deref(),
+            metadata: self.metadata,
+        })
+        .map_err(|e| corrupt(e.to_string()))?;
+        let credential = match (
+            self.credential_auth_type.as_deref(),
+            self.credential_expires_at,
+        ) {
+            (Some(raw), expires_at) => Some(CredentialSummary {
+                auth_type: auth_type(raw).map_err(corrupt)?,
+                expires_at,
+            }),
+            (None, None) => None,
+            // Both columns are written together; one without the other is damage.
+            (None, Some(_)) => {
+                return Err(corrupt(
+                    "credential_expires_at without credential_auth_type".into(),
+                ))
+            }
+        };
+        Ok(Service {
+            id: ServiceId::from_uuid(id),
+            tenant_id: tenant(&self.tenant_id).map_err(corrupt)?,
+            spec,
+            credential,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+/// A first credential that belongs to another service or tenant than the one
+/// being created with it: a caller's bug, refused before anything is written.
+#[derive(Debug, thiserror::Error)]
+#[error("the first credential of a new service must belong to that service")]
+pub struct ForeignCredential;
+
+/// What creating `service` with its optional first `credential` stores: the
+/// service's columns, whose credential summary always comes from the stored
+/// credential (never from a value the caller set on the service without one),
+/// and the credential version issued so far.
+///
+/// # Errors
+/// `ForeignCredential` when the credential is another service's.
+pub fn new_service(
+    service: &Service,
+    credential: Option<&CredentialRecord>,
+) -> Result<(ServiceColumns, i64), ForeignCredential> {
+    if credential.is_some_and(|c| c.service_id != service.id || c.tenant_id != service.tenant_id) {
+        return Err(ForeignCredential);
+    }
+    let mut columns = ServiceColumns::from(service);
+    columns.credential_auth_type = credential.map(|c| c.auth_type.as_str().to_owned());
+    columns.credential_expires_at = credential.and_then(|c| c.expires_at);
+    Ok((columns, credential.map_or(0, |c| c.version)))
+}
+
+/// The columns of a `credentials` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialColumns {
+    pub tenant_id: String,
+    pub service_id: Uuid,
+    pub version: i64,
+    pub auth_type: String,
+    pub ciphertext: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&CredentialRecord> for CredentialColumns {
+    fn from(r: &CredentialRecord) -> Self {
+        Self {
+            tenant_id: r.tenant_id.as_str().to_owned(),
+            service_id: r.service_id.as_uuid(),
+            version: r.version,
+            auth_type: r.auth_type.as_str().to_owned(),
+            ciphertext: r.ciphertext.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+impl CredentialColumns {
+    /// # Errors
+    /// `CorruptRow` for an unknown auth type or tenant.
+    pub fn decode(self) -> Result<CredentialRecord, CorruptRow> {
+        let row = format!("{}/{}", self.service_id, self.version);
+        let corrupt = |reason: String| CorruptRow::new("credentials", &row, reason);
+        Ok(CredentialRecord {
+            tenant_id: tenant(&self.tenant_id).map_err(corrupt)?,
+            service_id: ServiceId::from_uuid(self.service_id),
+            version: self.version,
+            auth_type: auth_type(&self.auth_type).map_err(corrupt)?,
+            ciphertext: self.ciphertext,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// The metadata columns of a `credentials` row: listings never load a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialMetaColumns {
+    pub service_id: Uuid,
+    pub version: i64,
+    pub auth_type: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CredentialMetaColumns {
+    /// # Errors
+    /// `CorruptRow` for an unknown auth type.
+    pub fn decode(self, current: bool) -> Result<CredentialMeta, CorruptRow> {
+        let row = format!("{}/{}", self.service_id, self.version);
+        Ok(CredentialMeta {
+            service_id: ServiceId::from_uuid(self.service_id),
+            version: self.version,
+            auth_type: auth_type(&self.auth_type)
+                .map_err(|reason| CorruptRow::new("credentials", &row, reason))?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            current,
+        })
+    }
+}
+
+/// The columns of an `audit_events` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditColumns {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub tenant_id: String,
+    pub actor: String,
+    pub action: String,
+    pub service_id: Option<Uuid>,
+    pub credential_version: Option<i64>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+}
+
+impl From<&AuditEvent> for AuditColumns {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            tenant_id: e.tenant_id.as_str().to_owned(),
+            actor: e.actor.clone(),
+            action: e.action.as_str().to_owned(),
+            service_id: e.service_id.map(|s| s.as_uuid()),
+            credential_version: e.credential_version,
+            outcome: e.outcome.as_str().to_owned(),
+            request_id: e.request_id.clone(),
+        }
+    }
+}
+
+impl AuditColumns {
+    /// # Errors
+    /// `CorruptRow` for an unknown action, outcome or tenant.
+    pub fn decode(self) -> Result<AuditEvent, CorruptRow> {
+        let id = self.id;
+        let corrupt = |reason: String| CorruptRow::new("audit_events", id, reason);
+        Ok(AuditEvent {
+            id,
+            occurred_at: self.occurred_at,
+            tenant_id: tenant(&self.tenant_id).map_err(corrupt)?,
+            actor: self.actor,
+            action: AuditAction::parse(&self.action)
+                .ok_or_else(|| corrupt(format!("unknown action {:?}", self.action)))?,
+            service_id: self.service_id.map(ServiceId::from_uuid),
+            credential_version: self.credential_version,
+            outcome: AuditOutcome::parse(&self.outcome)
+                .ok_or_else(|| corrupt(format!("unknown outcome {:?}", self.outcome)))?,
+            request_id: self.request_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns() -> ServiceColumns {
+        let at = DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap();
+        ServiceColumns {
+            id: Uuid::now_v7(),
+            tenant_id: "acme".into(),
+            name: "Stripe".into(),
+            name_key: "stripe".into(),
+            description: String::new(),
+            service_type: "payment".into(),
+            status: "active".into(),
+            base_url: "https://api.stripe.com".into(),
+            api_version: None,
+            metadata: serde_json::json!({}),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            credential_auth_type: None,
+            credential_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_service_round_trips_through_its_columns() {
+        let stored = columns();
+        let service = stored.clone().decode().unwrap();
+        assert_eq!(ServiceColumns::from(&service), stored);
+    }
+
+    #[test]
+    fn damage_is_named_by_table_and_row_never_by_value() {
+        let mut bad = columns();
+        bad.status = "sk_live_CANARY".into();
+        let error = bad.decode().unwrap_err().to_string();
+        assert!(error.starts_with("stored services row"), "{error}");
+        assert!(!error.contains("CANARY"), "{error}");
+        let mut orphan = columns();
+        orphan.credential_expires_at = Some(orphan.created_at);
+        assert!(orphan.decode().is_err(), "an expiry without a credential");
+    }
+
+    #[test]
+    fn rows_written_under_older_rules_stay_readable() {
+        let mut older = columns();
+        older.name = "Stripe\u{200B}".into();
+        older.tenant_id = "acme\u{200B}".into();
+        assert!(older.decode().is_ok());
+    }
+}
