@@ -81,6 +81,7 @@ where
         return write(state.clone(), principal, body).await;
     };
     let claim = match state
+        .use_cases
         .idempotency
         .admit(&principal, key, operation, &body)
         .await?
@@ -92,7 +93,8 @@ where
     // so a client that hangs up cannot cancel the one between the other.
     let written = write(state.clone(), principal, body);
     let task = actix_web::rt::spawn(
-        settle(state.idempotency.clone(), claim, written).instrument(tracing::Span::current()),
+        settle(state.use_cases.idempotency.clone(), claim, written)
+            .instrument(tracing::Span::current()),
     );
     task.await.unwrap_or_else(|_| Err(ApiError::internal()))
 }

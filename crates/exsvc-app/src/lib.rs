@@ -18,15 +18,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App};
 use exsvc_domain::ports::TokenVerifier;
-use exsvc_domain::usecases::ServiceCatalog;
+use exsvc_domain::usecases::UseCases;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// What every handler may use.
 pub struct AppState {
-    pub catalog: ServiceCatalog,
-    pub vault: exsvc_domain::usecases::CredentialVault,
-    pub audit_trail: exsvc_domain::usecases::AuditTrail,
-    pub idempotency: exsvc_domain::usecases::IdempotencyGuard,
+    pub use_cases: UseCases,
     pub verifier: Arc<dyn TokenVerifier>,
     /// The prefix of every route (`EXSVC_BASE_PATH`), "" or "/something".
     pub base_path: String,

@@ -6,20 +6,13 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, HttpServer};
-use exsvc_app::metrics::{Metrics, PoolUsage, PoolUsageProbe};
-use exsvc_app::ratelimit::{IpNetwork, OnStoreError, RateLimits};
-use exsvc_app::{build_app, AppState};
-use exsvc_auth::{Algorithm, ClaimRules, JwtVerifier, VerificationKey, VerifierSettings};
-use exsvc_crypto::{EnvelopeCipher, Keyring};
-use exsvc_domain::pagination::CursorKey;
-use exsvc_domain::ports::CredentialCipher;
+use exsvc::compose;
+use exsvc::config::{Config, Database, Settings};
+use exsvc_app::build_app;
+use exsvc_app::ratelimit::{IpNetwork, OnStoreError};
+use exsvc_auth::{Algorithm, ClaimRules, VerificationKey};
+use exsvc_crypto::Keyring;
 use exsvc_domain::ports::RateLimiter;
-use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
-use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
-
-use crate::contract::Stores;
-use exsvc_store_postgres::{PgStore, PoolSettings};
 use serde_json::Value;
 
 use crate::db::TestDatabase;
@@ -152,34 +145,48 @@ pub const TEST_MASTER_KEYS: &str = "test1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx
 
 /// The store timeout of a `TestApp` on PostgreSQL.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// On SQLite: the production default.
+const SQLITE_STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn postgres_store(url: &str) -> (Stores, PoolUsageProbe) {
-    let settings = PoolSettings {
-        database_url: url.to_owned(),
-        max_size: 8,
-        timeout: STORE_TIMEOUT,
-    };
-    let store = PgStore::connect(&settings).expect("pool");
-    let probe = store.clone();
-    (
-        Stores::of(store),
-        Arc::new(move || {
-            let s = probe.status();
-            PoolUsage::from_pool(s.max_size, s.size, s.available)
-        }),
-    )
-}
-
-fn sqlite_store(db: &TestSqlite) -> (Stores, PoolUsageProbe) {
-    let store = db.store();
-    let probe = store.clone();
-    (
-        Stores::of(store),
-        Arc::new(move || {
-            let s = probe.status();
-            PoolUsage::from_pool(s.max_size, s.size, s.available)
-        }),
-    )
+impl TestOptions {
+    /// The configuration these options describe: development defaults with
+    /// the test's database, keys, limits and switches, as `exsvc serve` would
+    /// read them from the environment.
+    fn config(&self, backend: &Backend) -> Config {
+        let mut config = Settings::new(Default::default())
+            .load()
+            .expect("default settings");
+        config.database = match (backend, &self.database_url) {
+            // A database URL given by the test is a PostgreSQL one.
+            (_, Some(url)) => Database::Postgres(url.clone()),
+            (Backend::Postgres(db), None) => Database::Postgres(db.url.clone()),
+            (Backend::Sqlite(db), None) => Database::Sqlite(db.path.clone()),
+        };
+        config.pool_size = 8;
+        config.db_timeout = match config.database {
+            Database::Postgres(_) => STORE_TIMEOUT,
+            Database::Sqlite(_) => SQLITE_STORE_TIMEOUT,
+        };
+        config.public_keys = self.public_keys.clone();
+        config.jwks_url = self.jwks_url.clone();
+        config.algorithms = self.algorithms.clone();
+        config.issuer = self.issuer.clone();
+        config.audience = self.audience.clone();
+        config.claim_rules = ClaimRules {
+            leeway_secs: self.leeway_secs,
+            ..ClaimRules::default()
+        };
+        config.debug_endpoints = self.debug_endpoints;
+        config.credential_max_versions = self.max_credential_versions;
+        config.rate_limit_per_minute = self.rate_limit_per_minute;
+        config.rate_limit_unauthenticated_per_minute = self.rate_limit_unauthenticated_per_minute;
+        config.redis_url = self.redis_url.clone();
+        config.rate_limit_on_store_error = self.rate_limit_on_store_error;
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config.allow_http_base_url = self.allow_http_base_url;
+        config.base_path = self.base_path.clone();
+        config
+    }
 }
 
 impl TestApp {
@@ -189,98 +196,26 @@ impl TestApp {
 
     pub async fn spawn_with(options: TestOptions) -> Self {
         let backend = Backend::from_env().await;
-        let (repository, probe) = match (&backend, &options.database_url) {
-            (Backend::Sqlite(db), None) => sqlite_store(db),
-            (Backend::Postgres(db), None) => postgres_store(&db.url),
-            // A database URL given by the test is a PostgreSQL one.
-            (_, Some(url)) => postgres_store(url),
-        };
-        let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(
-            Keyring::parse(&options.master_keys).expect("test keyring"),
-        ));
-        let UseCases {
-            catalog,
-            vault,
-            audit_trail,
-            idempotency,
-        } = UseCases::new(
-            &repository,
-            cipher,
-            UseCaseSettings {
-                catalog: CatalogSettings {
-                    url_policy: UrlPolicy {
-                        allow_http: options.allow_http_base_url,
-                    },
-                    cursor_key: CursorKey::derive(tokens::TEST_SECRET.as_bytes()),
+        let state = compose::app_state(
+            &options.config(&backend),
+            compose::Keys {
+                hmac_secret: options.hmac.then(tokens::secret),
+                keyring: Keyring::parse(&options.master_keys).expect("test keyring"),
+            },
+            compose::Substitutes {
+                tenant_limiter: if options.rate_limit_off {
+                    Some(Arc::new(Unlimited))
+                } else if options.failing_rate_limit_store {
+                    Some(Arc::new(FailingStore))
+                } else {
+                    None
                 },
-                max_credential_versions: options.max_credential_versions,
-                store_timeout: STORE_TIMEOUT,
+                // Tests add JWKS keys and expect them within a second or two.
+                jwks_min_refresh: Some(Duration::from_millis(500)),
             },
-        );
-        let verifier = JwtVerifier::new(VerifierSettings {
-            hmac_secret: options.hmac.then(tokens::secret),
-            public_keys: options.public_keys.clone(),
-            jwks_url: options.jwks_url.clone(),
-            algorithms: options.algorithms.clone(),
-            issuer: options.issuer.clone(),
-            audience: options.audience.clone(),
-            rules: ClaimRules {
-                leeway_secs: options.leeway_secs,
-                ..ClaimRules::default()
-            },
-            // Tests add JWKS keys and expect them within a second or two.
-            jwks_min_refresh: Some(Duration::from_millis(500)),
-        })
+        )
         .await
-        .expect("verifier");
-        let limiter = |limit: u32, prefix: &'static str| {
-            let redis_url = options.redis_url.clone();
-            async move {
-                let limit = std::num::NonZeroU32::new(limit).expect("a positive limit");
-                match redis_url {
-                    Some(url) => Arc::new(
-                        RedisLimiter::connect(
-                            &url,
-                            prefix,
-                            limit.get(),
-                            Duration::from_millis(250),
-                        )
-                        .await
-                        .expect("Redis"),
-                    ) as Arc<dyn RateLimiter>,
-                    None => Arc::new(InProcessLimiter::per_minute(limit)) as Arc<dyn RateLimiter>,
-                }
-            }
-        };
-        let tenants = if options.rate_limit_off {
-            Arc::new(Unlimited) as Arc<dyn RateLimiter>
-        } else if options.failing_rate_limit_store {
-            Arc::new(FailingStore) as Arc<dyn RateLimiter>
-        } else {
-            limiter(options.rate_limit_per_minute, "exsvc-test:tenant:").await
-        };
-        let rate_limits = RateLimits {
-            tenants,
-            clients: limiter(
-                options.rate_limit_unauthenticated_per_minute,
-                "exsvc-test:client:",
-            )
-            .await,
-            on_store_error: options.rate_limit_on_store_error,
-            trusted_proxies: options.trusted_proxies.clone(),
-        };
-        let state = web::Data::new(AppState {
-            catalog,
-            vault,
-            audit_trail,
-            idempotency,
-            verifier: Arc::new(verifier),
-            base_path: options.base_path.clone(),
-            metrics: Metrics::new(probe).expect("metrics"),
-            rate_limits,
-            debug_endpoints: options.debug_endpoints,
-            body_timeout: exsvc_app::body::DEFAULT_BODY_TIMEOUT,
-        });
+        .expect("the application");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let extra = options.extra_routes;

@@ -1,11 +1,5 @@
 //! `exsvc`: the External Service API. Command line, configuration and wiring.
 
-mod config;
-mod devkeys;
-mod serve;
-mod store;
-mod token;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,11 +7,8 @@ use clap::{Parser, Subcommand};
 
 use exsvc_auth::HmacSecret;
 
-use crate::config::{layered, process_env, Config, ConfigError, Environment, Settings};
-
-/// Exit codes (SPEC §8): 0 success, 2 configuration or usage error, 1 otherwise.
-const EXIT_CONFIG: u8 = 2;
-const EXIT_FAILURE: u8 = 1;
+use exsvc::config::{layered, process_env, Config, ConfigError, Environment, Settings};
+use exsvc::{devkeys, serve, token, EXIT_CONFIG, EXIT_FAILURE};
 
 #[derive(Parser)]
 #[command(
@@ -152,15 +143,22 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring()) {
-            (Err(error), _) | (_, Err(error)) => config_error(&error),
-            (Ok(_), Ok(None)) => config_error(&ConfigError {
+        Command::Keys(KeysCommand::Rewrap) => match settings.load() {
+            Err(error) => config_error(&error),
+            Ok(Config { keyring: None, .. }) => config_error(&ConfigError {
                 variable: "EXSVC_MASTER_KEYS".into(),
                 reason: "(or EXSVC_MASTER_KEY_FILE) is required: the keyring to rewrap under"
                     .into(),
             }),
-            (Ok(database), Ok(Some(keyring))) => {
-                serve::rewrap(serve::RewrapSettings { database, keyring })
+            Ok(mut config) => {
+                let keyring = config.keyring.take();
+                // A batch job beside a running service: few connections, patient.
+                config.pool_size = 4;
+                config.db_timeout = std::time::Duration::from_secs(30);
+                match keyring {
+                    Some(keyring) => serve::rewrap(serve::RewrapSettings { config, keyring }),
+                    None => ExitCode::from(EXIT_FAILURE),
+                }
             }
         },
         Command::Token(args) => {

@@ -2,28 +2,17 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpServer};
-use exsvc_app::metrics::Metrics;
-use exsvc_app::ratelimit::RateLimits;
-use exsvc_app::{build_app, AppState};
-use exsvc_auth::{mint_hs256, HmacSecret, JwtVerifier, VerifierSettings};
-use exsvc_crypto::EnvelopeCipher;
+use actix_web::HttpServer;
+use exsvc_app::build_app;
+use exsvc_auth::{mint_hs256, HmacSecret};
 use exsvc_domain::pagination::CursorKey;
-use exsvc_domain::ports::CredentialCipher;
-use exsvc_domain::ports::RateLimiter;
-use exsvc_domain::ports::{SystemClock, UuidV7Generator};
-use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{
-    CatalogSettings, CredentialVault, IdempotencyGuard, UseCaseSettings, UseCases,
-};
-use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
+use exsvc_domain::usecases::IdempotencyGuard;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Database, Environment, LogFormat, DEFAULT_DATABASE_URL};
-use crate::{devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
+use crate::{compose, devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -73,64 +62,15 @@ pub fn migrate_only(database: &Database) -> ExitCode {
     }
 }
 
-/// A check waits this long for Redis before the store-error policy applies.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
-
-/// The budgets: per tenant and per client address; shared through Redis when
-/// configured (one limit across replicas), else in this process.
-async fn rate_limits(config: &Config) -> anyhow::Result<RateLimits> {
-    let (tenants, clients): (Arc<dyn RateLimiter>, Arc<dyn RateLimiter>) = match &config.redis_url {
-        Some(url) => {
-            let tenants = RedisLimiter::connect(
-                url,
-                "exsvc:ratelimit:tenant:",
-                config.rate_limit_per_minute,
-                REDIS_TIMEOUT,
-            )
-            .await;
-            let clients = RedisLimiter::connect(
-                url,
-                "exsvc:ratelimit:client:",
-                config.rate_limit_unauthenticated_per_minute,
-                REDIS_TIMEOUT,
-            )
-            .await;
-            tracing::info!("rate limits are shared through Redis");
-            (
-                Arc::new(tenants.map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?),
-                Arc::new(clients.map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?),
-            )
-        }
-        None => (
-            Arc::new(InProcessLimiter::per_minute(nonzero(
-                config.rate_limit_per_minute,
-            ))),
-            Arc::new(InProcessLimiter::per_minute(nonzero(
-                config.rate_limit_unauthenticated_per_minute,
-            ))),
-        ),
-    };
-    Ok(RateLimits {
-        tenants,
-        clients,
-        on_store_error: config.rate_limit_on_store_error,
-        trusted_proxies: config.trusted_proxies.clone(),
-    })
-}
-
-fn nonzero(n: u32) -> std::num::NonZeroU32 {
-    std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN)
-}
-
 /// Whether no token key source is configured: development mode then keeps an
 /// HMAC secret in the data directory (configuration refused this in production).
 fn development_keys(config: &Config) -> bool {
     config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
 }
 
-/// What `exsvc keys rewrap` needs: the database and the keyring, nothing else.
+/// What `exsvc keys rewrap` needs: the configuration and the keyring.
 pub struct RewrapSettings {
-    pub database: Database,
+    pub config: Config,
     pub keyring: exsvc_crypto::Keyring,
 }
 
@@ -143,17 +83,15 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
         rt.block_on(async {
             // The schema must be current, as for any start; migrations are
             // idempotent and serialised with a running service's.
-            store::migrate(&settings.database).await?;
-            let store = store::open(&settings.database, 4, Duration::from_secs(30))?;
-            let vault = CredentialVault::new(
-                store.ports.services,
-                store.ports.credentials,
-                store.ports.audit,
-                Arc::new(EnvelopeCipher::new(settings.keyring)),
-                Arc::new(SystemClock),
-                Arc::new(UuidV7Generator),
-                usize::MAX,
-            );
+            store::migrate(&settings.config.database).await?;
+            let (use_cases, _) = compose::use_cases(
+                &settings.config,
+                settings.keyring,
+                // Rewrapping pages no listing: any cursor key will do.
+                CursorKey::derive(b"exsvc keys rewrap"),
+            )
+            .map_err(|e| e.to_string())?;
+            let vault = use_cases.vault;
             vault.rewrap_all(REWRAP_BATCH).await.map_err(|e| {
                 let cause = std::error::Error::source(&e)
                     .map(ToString::to_string)
@@ -221,22 +159,6 @@ pub fn run(config: Config) -> ExitCode {
             tracing::error!(error = %error, "exsvc stopped");
             eprintln!("exsvc: {error}");
             ExitCode::from(EXIT_FAILURE)
-        }
-    }
-}
-
-/// The key that authenticates listing cursors: derived from the HMAC secret,
-/// which replicas share. Without one (only public keys or a JWKS), a random key:
-/// cursors then last for the life of the process.
-fn cursor_key(secret: Option<&HmacSecret>) -> anyhow::Result<CursorKey> {
-    match secret {
-        Some(secret) => Ok(CursorKey::derive(secret.expose_bytes())),
-        None => {
-            let mut random = [0u8; 32];
-            getrandom::fill(&mut random)
-                .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
-            tracing::info!("no HMAC secret: listing cursors are valid for this process only");
-            Ok(CursorKey::derive(&random))
         }
     }
 }
@@ -320,9 +242,6 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         .await
         .map_err(anyhow::Error::msg)?;
     tracing::info!(applied, "database migrations are up to date");
-    let store = store::open(&config.database, config.pool_size, config.db_timeout)
-        .map_err(anyhow::Error::msg)?;
-
     let keyring = match config.keyring.clone() {
         Some(keyring) => keyring,
         None => {
@@ -338,52 +257,18 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         keys = keyring.ids().count(),
         "credential keyring loaded"
     );
-    let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
-    let UseCases {
-        catalog,
-        vault,
-        audit_trail,
-        idempotency,
-    } = UseCases::new(
-        &store.ports,
-        cipher,
-        UseCaseSettings {
-            catalog: CatalogSettings {
-                url_policy: UrlPolicy {
-                    allow_http: config.allow_http_base_url,
-                },
-                cursor_key: cursor_key(secret.as_ref())?,
-            },
-            max_credential_versions: config.credential_max_versions,
-            store_timeout: config.db_timeout,
+    let state = compose::app_state(
+        &config,
+        compose::Keys {
+            hmac_secret: secret.clone(),
+            keyring,
         },
-    );
-    tokio::spawn(purge_expired_idempotency_keys(idempotency.clone()));
-    let verifier = JwtVerifier::new(VerifierSettings {
-        hmac_secret: secret.clone(),
-        public_keys: config.public_keys.clone(),
-        jwks_url: config.jwks_url.clone(),
-        algorithms: config.algorithms.clone(),
-        issuer: config.issuer.clone(),
-        audience: config.audience.clone(),
-        rules: config.claim_rules.clone(),
-        jwks_min_refresh: None,
-    })
-    .await
-    .map_err(anyhow::Error::msg)?;
-    let rate_limits = rate_limits(&config).await?;
-    let state = web::Data::new(AppState {
-        catalog,
-        vault,
-        audit_trail,
-        idempotency,
-        verifier: Arc::new(verifier),
-        base_path: config.base_path.clone(),
-        metrics: Metrics::new(store.pool_usage)?,
-        rate_limits,
-        debug_endpoints: config.debug_endpoints,
-        body_timeout: config.body_timeout,
-    });
+        compose::Substitutes::default(),
+    )
+    .await?;
+    tokio::spawn(purge_expired_idempotency_keys(
+        state.use_cases.idempotency.clone(),
+    ));
 
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let connections = connection_cap(config.max_connections, config.pool_size);

@@ -50,6 +50,10 @@ pub async fn list_audit_events(
         since: get("since"),
         until: get("until"),
     };
-    let page = state.audit_trail.list(auth.principal(), &raw).await?;
+    let page = state
+        .use_cases
+        .audit_trail
+        .list(auth.principal(), &raw)
+        .await?;
     Ok(HttpResponse::Ok().json(AuditEventListDto::from(&page)))
 }

@@ -42,6 +42,7 @@ pub async fn get_credentials(
         // Refused before the parameters are looked at, so every refusal is
         // recorded as denied.
         state
+            .use_cases
             .vault
             .reveal(auth.principal(), path_id(&req), None)
             .await?;
@@ -60,6 +61,7 @@ pub async fn get_credentials(
             )?),
         };
     let revealed = state
+        .use_cases
         .vault
         .reveal(auth.principal(), path_id(&req), version)
         .await?;
@@ -96,7 +98,7 @@ pub async fn put_credentials(
     let id = path_id(&req).to_owned();
     let operation = format!("PUT /api/v1/services/{id}/credentials");
     let put = move |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
-        let (meta, first) = app.vault.put(&principal, &id, &body).await?;
+        let (meta, first) = app.use_cases.vault.put(&principal, &id, &body).await?;
         let mut response = if first {
             HttpResponse::Created()
         } else {
@@ -134,6 +136,7 @@ pub async fn list_versions(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let versions = state
+        .use_cases
         .vault
         .versions(auth.principal(), path_id(&req))
         .await?;
@@ -155,7 +158,11 @@ pub async fn delete_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.vault.delete(auth.principal(), path_id(&req)).await?;
+    state
+        .use_cases
+        .vault
+        .delete(auth.principal(), path_id(&req))
+        .await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

@@ -28,7 +28,7 @@ pub async fn healthz() -> HttpResponse {
         (status = 200, description = "The database answers", body = StatusDto),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match state.catalog.check_store().await {
+    match state.use_cases.catalog.check_store().await {
         Ok(()) => Ok(HttpResponse::Ok().json(StatusDto { status: "ready" })),
         // Any failure means "not ready" to a probe; the cause goes to the log.
         Err(error) => {

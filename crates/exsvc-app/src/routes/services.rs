@@ -141,7 +141,11 @@ pub async fn list_services(
         q: get("q"),
         credential_expires_before: get("credential_expires_before"),
     };
-    let page = state.catalog.list(auth.principal(), &params).await?;
+    let page = state
+        .use_cases
+        .catalog
+        .list(auth.principal(), &params)
+        .await?;
     Ok(HttpResponse::Ok().json(ServiceListDto::from(&page)))
 }
 
@@ -170,7 +174,7 @@ pub async fn create_service(
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
     let create = |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
-        let service = app.catalog.create(&principal, &body).await?;
+        let service = app.use_cases.catalog.create(&principal, &body).await?;
         let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
         if let Ok(value) = HeaderValue::from_str(&location) {
@@ -205,7 +209,11 @@ pub async fn get_service(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = state.catalog.get(auth.principal(), path_id(&req)).await?;
+    let service = state
+        .use_cases
+        .catalog
+        .get(auth.principal(), path_id(&req))
+        .await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }
 
@@ -230,6 +238,7 @@ pub async fn replace_service(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
     let service = state
+        .use_cases
         .catalog
         .replace(auth.principal(), path_id(&req), &body, precondition(&req))
         .await?;
@@ -256,6 +265,7 @@ pub async fn patch_service(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let service = state
+        .use_cases
         .catalog
         .patch(
             auth.principal(),
@@ -284,6 +294,7 @@ pub async fn delete_service(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     state
+        .use_cases
         .catalog
         .delete(auth.principal(), path_id(&req), precondition(&req))
         .await?;

@@ -1,0 +1,160 @@
+//! The composition root: the one place that turns a `Config` into the running
+//! application — the store, the cipher, the use cases, the token verifier, the
+//! rate limits and the HTTP adapter's state. `exsvc serve`, `exsvc keys rewrap`
+//! and the test kit all build through here, so what is tested is what runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use exsvc_app::metrics::Metrics;
+use exsvc_app::ratelimit::RateLimits;
+use exsvc_app::AppState;
+use exsvc_auth::{HmacSecret, JwtVerifier, VerifierSettings};
+use exsvc_crypto::{EnvelopeCipher, Keyring};
+use exsvc_domain::pagination::CursorKey;
+use exsvc_domain::ports::{CredentialCipher, RateLimiter};
+use exsvc_domain::service::UrlPolicy;
+use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
+use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
+
+use crate::config::Config;
+use crate::store::{self, Store};
+
+/// A check waits this long for Redis before the store-error policy applies.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The keys a running application needs and that development mode may have
+/// made: the configuration names them, or `serve` took them from the data
+/// directory.
+pub struct Keys {
+    pub hmac_secret: Option<HmacSecret>,
+    pub keyring: Keyring,
+}
+
+/// What a test may put in place of a configured part; the server uses none.
+#[derive(Default)]
+pub struct Substitutes {
+    /// A tenant budget other than the configured one (a store that always
+    /// fails, or none at all).
+    pub tenant_limiter: Option<Arc<dyn RateLimiter>>,
+    /// How soon an unknown `kid` may refresh the JWKS (default 30 s).
+    pub jwks_min_refresh: Option<Duration>,
+}
+
+/// Every use case over the configured store, sealed with `keyring`.
+///
+/// # Errors
+/// When the pool cannot be built.
+pub fn use_cases(
+    config: &Config,
+    keyring: Keyring,
+    cursor_key: CursorKey,
+) -> anyhow::Result<(UseCases, Store)> {
+    let store = store::open(&config.database, config.pool_size, config.db_timeout)
+        .map_err(anyhow::Error::msg)?;
+    let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
+    let use_cases = UseCases::new(
+        &store.ports,
+        cipher,
+        UseCaseSettings {
+            catalog: CatalogSettings {
+                url_policy: UrlPolicy {
+                    allow_http: config.allow_http_base_url,
+                },
+                cursor_key,
+            },
+            max_credential_versions: config.credential_max_versions,
+            store_timeout: config.db_timeout,
+        },
+    );
+    Ok((use_cases, store))
+}
+
+/// The HTTP adapter's state: everything a request may use.
+///
+/// # Errors
+/// When the store, the verifier (a bad JWKS URL) or Redis cannot be set up.
+pub async fn app_state(
+    config: &Config,
+    keys: Keys,
+    substitutes: Substitutes,
+) -> anyhow::Result<web::Data<AppState>> {
+    let cursor_key = cursor_key(keys.hmac_secret.as_ref())?;
+    let (use_cases, store) = use_cases(config, keys.keyring, cursor_key)?;
+    let verifier = JwtVerifier::new(VerifierSettings {
+        hmac_secret: keys.hmac_secret,
+        public_keys: config.public_keys.clone(),
+        jwks_url: config.jwks_url.clone(),
+        algorithms: config.algorithms.clone(),
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        rules: config.claim_rules.clone(),
+        jwks_min_refresh: substitutes.jwks_min_refresh,
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    Ok(web::Data::new(AppState {
+        use_cases,
+        verifier: Arc::new(verifier),
+        base_path: config.base_path.clone(),
+        metrics: Metrics::new(store.pool_usage)?,
+        rate_limits: rate_limits(config, substitutes.tenant_limiter).await?,
+        debug_endpoints: config.debug_endpoints,
+        body_timeout: config.body_timeout,
+    }))
+}
+
+/// The key that authenticates listing cursors: derived from the HMAC secret,
+/// which replicas share. Without one (only public keys or a JWKS), a random key:
+/// cursors then last for the life of the process.
+fn cursor_key(secret: Option<&HmacSecret>) -> anyhow::Result<CursorKey> {
+    match secret {
+        Some(secret) => Ok(CursorKey::derive(secret.expose_bytes())),
+        None => {
+            let mut random = [0u8; 32];
+            getrandom::fill(&mut random)
+                .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+            tracing::info!("no HMAC secret: listing cursors are valid for this process only");
+            Ok(CursorKey::derive(&random))
+        }
+    }
+}
+
+/// The budgets: per tenant and per client address; shared through Redis when
+/// configured (one limit across replicas), else in this process.
+async fn rate_limits(
+    config: &Config,
+    tenant_substitute: Option<Arc<dyn RateLimiter>>,
+) -> anyhow::Result<RateLimits> {
+    let limiter = |prefix: &'static str, per_minute: u32| async move {
+        Ok::<Arc<dyn RateLimiter>, anyhow::Error>(match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisLimiter::connect(url, prefix, per_minute, REDIS_TIMEOUT)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?,
+            ),
+            None => Arc::new(InProcessLimiter::per_minute(
+                std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN),
+            )),
+        })
+    };
+    let tenants = match tenant_substitute {
+        Some(substitute) => substitute,
+        None => limiter("exsvc:ratelimit:tenant:", config.rate_limit_per_minute).await?,
+    };
+    let clients = limiter(
+        "exsvc:ratelimit:client:",
+        config.rate_limit_unauthenticated_per_minute,
+    )
+    .await?;
+    if config.redis_url.is_some() {
+        tracing::info!("rate limits are shared through Redis");
+    }
+    Ok(RateLimits {
+        tenants,
+        clients,
+        on_store_error: config.rate_limit_on_store_error,
+        trusted_proxies: config.trusted_proxies.clone(),
+    })
+}
