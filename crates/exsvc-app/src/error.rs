@@ -235,6 +235,27 @@ impl ApiError {
         )
     }
 
+    /// A request the HTTP layer refuses (docs/api.md §3): 400, 414 or 431,
+    /// code `BAD_REQUEST`.
+    pub fn http_layer(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "BAD_REQUEST", message)
+    }
+
+    /// The envelope as JSON bytes, for answers written outside actix-web.
+    pub fn envelope_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.envelope()).unwrap_or_default()
+    }
+
+    fn envelope(&self) -> ErrorResponse {
+        ErrorResponse {
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        }
+    }
+
     /// The envelope for a response some other layer produced without one: its
     /// status is kept, its body replaced.
     pub fn for_status(status: StatusCode) -> Self {
@@ -283,13 +304,7 @@ impl ResponseError for ApiError {
             response.insert_header((name.clone(), value.clone()));
         }
         // The documented schema is the one serialized: they cannot drift apart.
-        response.json(ErrorResponse {
-            error: ErrorBody {
-                code: self.code,
-                message: self.message.clone(),
-                details: self.details.clone(),
-            },
-        })
+        response.json(self.envelope())
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod dto;
+pub mod edge;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;

@@ -95,6 +95,19 @@ pub async fn envelope(
         .app_data::<actix_web::web::Data<crate::AppState>>()
         .map(|s| s.clone().into_inner());
 
+    // Limits of the HTTP layer (docs/api.md §3): charged to the caller like an
+    // unknown route, then refused before anything else runs.
+    if let Err(refusal) = crate::edge::check_limits(&req) {
+        let refusal = match crate::routes::charge_caller(req.request()).await {
+            Ok(()) => refusal,
+            Err(budget) => budget,
+        };
+        let status = refusal.status_code().as_u16();
+        record(metrics.as_deref(), &method, "<refused>", status, started);
+        tracing::warn!(request_id = %id, method = %method, status, reason = %refusal, "request refused by the HTTP layer");
+        return Err(refusal.with_request_id(&id).into());
+    }
+
     // The request cannot be cloned before routing (actix mutates it in place), so
     // a panic or an error from below is returned as an `ApiError`, which actix
     // renders with the envelope and the request id.

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use exsvc_app::build_app;
 use exsvc_auth::{mint_hs256, HmacSecret};
 use exsvc_domain::pagination::CursorKey;
@@ -272,14 +271,17 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
 
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let connections = connection_cap(config.max_connections, config.pool_size);
-    let server = HttpServer::new(move || build_app(state.clone(), |_| {}))
-        .workers(workers)
+    // actix-web's HttpServer, with each connection wrapped so that requests its
+    // parser refuses get the error envelope too (docs/architecture.md).
+    let settings = exsvc_app::edge::ServerSettings {
+        listen: config.listen,
+        workers,
         // actix counts per worker; the sum stays within the cap.
-        .max_connections((connections / workers).max(1))
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .bind(config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?
-        .run();
+        max_connections_per_worker: (connections / workers).max(1),
+        shutdown_timeout: SHUTDOWN_GRACE,
+    };
+    let server = exsvc_app::edge::server(move || build_app(state.clone(), |_| {}), &settings)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(
         listen = %config.listen,
         database = match &config.database { Database::Postgres(_) => "postgres", Database::Sqlite(_) => "sqlite" },

@@ -118,7 +118,7 @@ pub async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// tenant's with a valid token, else the client address's. Only a refusal of
 /// the budget itself (429, or 503 when the limiter fails closed) is returned;
 /// a missing or bad token does not turn the route's own answer into a 401.
-async fn charge_caller(req: &HttpRequest) -> Result<(), ApiError> {
+pub(crate) async fn charge_caller(req: &HttpRequest) -> Result<(), ApiError> {
     match Authenticated::from_request(req, &mut Payload::None).await {
         Ok(_) => Ok(()),
         Err(error) if error.status_code() == StatusCode::UNAUTHORIZED => Ok(()),
