@@ -1,5 +1,5 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
-.PHONY: run test lint fmt build conformance clients bench
+.PHONY: run test lint deny fmt build conformance clients bench
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
@@ -24,6 +24,11 @@ test:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Licenses, sources and bans of the dependency tree (deny.toml; docs/architecture.md,
+# "Dependency policy"). Advisories need the network: not checked here.
+deny:
+	cargo deny check bans licenses sources
 
 fmt:
 	cargo fmt --all
