@@ -12,6 +12,8 @@ run:
 # Redis on 127.0.0.1:6379 (the shared rate-limit tests), and the PostgreSQL
 # server binaries (initdb, pg_ctl; EXSVC_TEST_PG_BIN, default
 # /usr/lib/postgresql/15/bin): the outage tests run a cluster of their own.
+# nextest reads .config/nextest.toml: the tests that need quiet timing run one
+# at a time, and a test still running after 3 minutes is killed.
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast && \
