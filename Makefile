@@ -1,5 +1,5 @@
 # The project's entry points. `make run` and `make test` are the README's quick start.
-.PHONY: run test lint fmt build conformance clients bench
+.PHONY: run test lint deny fmt build conformance clients bench
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
 run:
@@ -12,6 +12,8 @@ run:
 # Redis on 127.0.0.1:6379 (the shared rate-limit tests), and the PostgreSQL
 # server binaries (initdb, pg_ctl; EXSVC_TEST_PG_BIN, default
 # /usr/lib/postgresql/15/bin): the outage tests run a cluster of their own.
+# nextest reads .config/nextest.toml: the tests that need quiet timing run one
+# at a time, and a test still running after 3 minutes is killed.
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast && \
@@ -24,6 +26,11 @@ test:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Licenses, sources and bans of the dependency tree (deny.toml; docs/architecture.md,
+# "Dependency policy"). Advisories need the network: not checked here.
+deny:
+	cargo deny check bans licenses sources
 
 fmt:
 	cargo fmt --all

@@ -1,2 +1,3 @@
-//! End-to-end tests live beside this file (`services.rs`, `auth.rs`, …), each a
-//! test target; shared support is in the `exsvc-testkit` crate.
+//! End-to-end tests live in `tests/tests/` (`services.rs`, `auth.rs`, …), each
+//! file a test target cargo finds by itself; shared support is in the
+//! `exsvc-testkit` crate.

@@ -6,7 +6,7 @@
 //! OpenAPI specification states it, and each input pattern is defined once
 //! below. The patterns state what the domain's value objects accept, so a
 //! request the document calls valid is one the service accepts, and the
-//! reverse (the conformance run relies on it; `tests/openapi.rs` checks samples
+//! reverse (the conformance run relies on it; `tests/tests/openapi.rs` checks samples
 //! against the service).
 
 use serde_json::{json, Map, Value};
