@@ -344,6 +344,30 @@ contract_cases! {
         assert_eq!(stores.credentials.batch(None, 100).await.unwrap().len(), 1);
     }
 
+    /// The stores once differed here: SQLite refused another service's first
+    /// credential and took the summary from the credential; PostgreSQL stored
+    /// whatever it was given.
+    async fn a_create_takes_its_summary_from_its_own_credential_only(stores) {
+        let s = service("t1", "Stripe", 0);
+        let other = service("t1", "Other", 1);
+        let foreign = credential(&other, 1, b"sealed");
+        assert!(matches!(
+            stores.services.insert(&s, Some(&foreign), &[]).await,
+            Err(RepositoryError::Internal(_))
+        ));
+        assert_eq!(stores.services.find(&s.tenant_id, s.id).await.unwrap(), None);
+        assert!(stores.credentials.batch(None, 100).await.unwrap().is_empty());
+        // A summary the caller set without a credential is not stored.
+        let mut claims_one = s.clone();
+        claims_one.credential = Some(exsvc_domain::service::CredentialSummary {
+            auth_type: AuthType::Bearer,
+            expires_at: None,
+        });
+        stores.services.insert(&claims_one, None, &[]).await.unwrap();
+        let stored = stores.services.find(&s.tenant_id, s.id).await.unwrap().unwrap();
+        assert_eq!(stored.credential, None);
+    }
+
     async fn rotation_batches_and_compare_and_swap(stores) {
         let mut all = Vec::new();
         for i in 0..3 {
