@@ -1,4 +1,4 @@
-//! Malformed requests of every kind answer in the error envelope (SPEC §3), with
+//! Malformed requests of every kind answer in the error envelope (docs/api.md §3), with
 //! an `X-Request-Id`, and never leak internals.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST /api/v1/services and PUT …/credentials (SPEC §2),
+//! `Idempotency-Key` on POST /api/v1/services and PUT …/credentials (docs/api.md §2),
 //! end to end on the store `EXSVC_TEST_BACKEND` names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.

@@ -1,5 +1,5 @@
 //! Races: many clients at once on one name or one service. Uniqueness holds,
-//! a stale `If-Match` loses, and no concurrent change is lost (SPEC §1.1, §2
+//! a stale `If-Match` loses, and no concurrent change is lost (docs/api.md §1.1, §2
 //! "Concurrency"). Runs on PostgreSQL, or SQLite with `EXSVC_TEST_BACKEND=sqlite`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.

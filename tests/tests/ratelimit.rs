@@ -1,4 +1,4 @@
-//! Per-tenant rate limiting over real HTTP (SPEC §5), in-process and on Redis.
+//! Per-tenant rate limiting over real HTTP (docs/api.md §5), in-process and on Redis.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 

@@ -137,7 +137,7 @@ async fn crud_round_trip() {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
-/// Every rule of SPEC §1.1; a refused body stores nothing.
+/// Every rule of docs/api.md §1.1; a refused body stores nothing.
 #[tokio::test]
 async fn every_validation_rule_is_enforced() {
     let app = TestApp::spawn().await;

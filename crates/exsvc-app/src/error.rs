@@ -1,5 +1,5 @@
 //! `ApiError`: the one place that knows HTTP status codes and the error envelope
-//! of SPEC §3. Every error of every layer ends up here.
+//! of docs/api.md §3. Every error of every layer ends up here.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on the writes that take it (SPEC §2): the first response
+//! `Idempotency-Key` on the writes that take it (docs/api.md §2): the first response
 //! of a successful write is kept for 24 hours and replayed to every retry.
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! Rate limiting at the edge of authentication (SPEC §5): an authenticated
+//! Rate limiting at the edge of authentication (docs/api.md §5): an authenticated
 //! request spends its tenant's budget, one without a valid token its client
 //! address's. Routes that take no token (health, metrics, docs) never get here.
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 /// Roles that grant every permission.
 const ADMIN_ROLES: [&str; 2] = ["admin", "super_admin"];
 
-/// How claims are read; the parts of SPEC §4.2 a deployment configures.
+/// How claims are read; the parts of docs/api.md §4.2 a deployment configures.
 #[derive(Debug, Clone)]
 pub struct ClaimRules {
     /// The claim that names the tenant (`EXSVC_JWT_TENANT_CLAIM`).

@@ -1,5 +1,5 @@
 //! The `TokenVerifier` port on jsonwebtoken, and the mapping of the Auth
-//! Manager's claims to a `Principal` (SPEC §4).
+//! Manager's claims to a `Principal` (docs/api.md §4).
 //!
 //! Key sources — the HMAC secret, PEM public key files and a JWKS URL — can be
 //! combined; each key verifies only the algorithms of its own family. The claim

@@ -41,7 +41,7 @@ pub const SUPPORTED_ALGORITHMS: [Algorithm; 12] = [
 
 const HMAC_ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
-/// Where keys come from and which tokens pass (SPEC §4, §7).
+/// Where keys come from and which tokens pass (docs/api.md §4, §7).
 #[derive(Default)]
 pub struct VerifierSettings {
     pub hmac_secret: Option<HmacSecret>,

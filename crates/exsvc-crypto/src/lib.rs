@@ -1,4 +1,4 @@
-//! Credentials at rest (SPEC §6): AES-256-GCM envelope encryption on ring,
+//! Credentials at rest (docs/api.md §6): AES-256-GCM envelope encryption on ring,
 //! implementing the domain's `CredentialCipher` port.
 
 mod envelope;

@@ -1,4 +1,4 @@
-//! The audit trail (SPEC §1.3): who did what to which service and its
+//! The audit trail (docs/api.md §1.3): who did what to which service and its
 //! credentials, and whether it was allowed.
 
 use chrono::{DateTime, Utc};

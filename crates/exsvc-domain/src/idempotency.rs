@@ -1,4 +1,4 @@
-//! Idempotency keys (SPEC §2): a client that retries a write with the same
+//! Idempotency keys (docs/api.md §2): a client that retries a write with the same
 //! `Idempotency-Key` gets the first response again and nothing is written twice.
 //!
 //! A key is claimed before the write runs. The claim is a lease: if the process

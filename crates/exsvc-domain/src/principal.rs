@@ -1,5 +1,5 @@
 //! Who is calling: the tenant, the actor and the effective permissions, as the
-//! token verifier understood them (SPEC §4.2, §4.3).
+//! token verifier understood them (docs/api.md §4.2, §4.3).
 
 use std::collections::BTreeSet;
 use std::fmt;

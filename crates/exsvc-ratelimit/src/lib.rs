@@ -1,4 +1,4 @@
-//! The `RateLimiter` port (SPEC §5): a burst of up to `limit` requests per key,
+//! The `RateLimiter` port (docs/api.md §5): a burst of up to `limit` requests per key,
 //! refilled continuously at `limit` per minute (GCRA).
 //!
 //! - `InProcessLimiter` (governor): one process, the default.

@@ -1,4 +1,4 @@
-//! Development mode (SPEC §7): with no key source configured and `EXSVC_ENV` not
+//! Development mode (docs/api.md §7): with no key source configured and `EXSVC_ENV` not
 //! `production`, the keys are made once under the data directory (mode 0600) and
 //! reused on later starts, so tokens and data survive a restart.
 

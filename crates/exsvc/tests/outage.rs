@@ -1,4 +1,4 @@
-//! SPEC §9, database unreachable: the real binary on a PostgreSQL cluster of
+//! docs/api.md §9, database unreachable: the real binary on a PostgreSQL cluster of
 //! the test's own, which the test stops and starts under it. Routes that need
 //! the database answer 503 with `Retry-After` in bounded time, the others keep
 //! working, and the service recovers by itself.
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use support::{Cluster, Scratch, Server};
 
 const DB_TIMEOUT_MS: u64 = 1000;
-/// SPEC §9: a 503 comes within `EXSVC_DB_TIMEOUT_MS` plus one second.
+/// docs/api.md §9: a 503 comes within `EXSVC_DB_TIMEOUT_MS` plus one second.
 const ANSWER_WITHIN: Duration = Duration::from_millis(DB_TIMEOUT_MS + 1000);
 
 async fn serve_on(cluster: &Cluster, dir: &Scratch) -> Server {

@@ -1,4 +1,4 @@
-//! SPEC §9, SIGTERM under load: the real binary stops accepting, finishes what
+//! docs/api.md §9, SIGTERM under load: the real binary stops accepting, finishes what
 //! it accepted, exits 0 within 30 s, and every write it acknowledged is stored.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.

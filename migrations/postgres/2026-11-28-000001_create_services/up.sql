@@ -1,4 +1,4 @@
--- The service registry (SPEC §1.1). Every row belongs to one tenant; every query
+-- The service registry (docs/api.md §1.1). Every row belongs to one tenant; every query
 -- filters on tenant_id first.
 CREATE TABLE services (
     id           uuid        PRIMARY KEY,

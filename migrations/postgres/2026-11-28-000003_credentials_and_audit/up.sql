@@ -1,4 +1,4 @@
--- Credentials (SPEC §1.2, §6) and the audit trail (§1.3).
+-- Credentials (docs/api.md §1.2, §6) and the audit trail (§1.3).
 
 -- The current credential's summary, kept on the service row so reads and the
 -- `credential_expires_before` filter need no join.

@@ -1,4 +1,4 @@
--- Idempotency keys (SPEC §2): one row per key of a tenant, kept 24 hours.
+-- Idempotency keys (docs/api.md §2): one row per key of a tenant, kept 24 hours.
 -- A row without a response is a request still running, which holds the key
 -- until locked_until; its response is stored when it succeeds.
 CREATE TABLE idempotency_keys (

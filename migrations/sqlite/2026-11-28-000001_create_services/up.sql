@@ -1,4 +1,4 @@
--- The service registry (SPEC §1.1) in the embedded store. Same shape as the
+-- The service registry (docs/api.md §1.1) in the embedded store. Same shape as the
 -- PostgreSQL schema: ids as hyphenated UUID text, JSON as text, timestamps as
 -- microseconds since the Unix epoch (UTC), so keyset order is numeric.
 CREATE TABLE services (

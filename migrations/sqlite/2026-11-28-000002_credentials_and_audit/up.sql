@@ -1,4 +1,4 @@
--- Credentials (SPEC §1.2, §6) and the audit trail (SPEC §1.3). Same conventions
+-- Credentials (docs/api.md §1.2, §6) and the audit trail (docs/api.md §1.3). Same conventions
 -- as the services table: ids as hyphenated lowercase UUID text, timestamps as
 -- microseconds since the Unix epoch (UTC).
 
@@ -19,7 +19,7 @@ CREATE TABLE credentials (
     service_id TEXT    NOT NULL REFERENCES services (id) ON DELETE CASCADE,
     version    INTEGER NOT NULL CHECK (version >= 1),
     auth_type  TEXT    NOT NULL,
-    -- Envelope-encrypted secret (SPEC §6); never plaintext.
+    -- Envelope-encrypted secret (docs/api.md §6); never plaintext.
     ciphertext BLOB    NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER,

@@ -1,4 +1,4 @@
--- Idempotency keys (SPEC §2), as in the PostgreSQL migration: one row per key
+-- Idempotency keys (docs/api.md §2), as in the PostgreSQL migration: one row per key
 -- of a tenant, kept 24 hours; a row without a response is a request still
 -- running, which holds the key until locked_until. Timestamps in microseconds.
 CREATE TABLE idempotency_keys (

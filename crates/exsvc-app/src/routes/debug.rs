@@ -1,4 +1,4 @@
-//! `GET /debug/auth` (SPEC §4.4): what the server understood of the caller's
+//! `GET /debug/auth` (docs/api.md §4.4): what the server understood of the caller's
 //! token, after full validation. Never the raw token or its signature.
 
 use actix_web::HttpResponse;

@@ -1,4 +1,4 @@
-//! Credentials of a service (SPEC §1.2): typed, validated secrets that exist in
+//! Credentials of a service (docs/api.md §1.2): typed, validated secrets that exist in
 //! plaintext only in memory while a request is served; at rest they are
 //! ciphertext produced by the `CredentialCipher` port.
 

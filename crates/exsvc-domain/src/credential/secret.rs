@@ -81,7 +81,7 @@ fn field(name: &str) -> String {
 }
 
 impl CredentialSecret {
-    /// Validates `credentials` for `auth_type` (SPEC §1.2): known types need
+    /// Validates `credentials` for `auth_type` (docs/api.md §1.2): known types need
     /// their required keys as non-empty strings and refuse unknown keys;
     /// `oauth2_client_credentials` needs an https `token_url`; `custom` takes any
     /// object. Every object is at most 16 KiB serialized. Error keys are

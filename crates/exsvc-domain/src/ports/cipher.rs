@@ -29,7 +29,7 @@ pub enum CipherError {
     Failed,
 }
 
-/// Envelope encryption of credential plaintexts (SPEC §6).
+/// Envelope encryption of credential plaintexts (docs/api.md §6).
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait CredentialCipher: Send + Sync + 'static {
     /// Encrypts `plaintext` under a fresh data key, itself encrypted under the

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-/// The outcome of one request against a budget (SPEC §5): a burst of up to
+/// The outcome of one request against a budget (docs/api.md §5): a burst of up to
 /// `limit` requests, refilled continuously at `limit` per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitDecision {

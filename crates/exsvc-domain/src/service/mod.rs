@@ -1,4 +1,4 @@
-//! The Service aggregate (SPEC §1.1): the writable part (`ServiceSpec`) and the
+//! The Service aggregate (docs/api.md §1.1): the writable part (`ServiceSpec`) and the
 //! server-owned part (id, tenant, timestamps, version).
 
 mod document;
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::principal::TenantId;
 
 /// Every field a client may write. Built only through validation, so a
-/// `ServiceSpec` always satisfies SPEC §1.1.
+/// `ServiceSpec` always satisfies docs/api.md §1.1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSpec {
     pub name: ServiceName,

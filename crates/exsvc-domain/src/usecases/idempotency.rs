@@ -10,7 +10,7 @@ use crate::principal::{Principal, TenantId};
 use crate::usecases::plain_store_error;
 use crate::ServiceError;
 
-/// How long a key and its response are kept (SPEC §2).
+/// How long a key and its response are kept (docs/api.md §2).
 pub const KEY_LIFETIME: Duration = Duration::hours(24);
 
 /// The shortest time a running request holds its key; `IdempotencyGuard::new`
