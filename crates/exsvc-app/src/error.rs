@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use exsvc_domain::ports::TokenError;
 use exsvc_domain::validation::FieldErrors;
-use exsvc_domain::{Permission, ServiceError};
+use exsvc_domain::{Permission, UseCaseError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -72,7 +72,7 @@ impl ApiError {
     /// Carries the request id, for errors rendered outside the middleware.
     pub fn with_request_id(self, id: &str) -> Self {
         match HeaderValue::from_str(id) {
-            Ok(value) => self.with_header(crate::middleware::REQUEST_ID, value),
+            Ok(value) => self.with_header(crate::headers::REQUEST_ID, value),
             Err(_) => self,
         }
     }
@@ -211,7 +211,8 @@ impl ApiError {
 
     /// Carries the rate-limit headers of `decision`.
     pub fn with_rate_limit(mut self, decision: &exsvc_domain::ports::RateLimitDecision) -> Self {
-        self.headers.extend(crate::ratelimit::headers(decision));
+        self.headers
+            .extend(crate::headers::rate_limit_headers(decision));
         self
     }
 
@@ -308,42 +309,42 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(error: ServiceError) -> Self {
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> Self {
         match error {
-            ServiceError::NotFound(id) => Self::new(
+            UseCaseError::NotFound(id) => Self::new(
                 StatusCode::NOT_FOUND,
                 "SERVICE_NOT_FOUND",
                 format!("Service with ID '{id}' not found"),
             ),
-            ServiceError::CredentialsNotFound(id) => Self::new(
+            UseCaseError::CredentialsNotFound(id) => Self::new(
                 StatusCode::NOT_FOUND,
                 "CREDENTIALS_NOT_FOUND",
                 format!("Service with ID '{id}' has no credentials"),
             ),
-            ServiceError::AlreadyExists(name) => Self::new(
+            UseCaseError::AlreadyExists(name) => Self::new(
                 StatusCode::CONFLICT,
                 "SERVICE_ALREADY_EXISTS",
                 format!("A service named '{name}' already exists"),
             ),
-            ServiceError::Validation(fields) => Self::validation(&fields),
-            ServiceError::InvalidCursor => Self::new(
+            UseCaseError::Validation(fields) => Self::validation(&fields),
+            UseCaseError::InvalidCursor => Self::new(
                 StatusCode::BAD_REQUEST,
                 "INVALID_CURSOR",
                 "The cursor is not one this server issued",
             ),
-            ServiceError::PreconditionFailed => Self::new(
+            UseCaseError::PreconditionFailed => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "PRECONDITION_FAILED",
                 "The service has changed since the version named in If-Match",
             ),
-            ServiceError::Forbidden(permission) => Self::forbidden(permission),
-            ServiceError::IdempotencyKeyReused => Self::new(
+            UseCaseError::Forbidden(permission) => Self::forbidden(permission),
+            UseCaseError::IdempotencyKeyReused => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "IDEMPOTENCY_KEY_REUSED",
                 "The Idempotency-Key was already used with a different request",
             ),
-            ServiceError::IdempotencyKeyInUse => Self::new(
+            UseCaseError::IdempotencyKeyInUse => Self::new(
                 StatusCode::CONFLICT,
                 "IDEMPOTENCY_KEY_IN_USE",
                 "A request with this Idempotency-Key is still in progress; retry it shortly",
@@ -352,8 +353,8 @@ impl From<ServiceError> for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from(RETRY_AFTER_KEY_IN_USE_SECS),
             ),
-            ServiceError::Unavailable => Self::unavailable(),
-            ServiceError::Internal(source) => {
+            UseCaseError::Unavailable => Self::unavailable(),
+            UseCaseError::Internal(source) => {
                 // The cause goes to the log only; the client gets a generic body.
                 tracing::error!(error = %source, "internal error");
                 Self::internal()

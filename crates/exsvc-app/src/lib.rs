@@ -1,17 +1,18 @@
 //! The HTTP adapter: actix-web routes, DTOs, the error envelope, middleware and
 //! the OpenAPI document. HTTP status codes exist only in this crate.
 
-pub mod auth;
-pub mod body;
-pub mod dto;
+mod auth;
+mod body;
+mod dto;
 pub mod edge;
-pub mod error;
-pub mod idempotency;
+mod error;
+mod headers;
+mod idempotency;
 pub mod metrics;
-pub mod middleware;
-pub mod openapi;
+mod middleware;
+mod openapi;
 pub mod ratelimit;
-pub mod routes;
+mod routes;
 
 use std::sync::Arc;
 

@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::FutureExt;
 
 use crate::error::ApiError;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::headers::REQUEST_ID;
 const REQUEST_ID_MAX_LEN: usize = 128;
 
 /// The request's id, in request extensions: the client's `X-Request-Id` when it
@@ -142,7 +142,7 @@ pub async fn envelope(
         .get::<crate::ratelimit::RateLimitState>()
         .copied();
     if let Some(spent) = spent {
-        crate::ratelimit::insert_headers(response.headers_mut(), &spent.0);
+        crate::headers::insert_rate_limit_headers(response.headers_mut(), &spent.0);
     }
 
     let request = response.request();

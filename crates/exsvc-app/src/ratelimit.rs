@@ -4,9 +4,8 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use exsvc_domain::ports::{RateLimitDecision, RateLimiter};
 
 use crate::error::ApiError;
@@ -116,10 +115,6 @@ impl Scope {
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimitState(pub RateLimitDecision);
 
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
 impl RateLimits {
     /// Spends one request of `key`'s budget. `Ok(None)` when the store failed
     /// and the policy lets the request through (there is then nothing to tell).
@@ -140,8 +135,10 @@ impl RateLimits {
             Ok(decision) if decision.allowed => Ok(Some(RateLimitState(decision))),
             Ok(decision) => {
                 metrics.rate_limit_refused(scope.as_str());
-                let retry =
-                    ceil_secs(decision.retry_after.unwrap_or(Duration::from_secs(1))).max(1);
+                let retry = crate::headers::ceil_secs(
+                    decision.retry_after.unwrap_or(Duration::from_secs(1)),
+                )
+                .max(1);
                 Err(ApiError::rate_limited(retry).with_rate_limit(&decision))
             }
             Err(error) => {
@@ -156,50 +153,6 @@ impl RateLimits {
                 }
             }
         }
-    }
-}
-
-/// Unix seconds at which a budget is full again: rounded up, never early.
-fn reset_at(reset_after: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    ceil_secs(now + reset_after)
-}
-
-/// `X-RateLimit-*` and the IETF httpapi draft's `RateLimit-Policy` / `RateLimit`.
-pub fn headers(decision: &RateLimitDecision) -> Vec<(HeaderName, HeaderValue)> {
-    let reset_secs = ceil_secs(decision.reset_after);
-    let values = [
-        ("x-ratelimit-limit", decision.limit.to_string()),
-        ("x-ratelimit-remaining", decision.remaining.to_string()),
-        (
-            "x-ratelimit-reset",
-            reset_at(decision.reset_after).to_string(),
-        ),
-        (
-            "ratelimit-policy",
-            format!("\"default\";q={};w=60", decision.limit),
-        ),
-        (
-            "ratelimit",
-            format!("\"default\";r={};t={reset_secs}", decision.remaining),
-        ),
-    ];
-    values
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::from_str(&value).ok()?,
-            ))
-        })
-        .collect()
-}
-
-pub fn insert_headers(map: &mut HeaderMap, decision: &RateLimitDecision) {
-    for (name, value) in headers(decision) {
-        map.insert(name, value);
     }
 }
 

@@ -1,11 +1,12 @@
-//! The error of every Service use case. HTTP status codes are chosen in the app
-//! crate; this enum only says what went wrong in domain terms.
+//! `UseCaseError`: the error of every use case (catalog, vault, audit trail,
+//! idempotency). HTTP status codes are chosen in the app crate; this enum only
+//! says what went wrong in domain terms.
 
 use crate::principal::Permission;
 use crate::validation::FieldErrors;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub enum UseCaseError {
     /// The service does not exist in the caller's tenant (it may exist in another
     /// one: that must never be revealed).
     #[error("Service with ID '{0}' not found")]
@@ -34,8 +35,8 @@ pub enum ServiceError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl From<FieldErrors> for ServiceError {
+impl From<FieldErrors> for UseCaseError {
     fn from(errors: FieldErrors) -> Self {
-        ServiceError::Validation(errors)
+        UseCaseError::Validation(errors)
     }
 }

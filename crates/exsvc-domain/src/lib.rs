@@ -14,6 +14,6 @@ pub mod stored;
 pub mod usecases;
 pub mod validation;
 
-pub use error::ServiceError;
+pub use error::UseCaseError;
 pub use principal::{Permission, Principal, TenantId};
 pub use service::{Service, ServiceId, ServiceSpec};

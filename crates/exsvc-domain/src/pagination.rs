@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::principal::TenantId;
 use crate::service::{ServiceStatus, ServiceType};
 use crate::validation::FieldErrors;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 pub const DEFAULT_PAGE_LIMIT: u16 = 20;
 pub const MAX_PAGE_LIMIT: u16 = 100;
@@ -112,18 +112,18 @@ impl Cursor {
     }
 
     /// # Errors
-    /// `ServiceError::InvalidCursor` for a cursor this server did not issue, or
+    /// `UseCaseError::InvalidCursor` for a cursor this server did not issue, or
     /// issued for another scope (another tenant, listing or filter: stale).
     pub fn decode(
         text: &str,
         scope: &CursorScope<'_>,
         key: &CursorKey,
-    ) -> Result<Self, ServiceError> {
+    ) -> Result<Self, UseCaseError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
-            .map_err(|_| ServiceError::InvalidCursor)?;
+            .map_err(|_| UseCaseError::InvalidCursor)?;
         if bytes.len() != CURSOR_LEN || bytes[0] != CURSOR_FORMAT {
-            return Err(ServiceError::InvalidCursor);
+            return Err(UseCaseError::InvalidCursor);
         }
         let (given_tag, hidden) = bytes[1..].split_at(TAG_LEN);
         let mut position = [0u8; POSITION_LEN];
@@ -135,15 +135,15 @@ impl Cursor {
         mac.update(&position);
         scope.feed(&mut mac);
         mac.verify_truncated_left(given_tag)
-            .map_err(|_| ServiceError::InvalidCursor)?;
+            .map_err(|_| UseCaseError::InvalidCursor)?;
         let (micros, id) = position.split_at(8);
         let micros =
-            i64::from_be_bytes(micros.try_into().map_err(|_| ServiceError::InvalidCursor)?);
+            i64::from_be_bytes(micros.try_into().map_err(|_| UseCaseError::InvalidCursor)?);
         if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
-            return Err(ServiceError::InvalidCursor);
+            return Err(UseCaseError::InvalidCursor);
         }
-        let at = DateTime::from_timestamp_micros(micros).ok_or(ServiceError::InvalidCursor)?;
-        let id = Uuid::from_slice(id).map_err(|_| ServiceError::InvalidCursor)?;
+        let at = DateTime::from_timestamp_micros(micros).ok_or(UseCaseError::InvalidCursor)?;
+        let id = Uuid::from_slice(id).map_err(|_| UseCaseError::InvalidCursor)?;
         Ok(Self { at, id })
     }
 
@@ -277,7 +277,7 @@ impl ListQuery {
         raw: &RawListParams<'_>,
         tenant: &TenantId,
         key: &CursorKey,
-    ) -> Result<Self, ServiceError> {
+    ) -> Result<Self, UseCaseError> {
         let mut errors = FieldErrors::new();
         let limit = parse_limit(raw.limit, &mut errors);
         let service_type = raw.service_type.and_then(|t| {
@@ -308,7 +308,7 @@ impl ListQuery {
             &mut errors,
         );
         if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
+            return Err(UseCaseError::Validation(errors));
         }
         let filter = ServiceFilter {
             service_type,
@@ -359,7 +359,7 @@ mod tests {
         filter.with_scope(&acme(), |scope| c.encode(scope, key))
     }
 
-    fn decode(text: &str, filter: &ServiceFilter, key: &CursorKey) -> Result<Cursor, ServiceError> {
+    fn decode(text: &str, filter: &ServiceFilter, key: &CursorKey) -> Result<Cursor, UseCaseError> {
         filter.with_scope(&acme(), |scope| Cursor::decode(text, scope, key))
     }
 
@@ -403,7 +403,7 @@ mod tests {
             assert!(
                 matches!(
                     decode(bad, &filter(None), &key()),
-                    Err(ServiceError::InvalidCursor)
+                    Err(UseCaseError::InvalidCursor)
                 ),
                 "{bad}"
             );
@@ -411,7 +411,7 @@ mod tests {
         // Issued for another filter: stale.
         assert!(matches!(
             decode(&good, &filter(Some("x")), &key()),
-            Err(ServiceError::InvalidCursor)
+            Err(UseCaseError::InvalidCursor)
         ));
     }
 
@@ -424,7 +424,7 @@ mod tests {
         let text = encode(&ancient, &filter(None), &key());
         assert!(matches!(
             decode(&text, &filter(None), &key()),
-            Err(ServiceError::InvalidCursor)
+            Err(UseCaseError::InvalidCursor)
         ));
     }
 
@@ -434,7 +434,7 @@ mod tests {
         let text = encode(&c, &filter(None), &key());
         let other_tenant = TenantId::parse("globex").unwrap();
         let foreign = filter(None).with_scope(&other_tenant, |s| Cursor::decode(&text, s, &key()));
-        assert!(matches!(foreign, Err(ServiceError::InvalidCursor)));
+        assert!(matches!(foreign, Err(UseCaseError::InvalidCursor)));
         let audit = CursorScope {
             listing: "audit",
             tenant: &acme(),
@@ -442,7 +442,7 @@ mod tests {
         };
         assert!(matches!(
             Cursor::decode(&text, &audit, &key()),
-            Err(ServiceError::InvalidCursor)
+            Err(UseCaseError::InvalidCursor)
         ));
         // Neither the id nor the time is readable in the bytes.
         let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
@@ -462,7 +462,7 @@ mod tests {
         assert_eq!(format!("{:?}", key()), "CursorKey([REDACTED])");
     }
 
-    fn parse(raw: RawListParams<'_>) -> Result<ListQuery, ServiceError> {
+    fn parse(raw: RawListParams<'_>) -> Result<ListQuery, UseCaseError> {
         ListQuery::parse(&raw, &acme(), &key())
     }
 
@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(with_limit("100").unwrap().limit, 100);
         for bad in ["0", "101", "-1", "ten", "", "1.5", "99999999999"] {
             match with_limit(bad) {
-                Err(ServiceError::Validation(e)) => assert!(e.get("limit").is_some()),
+                Err(UseCaseError::Validation(e)) => assert!(e.get("limit").is_some()),
                 other => panic!("{bad}: {other:?}"),
             }
         }
@@ -528,7 +528,7 @@ mod tests {
                 "q",
             ),
         ] {
-            let Err(ServiceError::Validation(e)) = parse(raw) else {
+            let Err(UseCaseError::Validation(e)) = parse(raw) else {
                 panic!("{field}")
             };
             assert!(e.get(field).is_some(), "{field}");
@@ -559,6 +559,6 @@ mod tests {
             cursor: Some(&text),
             ..Default::default()
         });
-        assert!(matches!(other, Err(ServiceError::InvalidCursor)));
+        assert!(matches!(other, Err(UseCaseError::InvalidCursor)));
     }
 }

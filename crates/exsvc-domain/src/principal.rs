@@ -154,12 +154,12 @@ impl Principal {
     }
 
     /// # Errors
-    /// `ServiceError::Forbidden(permission)` when the caller lacks it.
-    pub fn require(&self, permission: Permission) -> Result<(), crate::ServiceError> {
+    /// `UseCaseError::Forbidden(permission)` when the caller lacks it.
+    pub fn require(&self, permission: Permission) -> Result<(), crate::UseCaseError> {
         if self.has(permission) {
             Ok(())
         } else {
-            Err(crate::ServiceError::Forbidden(permission))
+            Err(crate::UseCaseError::Forbidden(permission))
         }
     }
 }
@@ -204,7 +204,7 @@ mod tests {
         assert!(p.require(Permission::Read).is_ok());
         assert!(matches!(
             p.require(Permission::Delete),
-            Err(crate::ServiceError::Forbidden(Permission::Delete))
+            Err(crate::UseCaseError::Forbidden(Permission::Delete))
         ));
     }
 }

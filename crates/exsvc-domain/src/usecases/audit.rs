@@ -9,7 +9,7 @@ use crate::principal::{Permission, Principal};
 use crate::service::ServiceId;
 use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 /// The query parameters of `GET /api/v1/audit-events`, as sent.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ impl AuditTrail {
         &self,
         principal: &Principal,
         raw: &RawAuditParams<'_>,
-    ) -> Result<Page<AuditEvent>, ServiceError> {
+    ) -> Result<Page<AuditEvent>, UseCaseError> {
         principal.require(Permission::Audit)?;
         let mut errors = FieldErrors::new();
         let limit = parse_limit(raw.limit, &mut errors);

@@ -16,7 +16,7 @@ use crate::principal::{Permission, Principal};
 use crate::service::{Service, ServiceId};
 use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 /// A racing writer took the version number: try the next one, this often.
 const MAX_VERSION_ATTEMPTS: usize = 20;
@@ -101,9 +101,9 @@ pub struct CredentialVault {
     max_earlier_versions: usize,
 }
 
-pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
+pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, UseCaseError> {
     ServiceId::parse(raw_id)
-        .ok_or_else(|| ServiceError::NotFound(raw_id.chars().take(100).collect()))
+        .ok_or_else(|| UseCaseError::NotFound(raw_id.chars().take(100).collect()))
 }
 
 /// Seals `input` as version `version` of `service`, created `now`.
@@ -114,7 +114,7 @@ pub(crate) fn seal(
     service: ServiceId,
     version: i64,
     input: &CredentialInput,
-) -> Result<CredentialRecord, ServiceError> {
+) -> Result<CredentialRecord, UseCaseError> {
     let binding = CredentialBinding {
         tenant: principal.tenant().clone(),
         service,
@@ -122,7 +122,7 @@ pub(crate) fn seal(
     };
     let ciphertext = cipher
         .encrypt(input.secret.plaintext(), &binding)
-        .map_err(|e| ServiceError::Internal(Box::new(e)))?;
+        .map_err(|e| UseCaseError::Internal(Box::new(e)))?;
     Ok(CredentialRecord {
         tenant_id: principal.tenant().clone(),
         service_id: service,
@@ -196,7 +196,7 @@ impl CredentialVault {
         principal: &Principal,
         raw_id: &str,
         body: &Map<String, Value>,
-    ) -> Result<(CredentialMeta, bool), ServiceError> {
+    ) -> Result<(CredentialMeta, bool), UseCaseError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         let input = CredentialInput::parse(body)?;
@@ -204,7 +204,7 @@ impl CredentialVault {
             let state = match self.credentials.version_state(principal.tenant(), id).await {
                 Ok(state) => state,
                 Err(RepositoryError::NotFound) => {
-                    return Err(ServiceError::NotFound(id.to_string()))
+                    return Err(UseCaseError::NotFound(id.to_string()))
                 }
                 Err(e) => return Err(plain_store_error(e)),
             };
@@ -235,12 +235,12 @@ impl CredentialVault {
                 Ok(()) => return Ok((CredentialMeta::from(&record), state.current.is_none())),
                 Err(RepositoryError::Duplicate) => continue,
                 Err(RepositoryError::NotFound) => {
-                    return Err(ServiceError::NotFound(id.to_string()))
+                    return Err(UseCaseError::NotFound(id.to_string()))
                 }
                 Err(e) => return Err(plain_store_error(e)),
             }
         }
-        Err(ServiceError::Unavailable)
+        Err(UseCaseError::Unavailable)
     }
 
     /// Reveals the current version, or `version`. The read is recorded before the
@@ -256,7 +256,7 @@ impl CredentialVault {
         principal: &Principal,
         raw_id: &str,
         version: Option<i64>,
-    ) -> Result<RevealedCredential, ServiceError> {
+    ) -> Result<RevealedCredential, UseCaseError> {
         if let Err(refusal) = principal.require(Permission::Credentials) {
             let denied = self.event(
                 principal,
@@ -278,13 +278,13 @@ impl CredentialVault {
             .find(principal.tenant(), id)
             .await
             .map_err(plain_store_error)?
-            .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
+            .ok_or_else(|| UseCaseError::NotFound(id.to_string()))?;
         let record = self
             .credentials
             .find(principal.tenant(), id, version)
             .await
             .map_err(plain_store_error)?
-            .ok_or_else(|| ServiceError::CredentialsNotFound(id.to_string()))?;
+            .ok_or_else(|| UseCaseError::CredentialsNotFound(id.to_string()))?;
         let binding = CredentialBinding {
             tenant: principal.tenant().clone(),
             service: id,
@@ -294,7 +294,7 @@ impl CredentialVault {
             .cipher
             .decrypt(&record.ciphertext, &binding)
             .map_err(|e| {
-                ServiceError::Internal(Box::new(Unreadable {
+                UseCaseError::Internal(Box::new(Unreadable {
                     service: id,
                     version: record.version,
                     reason: e.to_string(),
@@ -302,7 +302,7 @@ impl CredentialVault {
             })?;
         let secret =
             CredentialSecret::from_plaintext(record.auth_type, plaintext).map_err(|reason| {
-                ServiceError::Internal(Box::new(Unreadable {
+                UseCaseError::Internal(Box::new(Unreadable {
                     service: id,
                     version: record.version,
                     reason: reason.into(),
@@ -317,7 +317,7 @@ impl CredentialVault {
         );
         self.audit.record(&read).await.map_err(|error| {
             tracing::warn!(%error, service = %id, "a credential read could not be recorded; the secret is withheld");
-            ServiceError::Unavailable
+            UseCaseError::Unavailable
         })?;
         Ok(RevealedCredential {
             service,
@@ -336,7 +336,7 @@ impl CredentialVault {
         &self,
         principal: &Principal,
         raw_id: &str,
-    ) -> Result<Vec<CredentialMeta>, ServiceError> {
+    ) -> Result<Vec<CredentialMeta>, UseCaseError> {
         principal.require(Permission::Read)?;
         let id = parse_id(raw_id)?;
         if self
@@ -346,7 +346,7 @@ impl CredentialVault {
             .map_err(plain_store_error)?
             .is_none()
         {
-            return Err(ServiceError::NotFound(id.to_string()));
+            return Err(UseCaseError::NotFound(id.to_string()));
         }
         // A service without a credential has no versions: an empty list, the
         // answer a client expects of an existing resource (docs/api.md §2).
@@ -362,13 +362,13 @@ impl CredentialVault {
     ///
     /// # Errors
     /// `Forbidden` without `external-service:update`, `NotFound`.
-    pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), ServiceError> {
+    pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), UseCaseError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         match self.credentials.version_state(principal.tenant(), id).await {
             Ok(state) if state.current.is_some() => {}
             Ok(_) => return Ok(()),
-            Err(RepositoryError::NotFound) => return Err(ServiceError::NotFound(id.to_string())),
+            Err(RepositoryError::NotFound) => return Err(UseCaseError::NotFound(id.to_string())),
             Err(e) => return Err(plain_store_error(e)),
         }
         let audit = self.event(
@@ -384,7 +384,7 @@ impl CredentialVault {
             .await
         {
             Ok(_) => Ok(()),
-            Err(RepositoryError::NotFound) => Err(ServiceError::NotFound(id.to_string())),
+            Err(RepositoryError::NotFound) => Err(UseCaseError::NotFound(id.to_string())),
             Err(e) => Err(plain_store_error(e)),
         }
     }
@@ -396,7 +396,7 @@ impl CredentialVault {
     ///
     /// # Errors
     /// Store errors only.
-    pub async fn rewrap_all(&self, batch_size: usize) -> Result<RewrapReport, ServiceError> {
+    pub async fn rewrap_all(&self, batch_size: usize) -> Result<RewrapReport, UseCaseError> {
         let mut after = None;
         let mut report = RewrapReport::default();
         loop {
@@ -542,7 +542,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            ServiceError::Forbidden(Permission::Credentials)
+            UseCaseError::Forbidden(Permission::Credentials)
         ));
     }
 
@@ -572,7 +572,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ServiceError::Unavailable),
+            matches!(err, UseCaseError::Unavailable),
             "503, and the secret stays in the vault"
         );
     }

@@ -8,7 +8,7 @@ use crate::idempotency::{request_material, IdempotencyKey, IdempotencyRecord, St
 use crate::ports::{Clock, CredentialCipher, IdGenerator, IdempotencyStore};
 use crate::principal::{Principal, TenantId};
 use crate::usecases::plain_store_error;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 /// How long a key and its response are kept (docs/api.md §2).
 pub const KEY_LIFETIME: Duration = Duration::hours(24);
@@ -97,7 +97,7 @@ impl IdempotencyGuard {
         key: IdempotencyKey,
         operation: &str,
         body: &Map<String, Value>,
-    ) -> Result<Admission, ServiceError> {
+    ) -> Result<Admission, UseCaseError> {
         let material = request_material(operation, body);
         let (fingerprint_key, fingerprint) = self.cipher.request_digest(&material);
         for _ in 0..MAX_CLAIM_ROUNDS {
@@ -140,14 +140,14 @@ impl IdempotencyGuard {
                 continue; // someone else took it over first
             }
             if !self.same_request(&existing, &material) {
-                return Err(ServiceError::IdempotencyKeyReused);
+                return Err(UseCaseError::IdempotencyKeyReused);
             }
             return match existing.response {
                 Some(response) => Ok(Admission::Replay(response)),
-                None => Err(ServiceError::IdempotencyKeyInUse),
+                None => Err(UseCaseError::IdempotencyKeyInUse),
             };
         }
-        Err(ServiceError::IdempotencyKeyInUse)
+        Err(UseCaseError::IdempotencyKeyInUse)
     }
 
     /// Keeps `response` as the answer to every retry for the next 24 hours.
@@ -158,7 +158,7 @@ impl IdempotencyGuard {
         &self,
         claim: &Claim,
         response: &StoredResponse,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), UseCaseError> {
         let expires_at = self.clock.now() + KEY_LIFETIME;
         let kept = self
             .store
@@ -178,7 +178,7 @@ impl IdempotencyGuard {
     ///
     /// # Errors
     /// `Unavailable` when the store is; the lease then frees the key.
-    pub async fn release(&self, claim: Claim) -> Result<(), ServiceError> {
+    pub async fn release(&self, claim: Claim) -> Result<(), UseCaseError> {
         self.store
             .release(&claim.tenant, &claim.key, claim.id)
             .await
@@ -189,7 +189,7 @@ impl IdempotencyGuard {
     ///
     /// # Errors
     /// `Unavailable` when the store is.
-    pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
+    pub async fn purge_expired(&self) -> Result<u64, UseCaseError> {
         self.store
             .purge_expired(self.clock.now())
             .await
@@ -360,7 +360,7 @@ mod tests {
                 .returning(move |_, _| Ok(Some(record.clone())));
             let outcome = guard(store).admit(&caller(), key(), operation, &body).await;
             assert!(
-                matches!(outcome, Err(ServiceError::IdempotencyKeyReused)),
+                matches!(outcome, Err(UseCaseError::IdempotencyKeyReused)),
                 "{outcome:?}"
             );
         }
@@ -377,7 +377,7 @@ mod tests {
             .expect_find()
             .returning(move |_, _| Ok(Some(record.clone())));
         let outcome = guard(store).admit(&caller(), key(), OPERATION, &body).await;
-        assert!(matches!(outcome, Err(ServiceError::IdempotencyKeyReused)));
+        assert!(matches!(outcome, Err(UseCaseError::IdempotencyKeyReused)));
     }
 
     #[tokio::test]
@@ -390,7 +390,7 @@ mod tests {
             .expect_find()
             .returning(move |_, _| Ok(Some(record.clone())));
         let outcome = guard(store).admit(&caller(), key(), OPERATION, &body).await;
-        assert!(matches!(outcome, Err(ServiceError::IdempotencyKeyInUse)));
+        assert!(matches!(outcome, Err(UseCaseError::IdempotencyKeyInUse)));
     }
 
     #[tokio::test]
@@ -460,7 +460,7 @@ mod tests {
         let outcome = guard(store)
             .admit(&caller(), key(), OPERATION, &obj(json!({})))
             .await;
-        assert!(matches!(outcome, Err(ServiceError::Unavailable)));
+        assert!(matches!(outcome, Err(UseCaseError::Unavailable)));
     }
 
     #[tokio::test]

@@ -14,16 +14,16 @@ pub use services::{CatalogSettings, Precondition, ServiceCatalog};
 pub use wiring::{UseCaseSettings, UseCases};
 
 use crate::ports::RepositoryError;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 /// The one translation of a store failure that no use case expects: the store
 /// is unreachable (503) or something else went wrong (500, the cause logged).
 /// Expected refusals (`NotFound`, `Duplicate`, `VersionConflict`) are matched by
 /// each use case before it falls back to this.
-pub(crate) fn plain_store_error(error: RepositoryError) -> ServiceError {
+pub(crate) fn plain_store_error(error: RepositoryError) -> UseCaseError {
     match error {
-        RepositoryError::Unavailable => ServiceError::Unavailable,
-        RepositoryError::Internal(source) => ServiceError::Internal(source),
-        other => ServiceError::Internal(Box::new(other)),
+        RepositoryError::Unavailable => UseCaseError::Unavailable,
+        RepositoryError::Internal(source) => UseCaseError::Internal(source),
+        other => UseCaseError::Internal(Box::new(other)),
     }
 }

@@ -13,7 +13,7 @@ use crate::service::{
 use crate::usecases::credentials::{seal, CredentialInput};
 use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
-use crate::ServiceError;
+use crate::UseCaseError;
 
 /// How often an unconditional change is retried when another writer got there
 /// first. Each round one writer wins, so this bounds the wait under heavy
@@ -81,7 +81,7 @@ impl ServiceCatalog {
         &self,
         principal: &Principal,
         body: &Map<String, Value>,
-    ) -> Result<Service, ServiceError> {
+    ) -> Result<Service, UseCaseError> {
         principal.require(Permission::Create)?;
         // `auth_type` + `credentials` may come along: the first credential version,
         // stored in the same transaction.
@@ -142,7 +142,7 @@ impl ServiceCatalog {
     /// # Errors
     /// `Forbidden` without `external-service:read`; `NotFound` when the caller's
     /// tenant has no service `raw_id`.
-    pub async fn get(&self, principal: &Principal, raw_id: &str) -> Result<Service, ServiceError> {
+    pub async fn get(&self, principal: &Principal, raw_id: &str) -> Result<Service, UseCaseError> {
         principal.require(Permission::Read)?;
         self.find(principal, parse_id(raw_id)?).await
     }
@@ -156,7 +156,7 @@ impl ServiceCatalog {
         &self,
         principal: &Principal,
         params: &RawListParams<'_>,
-    ) -> Result<Page<Service>, ServiceError> {
+    ) -> Result<Page<Service>, UseCaseError> {
         principal.require(Permission::Read)?;
         let query = ListQuery::parse(params, principal.tenant(), &self.settings.cursor_key)?;
         let mut items = self
@@ -194,7 +194,7 @@ impl ServiceCatalog {
         raw_id: &str,
         body: &Map<String, Value>,
         precondition: Option<Precondition>,
-    ) -> Result<Service, ServiceError> {
+    ) -> Result<Service, UseCaseError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         self.modify(principal, id, precondition, |current| {
@@ -214,7 +214,7 @@ impl ServiceCatalog {
         raw_id: &str,
         patch: &Value,
         precondition: Option<Precondition>,
-    ) -> Result<Service, ServiceError> {
+    ) -> Result<Service, UseCaseError> {
         principal.require(Permission::Update)?;
         let id = parse_id(raw_id)?;
         let Value::Object(members) = patch else {
@@ -248,7 +248,7 @@ impl ServiceCatalog {
         principal: &Principal,
         raw_id: &str,
         precondition: Option<Precondition>,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), UseCaseError> {
         principal.require(Permission::Delete)?;
         let id = parse_id(raw_id)?;
         let expected_version = match precondition {
@@ -256,7 +256,7 @@ impl ServiceCatalog {
             Some(precondition) => {
                 let current = self.find(principal, id).await?;
                 if !precondition.matches(current.version) {
-                    return Err(ServiceError::PreconditionFailed);
+                    return Err(UseCaseError::PreconditionFailed);
                 }
                 Some(current.version)
             }
@@ -266,8 +266,8 @@ impl ServiceCatalog {
             .delete(principal.tenant(), id, expected_version, &audit)
             .await
             .map_err(|e| match e {
-                RepositoryError::NotFound => ServiceError::NotFound(id.to_string()),
-                RepositoryError::VersionConflict => ServiceError::PreconditionFailed,
+                RepositoryError::NotFound => UseCaseError::NotFound(id.to_string()),
+                RepositoryError::VersionConflict => UseCaseError::PreconditionFailed,
                 other => plain_store_error(other),
             })
     }
@@ -276,7 +276,7 @@ impl ServiceCatalog {
     ///
     /// # Errors
     /// `Unavailable` when it does not answer in time, `Internal` when it fails.
-    pub async fn check_store(&self) -> Result<(), ServiceError> {
+    pub async fn check_store(&self) -> Result<(), UseCaseError> {
         self.repository.ping().await.map_err(plain_store_error)
     }
 
@@ -301,12 +301,12 @@ impl ServiceCatalog {
         }
     }
 
-    async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, ServiceError> {
+    async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, UseCaseError> {
         self.repository
             .find(principal.tenant(), id)
             .await
             .map_err(plain_store_error)?
-            .ok_or_else(|| ServiceError::NotFound(id.to_string()))
+            .ok_or_else(|| UseCaseError::NotFound(id.to_string()))
     }
 
     /// Validates the new document of an existing service. A `base_url` the change
@@ -316,7 +316,7 @@ impl ServiceCatalog {
         &self,
         doc: &Map<String, Value>,
         current: &Service,
-    ) -> Result<ServiceSpec, ServiceError> {
+    ) -> Result<ServiceSpec, UseCaseError> {
         let unchanged_url =
             doc.get("base_url").and_then(Value::as_str) == Some(current.spec.base_url.as_str());
         let policy = if unchanged_url {
@@ -336,8 +336,8 @@ impl ServiceCatalog {
         principal: &Principal,
         id: ServiceId,
         precondition: Option<Precondition>,
-        change: impl Fn(&Service) -> Result<ServiceSpec, ServiceError>,
-    ) -> Result<Service, ServiceError> {
+        change: impl Fn(&Service) -> Result<ServiceSpec, UseCaseError>,
+    ) -> Result<Service, UseCaseError> {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let current = self.find(principal, id).await?;
             // An invalid change is refused as such whatever `If-Match` says: a
@@ -345,7 +345,7 @@ impl ServiceCatalog {
             let spec = change(&current)?;
             if let Some(precondition) = &precondition {
                 if !precondition.matches(current.version) {
-                    return Err(ServiceError::PreconditionFailed);
+                    return Err(UseCaseError::PreconditionFailed);
                 }
             }
             if spec == current.spec {
@@ -369,25 +369,25 @@ impl ServiceCatalog {
                 Err(e) => return Err(store_error(e, &updated)),
             }
         }
-        Err(ServiceError::Unavailable)
+        Err(UseCaseError::Unavailable)
     }
 }
 
-fn parse_id(raw_id: &str) -> Result<ServiceId, ServiceError> {
+fn parse_id(raw_id: &str) -> Result<ServiceId, UseCaseError> {
     ServiceId::parse(raw_id).ok_or_else(|| {
         // Echo what the client sent, bounded, so a huge path does not make a huge body.
-        ServiceError::NotFound(raw_id.chars().take(100).collect())
+        UseCaseError::NotFound(raw_id.chars().take(100).collect())
     })
 }
 
 /// Translates a store error of a write of `service`.
-fn store_error(error: RepositoryError, service: &Service) -> ServiceError {
+fn store_error(error: RepositoryError, service: &Service) -> UseCaseError {
     match error {
         RepositoryError::Duplicate => {
-            ServiceError::AlreadyExists(service.spec.name.as_str().to_owned())
+            UseCaseError::AlreadyExists(service.spec.name.as_str().to_owned())
         }
-        RepositoryError::NotFound => ServiceError::NotFound(service.id.to_string()),
-        RepositoryError::VersionConflict => ServiceError::PreconditionFailed,
+        RepositoryError::NotFound => UseCaseError::NotFound(service.id.to_string()),
+        RepositoryError::VersionConflict => UseCaseError::PreconditionFailed,
         other => plain_store_error(other),
     }
 }

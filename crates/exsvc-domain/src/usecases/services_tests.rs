@@ -92,8 +92,8 @@ async fn each_use_case_requires_its_permission() {
         )
     };
 
-    let forbidden = |r: Result<(), ServiceError>, p: Permission| match r {
-        Err(ServiceError::Forbidden(got)) => assert_eq!(got, p),
+    let forbidden = |r: Result<(), UseCaseError>, p: Permission| match r {
+        Err(UseCaseError::Forbidden(got)) => assert_eq!(got, p),
         other => panic!("expected Forbidden({p}), got {other:?}"),
     };
     forbidden(
@@ -153,7 +153,7 @@ async fn create_validates_before_storing() {
         .create(&everyone(), &obj(json!({"name": ""})))
         .await
         .unwrap_err();
-    let ServiceError::Validation(fields) = err else {
+    let UseCaseError::Validation(fields) = err else {
         panic!("{err:?}")
     };
     assert!(
@@ -172,7 +172,7 @@ async fn create_duplicate_name_is_already_exists() {
         .create(&everyone(), &body())
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::AlreadyExists(name) if name == "Stripe"));
+    assert!(matches!(err, UseCaseError::AlreadyExists(name) if name == "Stripe"));
 }
 
 #[tokio::test]
@@ -185,12 +185,12 @@ async fn store_outage_and_failure_are_reported_as_such() {
     let c = catalog(repo);
     assert!(matches!(
         c.create(&everyone(), &body()).await,
-        Err(ServiceError::Unavailable)
+        Err(UseCaseError::Unavailable)
     ));
     let id = Uuid::now_v7().to_string();
     assert!(matches!(
         c.get(&everyone(), &id).await,
-        Err(ServiceError::Internal(_))
+        Err(UseCaseError::Internal(_))
     ));
 }
 
@@ -216,10 +216,10 @@ async fn get_missing_or_malformed_id_is_not_found() {
     repo.expect_find().returning(|_, _| Ok(None));
     let c = catalog(repo);
     let id = Uuid::now_v7().to_string();
-    assert!(matches!(c.get(&everyone(), &id).await, Err(ServiceError::NotFound(got)) if got == id));
+    assert!(matches!(c.get(&everyone(), &id).await, Err(UseCaseError::NotFound(got)) if got == id));
     // Not a UUID: no store call can find it.
     assert!(
-        matches!(c.get(&everyone(), "abc123").await, Err(ServiceError::NotFound(got)) if got == "abc123")
+        matches!(c.get(&everyone(), "abc123").await, Err(UseCaseError::NotFound(got)) if got == "abc123")
     );
 }
 
@@ -306,7 +306,7 @@ async fn replace_with_a_stale_if_match_changes_nothing() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::PreconditionFailed));
+    assert!(matches!(err, UseCaseError::PreconditionFailed));
 }
 
 #[tokio::test]
@@ -329,7 +329,7 @@ async fn an_invalid_change_is_a_validation_error_even_with_a_stale_if_match() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Validation(_)), "{err:?}");
+    assert!(matches!(err, UseCaseError::Validation(_)), "{err:?}");
     let err = catalog
         .patch(
             &everyone(),
@@ -339,7 +339,7 @@ async fn an_invalid_change_is_a_validation_error_even_with_a_stale_if_match() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Validation(_)), "{err:?}");
+    assert!(matches!(err, UseCaseError::Validation(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -372,7 +372,7 @@ async fn replace_onto_another_services_name_is_already_exists() {
         .replace(&everyone(), &id.to_string(), &renamed, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::AlreadyExists(n) if n == "Taken"));
+    assert!(matches!(err, UseCaseError::AlreadyExists(n) if n == "Taken"));
 }
 
 #[tokio::test]
@@ -384,7 +384,7 @@ async fn replace_of_a_missing_service_is_not_found() {
         .replace(&everyone(), &id, &body(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::NotFound(_)));
+    assert!(matches!(err, UseCaseError::NotFound(_)));
     // Deleted between read and write.
     let current = stored(1);
     let id = current.id.to_string();
@@ -399,7 +399,7 @@ async fn replace_of_a_missing_service_is_not_found() {
         .replace(&everyone(), &id, &renamed, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::NotFound(_)));
+    assert!(matches!(err, UseCaseError::NotFound(_)));
 }
 
 #[tokio::test]
@@ -449,7 +449,7 @@ async fn patch_refuses_bad_patches_without_writing() {
         (json!({"metadata": 3}), "metadata"),
     ] {
         match c.patch(&everyone(), &id, &patch, None).await {
-            Err(ServiceError::Validation(fields)) => {
+            Err(UseCaseError::Validation(fields)) => {
                 assert!(fields.get(field).is_some(), "{patch}")
             }
             other => panic!("{patch}: {other:?}"),
@@ -526,7 +526,7 @@ async fn conditional_patch_that_loses_a_race_is_412() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::PreconditionFailed));
+    assert!(matches!(err, UseCaseError::PreconditionFailed));
 }
 
 #[tokio::test]
@@ -596,7 +596,7 @@ async fn a_base_url_left_unchanged_survives_a_tightened_policy() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Validation(f) if f.get("base_url").is_some()));
+    assert!(matches!(err, UseCaseError::Validation(f) if f.get("base_url").is_some()));
 }
 
 #[tokio::test]
@@ -640,17 +640,17 @@ async fn delete_paths() {
             Some(Precondition::Versions(vec![3])),
         )
         .await;
-    assert!(matches!(err, Err(ServiceError::PreconditionFailed)));
+    assert!(matches!(err, Err(UseCaseError::PreconditionFailed)));
 
     let mut repo = MockServiceRepository::new();
     repo.expect_delete()
         .returning(|_, _, _, _| Err(RepositoryError::NotFound));
     let c = catalog(repo);
     let err = c.delete(&everyone(), &id.to_string(), None).await;
-    assert!(matches!(err, Err(ServiceError::NotFound(_))));
+    assert!(matches!(err, Err(UseCaseError::NotFound(_))));
     assert!(matches!(
         c.delete(&everyone(), "nope", None).await,
-        Err(ServiceError::NotFound(_))
+        Err(UseCaseError::NotFound(_))
     ));
 }
 
