@@ -101,7 +101,6 @@ async fn unknown_routes_and_wrong_methods_spend_the_budget() {
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK, "HEAD is served where GET is");
     assert_eq!(number(&head, "x-ratelimit-remaining"), 0);
-    assert!(head.bytes().await.unwrap().is_empty(), "HEAD has no body");
     let refused = app.get(&token, "/api/v1/nothing-here").await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(number(&refused, "retry-after") >= 1);

@@ -119,11 +119,15 @@ fn decodes_to_utf8(path: &[u8]) -> bool {
 
 /// What `HttpServer` would be given: the same timeouts, our connection wrapper.
 pub struct ServerSettings {
-    pub listen: SocketAddr,
     pub workers: usize,
     /// Per worker, as actix counts.
     pub max_connections_per_worker: usize,
     pub shutdown_timeout: Duration,
+    /// `EXSVC_BODY_TIMEOUT_MS`: with the head's own timeout, how long one
+    /// message (head and body) may take to arrive, on every request of a
+    /// connection (actix times only the first head, and a body it stopped
+    /// reading not at all).
+    pub body_timeout: Duration,
 }
 
 /// A head must arrive within this (actix-web's `HttpServer` default).
@@ -134,7 +138,11 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The server: actix-web's `HttpServer` without its socket handling, each
 /// connection wrapped in [`Guarded`].
-pub fn server<F, T, B>(factory: F, settings: &ServerSettings) -> io::Result<actix_server::Server>
+pub fn server<F, T, B>(
+    factory: F,
+    listener: std::net::TcpListener,
+    settings: &ServerSettings,
+) -> io::Result<actix_server::Server>
 where
     F: Fn() -> App<T> + Send + Clone + 'static,
     T: actix_service::ServiceFactory<
@@ -148,12 +156,13 @@ where
 {
     let builder = actix_server::Server::build();
     let shutdown = builder.graceful_shutdown_signal();
-    let listen = settings.listen;
+    let listen = listener.local_addr()?;
+    let message_timeout = CLIENT_REQUEST_TIMEOUT + settings.body_timeout;
     builder
         .workers(settings.workers)
         .max_concurrent_connections(settings.max_connections_per_worker)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .bind("exsvc", listen, move || {
+        .listen("exsvc", listener, move || {
             let shutdown = shutdown.clone();
             let app = factory()
                 .into_factory()
@@ -169,9 +178,9 @@ where
                 })
                 // The app uses neither the host nor the scheme of its config.
                 .h1(map_config(app, |()| AppConfig::default()));
-            fn_service(|io: TcpStream| {
+            fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
-                std::future::ready(Ok((Guarded::new(io, peer), peer)))
+                std::future::ready(Ok((Guarded::new(io, peer, message_timeout), peer)))
             })
             .and_then(http)
         })
@@ -188,24 +197,42 @@ pub struct Guarded<T> {
     /// Bytes passed on that the shadow has not consumed yet.
     pending: BytesMut,
     refusal: Option<Refusal>,
+    /// How long one message (head and body) may take to arrive.
+    message_timeout: Duration,
+    /// Running while a message is arriving; when it fires, actix is told the
+    /// client has finished sending, and closes the connection.
+    message_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 struct Refusal {
     /// The envelope answer, written once actix has finished and closes.
     answer: Option<Vec<u8>>,
     written: usize,
-    /// Set once the answer is out: until then, the client's bytes are dropped.
+    /// When writing the answer and dropping the client's remaining bytes ends.
     drain_until: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Our side of the connection is shut once the answer is out.
+    shut: bool,
 }
 
 impl<T> Guarded<T> {
-    pub fn new(io: T, peer: Option<SocketAddr>) -> Self {
+    pub fn new(io: T, peer: Option<SocketAddr>, message_timeout: Duration) -> Self {
         Self {
             io,
             peer,
             shadow: Codec::new(ServiceConfig::default()),
             pending: BytesMut::new(),
             refusal: None,
+            message_timeout,
+            message_deadline: None,
+        }
+    }
+
+    /// Starts the deadline when a message begins, ends it when one is whole.
+    fn track_message(&mut self, whole: bool) {
+        if whole {
+            self.message_deadline = None;
+        } else if self.message_deadline.is_none() {
+            self.message_deadline = Some(Box::pin(tokio::time::sleep(self.message_timeout)));
         }
     }
 
@@ -216,16 +243,21 @@ impl<T> Guarded<T> {
         loop {
             let in_body = self.shadow.message_type() != MessageType::None;
             let before = self.pending.len();
+            // Decoded until it needs more bytes: a body's end is only reported
+            // by the call after its last bytes (so an empty buffer is decoded too).
             match self.shadow.decode(&mut self.pending) {
                 Ok(Some(_)) => {}
-                Ok(None) => return 0,
+                Ok(None) => {
+                    // Whole: nothing of a next message yet, and no body pending.
+                    let whole =
+                        self.pending.is_empty() && self.shadow.message_type() == MessageType::None;
+                    self.track_message(whole);
+                    return 0;
+                }
                 Err(error) => {
                     self.refuse(&error, in_body);
                     return before;
                 }
-            }
-            if self.pending.is_empty() {
-                return 0;
             }
         }
     }
@@ -242,6 +274,7 @@ impl<T> Guarded<T> {
                 answer: None,
                 written: 0,
                 drain_until: None,
+                shut: false,
             });
             return;
         }
@@ -281,6 +314,7 @@ impl<T> Guarded<T> {
             answer: Some(answer),
             written: 0,
             drain_until: None,
+            shut: false,
         });
     }
 }
@@ -295,6 +329,25 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         if this.refusal.is_some() {
             // To actix, the client has finished sending.
             return Poll::Ready(Ok(()));
+        }
+        if let Some(deadline) = this.message_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                // A message that stopped arriving: to actix the client has
+                // finished, so it answers what it can (a body it is still
+                // reading ends early) and closes the connection.
+                tracing::warn!(
+                    peer = %this.peer.map_or_else(|| "-".to_owned(), |p| p.ip().to_string()),
+                    "a request did not arrive in time: the connection is closed"
+                );
+                this.message_deadline = None;
+                this.refusal = Some(Refusal {
+                    answer: None,
+                    drain_until: None,
+                    written: 0,
+                    shut: false,
+                });
+                return Poll::Ready(Ok(()));
+            }
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
@@ -328,6 +381,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         let Some(refusal) = this.refusal.as_mut() else {
             return Pin::new(&mut this.io).poll_shutdown(cx);
         };
+        // One bound for writing the answer and draining: a client that stops
+        // reading cannot hold the connection either.
+        let deadline = refusal
+            .drain_until
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLIENT_DISCONNECT_TIMEOUT)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
+        }
         if let Some(answer) = &refusal.answer {
             while refusal.written < answer.len() {
                 let n = ready!(Pin::new(&mut this.io).poll_write(cx, &answer[refusal.written..]))?;
@@ -337,9 +398,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
                 refusal.written += n;
             }
         }
-        if refusal.drain_until.is_none() {
+        if !refusal.shut {
             ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
-            refusal.drain_until = Some(Box::pin(tokio::time::sleep(CLIENT_DISCONNECT_TIMEOUT)));
+            refusal.shut = true;
         }
         let mut sink = [0u8; 8192];
         loop {

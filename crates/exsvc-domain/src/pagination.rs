@@ -79,10 +79,16 @@ impl CursorScope<'_> {
     fn feed(&self, mac: &mut Hmac<Sha256>) {
         let parts = [Some(self.listing), Some(self.tenant.as_str())];
         for part in parts.iter().chain(self.filter) {
-            // Length-prefixed, so no two scopes feed the same bytes.
-            let part = part.unwrap_or("\u{0}absent");
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
+            // A presence byte, then length-prefixed bytes: no two scopes feed
+            // the same bytes, whatever text a filter holds.
+            match part {
+                None => mac.update(&[0]),
+                Some(text) => {
+                    mac.update(&[1]);
+                    mac.update(&(text.len() as u64).to_be_bytes());
+                    mac.update(text.as_bytes());
+                }
+            }
         }
     }
 }

@@ -18,8 +18,9 @@ use crate::credential::{AuthType, CredentialMeta, CredentialRecord};
 use crate::service::{CredentialSummary, StoredSpec};
 use crate::{Service, ServiceId, ServiceSpec, TenantId};
 
-/// A stored row that no longer satisfies the domain's rules. It names the table
-/// and the row, never a value (a value may be a secret).
+/// A stored row that no longer satisfies the domain's rules. It names the table,
+/// the row and the rule; it may quote a type or status column (`auth_type`,
+/// `action`), never a secret-bearing one (ciphertext, metadata, names).
 #[derive(Debug, thiserror::Error)]
 #[error("stored {table} row {id} is invalid: {reason}")]
 pub struct CorruptRow {

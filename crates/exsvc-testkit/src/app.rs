@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use exsvc::compose;
 use exsvc::config::{Config, Database, Settings};
 use exsvc_app::build_app;
@@ -219,12 +219,18 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let extra = options.extra_routes;
-        let server = HttpServer::new(move || build_app(state.clone(), extra))
-            .workers(2)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
+        // Served as `exsvc serve` serves, through the connection wrapper.
+        let server = exsvc_app::edge::server(
+            move || build_app(state.clone(), extra),
+            listener,
+            &exsvc_app::edge::ServerSettings {
+                workers: 2,
+                max_connections_per_worker: 25_000,
+                shutdown_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(10),
+            },
+        )
+        .expect("listen");
         let handle = server.handle();
         tokio::spawn(server);
         Self {

@@ -274,14 +274,19 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     // actix-web's HttpServer, with each connection wrapped so that requests its
     // parser refuses get the error envelope too (docs/architecture.md).
     let settings = exsvc_app::edge::ServerSettings {
-        listen: config.listen,
         workers,
         // actix counts per worker; the sum stays within the cap.
         max_connections_per_worker: (connections / workers).max(1),
         shutdown_timeout: SHUTDOWN_GRACE,
+        body_timeout: config.body_timeout,
     };
-    let server = exsvc_app::edge::server(move || build_app(state.clone(), |_| {}), &settings)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (EXSVC_LISTEN): {e}", config.listen))?;
+    let server = exsvc_app::edge::server(
+        move || build_app(state.clone(), |_| {}),
+        listener,
+        &settings,
+    )?;
     tracing::info!(
         listen = %config.listen,
         database = match &config.database { Database::Postgres(_) => "postgres", Database::Sqlite(_) => "sqlite" },

@@ -87,6 +87,36 @@ async fn a_body_that_stops_arriving_is_408_and_the_connection_closed() {
         started.elapsed()
     );
 
+    // A chunked body that stops, sent without a token (answered 401 at once,
+    // then actix would go on reading it forever), and a second head dribbled
+    // on a kept-alive connection (actix times only the first head): both
+    // connections are closed within the message timeout.
+    let mut chunked = TcpStream::connect(&address).await.unwrap();
+    chunked
+        .write_all(
+            format!(
+                "POST /api/v1/services HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n5\r\n{{\"a\":"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut second = TcpStream::connect(&address).await.unwrap();
+    second
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\nGET /heal").as_bytes())
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut chunked, Duration::from_secs(15)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(closed, "the stalled chunked body's connection is closed");
+    let (answer, closed) = read_until_closed(&mut second, Duration::from_secs(15)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the first request is answered: {answer}"
+    );
+    assert!(closed, "the stalled second head's connection is closed");
+
     // More connections than the file limit (128) allows: the surplus waits for
     // a free slot instead of failing with EMFILE; the server lives on.
     let mut idle = Vec::new();

@@ -361,7 +361,8 @@ impl ApiVersion {
 pub struct Metadata(Map<String, Value>);
 
 /// Writes a number in the one form every store gives back: an integral float
-/// of 1e16 or more in magnitude that fits in 64 bits becomes that integer.
+/// of 1e16 or more in magnitude that fits in 64 bits becomes that integer, and
+/// -0.0 becomes 0.0.
 /// serde_json prints such a float as `1e16`; PostgreSQL's `jsonb` keeps it as
 /// the digits `10000000000000000`, which read back as an integer. Without this,
 /// the same metadata would read back differently from the two stores. The
@@ -370,6 +371,11 @@ fn canonical_number(value: &mut Value) {
     match value {
         Value::Number(n) => {
             if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // PostgreSQL's numeric has no negative zero: -0.0 reads back 0.0.
+                if f == 0.0 && f.is_sign_negative() {
+                    *n = serde_json::Number::from_f64(0.0).unwrap_or_else(|| 0.into());
+                    return;
+                }
                 // Both bounds are exact powers of two, so the casts are exact.
                 let integral = f.fract() == 0.0 && f.abs() >= 1e16;
                 if integral && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
@@ -568,7 +574,7 @@ mod tests {
     #[test]
     fn metadata_numbers_take_the_form_every_store_reads_back() {
         let parsed = Metadata::parse(
-            json!({"a": 1e16, "b": -1e16, "c": 1.5, "d": 1e300, "e": [2e19, 1e17], "f": 100.0})
+            json!({"a": 1e16, "b": -1e16, "c": 1.5, "d": 1e300, "e": [2e19, 1e17], "f": 100.0, "z": -0.0})
                 .as_object()
                 .unwrap()
                 .clone(),
@@ -577,8 +583,11 @@ mod tests {
         assert_eq!(
             Value::Object(parsed.into_map()),
             json!({"a": 10_000_000_000_000_000_u64, "b": -10_000_000_000_000_000_i64,
-                   "c": 1.5, "d": 1e300, "e": [2e19, 100_000_000_000_000_000_u64], "f": 100.0})
+                   "c": 1.5, "d": 1e300, "e": [2e19, 100_000_000_000_000_000_u64], "f": 100.0, "z": 0.0})
         );
+        // Value equality cannot tell -0.0 from 0.0; the sign can.
+        let parsed = Metadata::parse(json!({"z": -0.0}).as_object().unwrap().clone()).unwrap();
+        assert!(parsed.as_map()["z"].as_f64().unwrap().is_sign_positive());
     }
 
     #[test]
