@@ -18,7 +18,7 @@ use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::store::{self, Store};
 
 /// A check waits this long for Redis before the store-error policy applies.
@@ -42,33 +42,21 @@ pub struct Substitutes {
     pub jwks_min_refresh: Option<Duration>,
 }
 
-/// Every use case over the configured store, sealed with `keyring`.
+/// Every use case over the store of `database` (a pool of `pool_size`, each
+/// operation bounded by `settings.store_timeout`), sealed with `keyring`.
 ///
 /// # Errors
 /// When the pool cannot be built.
 pub fn use_cases(
-    config: &Config,
+    database: &Database,
+    pool_size: usize,
     keyring: Keyring,
-    cursor_key: CursorKey,
+    settings: UseCaseSettings,
 ) -> anyhow::Result<(UseCases, Store)> {
-    let store = store::open(&config.database, config.pool_size, config.db_timeout)
-        .map_err(anyhow::Error::msg)?;
+    let store =
+        store::open(database, pool_size, settings.store_timeout).map_err(anyhow::Error::msg)?;
     let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
-    let use_cases = UseCases::new(
-        &store.ports,
-        cipher,
-        UseCaseSettings {
-            catalog: CatalogSettings {
-                url_policy: UrlPolicy {
-                    allow_http: config.allow_http_base_url,
-                },
-                cursor_key,
-            },
-            max_credential_versions: config.credential_max_versions,
-            store_timeout: config.db_timeout,
-        },
-    );
-    Ok((use_cases, store))
+    Ok((UseCases::new(&store.ports, cipher, settings), store))
 }
 
 /// The HTTP adapter's state: everything a request may use.
@@ -80,8 +68,17 @@ pub async fn app_state(
     keys: Keys,
     substitutes: Substitutes,
 ) -> anyhow::Result<web::Data<AppState>> {
-    let cursor_key = cursor_key(keys.hmac_secret.as_ref())?;
-    let (use_cases, store) = use_cases(config, keys.keyring, cursor_key)?;
+    let settings = UseCaseSettings {
+        catalog: CatalogSettings {
+            url_policy: UrlPolicy {
+                allow_http: config.allow_http_base_url,
+            },
+            cursor_key: cursor_key(keys.hmac_secret.as_ref())?,
+        },
+        max_credential_versions: config.credential_max_versions,
+        store_timeout: config.db_timeout,
+    };
+    let (use_cases, store) = use_cases(&config.database, config.pool_size, keys.keyring, settings)?;
     let verifier = JwtVerifier::new(VerifierSettings {
         hmac_secret: keys.hmac_secret,
         public_keys: config.public_keys.clone(),

@@ -143,22 +143,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keys(KeysCommand::Rewrap) => match settings.load() {
-            Err(error) => config_error(&error),
-            Ok(Config { keyring: None, .. }) => config_error(&ConfigError {
+        Command::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring()) {
+            (Err(error), _) | (_, Err(error)) => config_error(&error),
+            (Ok(_), Ok(None)) => config_error(&ConfigError {
                 variable: "EXSVC_MASTER_KEYS".into(),
                 reason: "(or EXSVC_MASTER_KEY_FILE) is required: the keyring to rewrap under"
                     .into(),
             }),
-            Ok(mut config) => {
-                let keyring = config.keyring.take();
-                // A batch job beside a running service: few connections, patient.
-                config.pool_size = 4;
-                config.db_timeout = std::time::Duration::from_secs(30);
-                match keyring {
-                    Some(keyring) => serve::rewrap(serve::RewrapSettings { config, keyring }),
-                    None => ExitCode::from(EXIT_FAILURE),
-                }
+            (Ok(database), Ok(Some(keyring))) => {
+                serve::rewrap(serve::RewrapSettings { database, keyring })
             }
         },
         Command::Token(args) => {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use exsvc_app::build_app;
 use exsvc_auth::{mint_hs256, HmacSecret};
 use exsvc_domain::pagination::CursorKey;
-use exsvc_domain::usecases::IdempotencyGuard;
+use exsvc_domain::service::UrlPolicy;
+use exsvc_domain::usecases::{CatalogSettings, IdempotencyGuard, UseCaseSettings};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Database, Environment, LogFormat, DEFAULT_DATABASE_URL};
@@ -67,9 +68,9 @@ fn development_keys(config: &Config) -> bool {
     config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
 }
 
-/// What `exsvc keys rewrap` needs: the configuration and the keyring.
+/// What `exsvc keys rewrap` needs: the database and the keyring, nothing else.
 pub struct RewrapSettings {
-    pub config: Config,
+    pub database: Database,
     pub keyring: exsvc_crypto::Keyring,
 }
 
@@ -82,12 +83,22 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
         rt.block_on(async {
             // The schema must be current, as for any start; migrations are
             // idempotent and serialised with a running service's.
-            store::migrate(&settings.config.database).await?;
+            store::migrate(&settings.database).await?;
             let (use_cases, _) = compose::use_cases(
-                &settings.config,
+                &settings.database,
+                4,
                 settings.keyring,
-                // Rewrapping pages no listing: any cursor key will do.
-                CursorKey::derive(b"exsvc keys rewrap"),
+                UseCaseSettings {
+                    catalog: CatalogSettings {
+                        url_policy: UrlPolicy::default(),
+                        // Rewrapping pages no listing: any cursor key will do.
+                        cursor_key: CursorKey::derive(b"exsvc keys rewrap"),
+                    },
+                    // Rewrapping keeps every version there is.
+                    max_credential_versions: usize::MAX,
+                    // A batch job beside a running service: patient.
+                    store_timeout: Duration::from_secs(30),
+                },
             )
             .map_err(|e| e.to_string())?;
             let vault = use_cases.vault;

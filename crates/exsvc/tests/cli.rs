@@ -571,6 +571,28 @@ async fn key_rotation_across_restarts() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `keys rewrap` needs the database and the keyring, nothing else: no token
+/// key source, also in production.
+#[test]
+fn rewrap_needs_only_the_database_and_the_keyring() {
+    let dir = scratch_dir();
+    let keys = String::from_utf8(run(&["keys", "generate", "--id", "r1"], &[]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let url = format!("sqlite://{}", dir.join("exsvc.db").display());
+    let output = run(
+        &["keys", "rewrap"],
+        &[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_DATABASE_URL", url.as_str()),
+            ("EXSVC_MASTER_KEYS", keys.as_str()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Bad keyrings stop the start with one line and exit 2.
 #[test]
 fn bad_keyrings_are_configuration_errors() {
