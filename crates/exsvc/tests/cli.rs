@@ -766,12 +766,8 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
     let client = reqwest::Client::new();
 
     let first = Server::start(&dir, &[]).await;
+    let token = first.dev_token();
     let banner = first.stderr.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap_or_else(|| panic!("no token printed: {banner}"))
-        .to_owned();
     assert!(banner.contains("/swagger-ui/"), "{banner}");
     let secret_file = dir.join("data/dev-jwt-secret");
     let mode = std::fs::metadata(&secret_file)
@@ -869,12 +865,7 @@ async fn development_data_read_in_production_is_explained_in_the_log() {
     let dir = scratch_dir();
     let client = reqwest::Client::new();
     let development = Server::start(&dir, &[]).await;
-    let banner = development.stderr.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_owned();
+    let token = development.dev_token();
     let created = client
         .post(format!("{}/api/v1/services", development.base))
         .bearer_auth(&token)

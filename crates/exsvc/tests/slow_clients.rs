@@ -51,12 +51,7 @@ async fn a_body_that_stops_arriving_is_408_and_the_connection_closed() {
         Some(128),
     )
     .await;
-    let banner = server.stderr.lock().unwrap().clone();
-    let token = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export TOKEN="))
-        .unwrap()
-        .to_owned();
+    let token = server.dev_token();
     let address = server.base.trim_start_matches("http://").to_owned();
     let started = Instant::now();
     let mut slow = Vec::new();

@@ -144,6 +144,16 @@ impl Server {
         server
     }
 
+    /// The admin token the development-mode banner printed.
+    pub fn dev_token(&self) -> String {
+        let banner = self.stderr.lock().unwrap().clone();
+        banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+            .unwrap_or_else(|| panic!("no token printed: {banner}"))
+            .to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
