@@ -60,7 +60,7 @@ impl ServiceSpec {
             })
         }
         let metadata = match stored.metadata {
-            serde_json::Value::Object(map) => field("metadata", Metadata::parse(map))?,
+            serde_json::Value::Object(map) => Metadata::from_stored(map),
             _ => return field("metadata", Err("is not an object".into())),
         };
         Ok(Self {

@@ -396,6 +396,13 @@ fn canonical_number(value: &mut Value) {
 }
 
 impl Metadata {
+    /// Metadata read back from a store: checked and put in canonical form when
+    /// it was written, so a read does not serialize and walk it again (a
+    /// listing decodes every row of its page).
+    pub fn from_stored(value: Map<String, Value>) -> Self {
+        Self(value)
+    }
+
     /// # Errors
     /// Over 16 KiB serialized, or a NUL character in a key or a string.
     pub fn parse(mut value: Map<String, Value>) -> Result<Self, String> {
