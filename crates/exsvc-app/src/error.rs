@@ -309,6 +309,12 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::validation(&errors)
+    }
+}
+
 impl From<UseCaseError> for ApiError {
     fn from(error: UseCaseError) -> Self {
         match error {

@@ -255,7 +255,20 @@ impl ServiceFilter {
     }
 }
 
-/// A validated listing request.
+/// A listing request as the domain takes it: the page size and filter
+/// validated, the cursor still as sent. Only the use case can open the cursor:
+/// it holds the key and knows the caller's tenant the cursor must be bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest<F> {
+    pub limit: u16,
+    pub cursor: Option<String>,
+    pub filter: F,
+}
+
+/// A request for a page of the tenant's services.
+pub type ServiceListRequest = ListRequest<ServiceFilter>;
+
+/// A validated listing of services, with its cursor opened: what a store reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub limit: u16,
@@ -275,15 +288,10 @@ pub struct RawListParams<'a> {
     pub credential_expires_before: Option<&'a str>,
 }
 
-impl ListQuery {
+impl ServiceListRequest {
     /// # Errors
-    /// `Validation` naming each bad parameter; `InvalidCursor` for a cursor this
-    /// server did not issue.
-    pub fn parse(
-        raw: &RawListParams<'_>,
-        tenant: &TenantId,
-        key: &CursorKey,
-    ) -> Result<Self, UseCaseError> {
+    /// The field errors naming each bad parameter.
+    pub fn parse(raw: &RawListParams<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let limit = parse_limit(raw.limit, &mut errors);
         let service_type = raw.service_type.and_then(|t| {
@@ -313,24 +321,64 @@ impl ListQuery {
             raw.credential_expires_before,
             &mut errors,
         );
-        if !errors.is_empty() {
-            return Err(UseCaseError::Validation(errors));
-        }
-        let filter = ServiceFilter {
-            service_type,
-            status,
-            name_contains,
-            credential_expires_before,
-        };
-        let after = raw
-            .cursor
-            .map(|text| filter.with_scope(tenant, |scope| Cursor::decode(text, scope, key)))
-            .transpose()?;
-        Ok(Self {
+        errors.into_result(Self {
             limit,
-            after,
-            filter,
+            cursor: raw.cursor.map(str::to_owned),
+            filter: ServiceFilter {
+                service_type,
+                status,
+                name_contains,
+                credential_expires_before,
+            },
         })
+    }
+
+    /// The store's query of `tenant`'s listing, its cursor opened with `key`.
+    ///
+    /// # Errors
+    /// `InvalidCursor` for a cursor not issued for this tenant, listing and filter.
+    pub fn open(self, tenant: &TenantId, key: &CursorKey) -> Result<ListQuery, UseCaseError> {
+        let after = self
+            .filter
+            .with_scope(tenant, |scope| self.open_cursor(scope, key))?;
+        Ok(ListQuery {
+            limit: self.limit,
+            after,
+            filter: self.filter,
+        })
+    }
+}
+
+impl<F> ListRequest<F> {
+    /// The position the request's cursor names, if it was issued for `scope`.
+    ///
+    /// # Errors
+    /// `InvalidCursor`.
+    pub fn open_cursor(
+        &self,
+        scope: &CursorScope<'_>,
+        key: &CursorKey,
+    ) -> Result<Option<Cursor>, UseCaseError> {
+        self.cursor
+            .as_deref()
+            .map(|text| Cursor::decode(text, scope, key))
+            .transpose()
+    }
+}
+
+impl ListQuery {
+    /// Parses and opens in one step (tests and tools; the HTTP adapter parses
+    /// before the use case opens).
+    ///
+    /// # Errors
+    /// `Validation` naming each bad parameter; `InvalidCursor` for a cursor this
+    /// server did not issue.
+    pub fn parse(
+        raw: &RawListParams<'_>,
+        tenant: &TenantId,
+        key: &CursorKey,
+    ) -> Result<Self, UseCaseError> {
+        ServiceListRequest::parse(raw)?.open(tenant, key)
     }
 }
 
@@ -340,6 +388,31 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The encoded cursor of the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page from the `limit + 1` rows a store returned for it: a row beyond
+    /// `limit` only says that a next page exists, which starts after the last
+    /// row kept (`position` of it, encoded for `scope`).
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        limit: u16,
+        position: impl Fn(&T) -> Cursor,
+        scope: &CursorScope<'_>,
+        key: &CursorKey,
+    ) -> Self {
+        let limit = usize::from(limit);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| position(last).encode(scope, key))
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -153,13 +153,52 @@ impl Principal {
         self.permissions.contains(&permission)
     }
 
+    /// The first step of every decision (docs/api.md §3): a caller who does not
+    /// hold `permission` is refused before anything of the request is read or
+    /// looked up, so the refusal says nothing about the input or the service.
+    ///
     /// # Errors
     /// `UseCaseError::Forbidden(permission)` when the caller lacks it.
-    pub fn require(&self, permission: Permission) -> Result<(), crate::UseCaseError> {
+    pub fn permit(&self, permission: Permission) -> Result<Permit<'_>, crate::UseCaseError> {
         if self.has(permission) {
-            Ok(())
+            Ok(Permit {
+                principal: self,
+                permission,
+            })
         } else {
             Err(crate::UseCaseError::Forbidden(permission))
+        }
+    }
+}
+
+/// Proof that a caller holds a permission, obtained before the request's input
+/// is parsed. A use case takes a permit and validated input, so "403 before 400"
+/// is the order in which an adapter can call it at all, not a convention.
+#[derive(Debug, Clone, Copy)]
+pub struct Permit<'p> {
+    principal: &'p Principal,
+    permission: Permission,
+}
+
+impl<'p> Permit<'p> {
+    pub fn principal(&self) -> &'p Principal {
+        self.principal
+    }
+
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+
+    /// The caller, when this permit is for `needed`. A permit for another
+    /// permission proves nothing about `needed`: refused as if absent.
+    ///
+    /// # Errors
+    /// `UseCaseError::Forbidden(needed)`.
+    pub fn holder_of(&self, needed: Permission) -> Result<&'p Principal, crate::UseCaseError> {
+        if self.permission == needed {
+            Ok(self.principal)
+        } else {
+            Err(crate::UseCaseError::Forbidden(needed))
         }
     }
 }
@@ -198,12 +237,17 @@ mod tests {
     }
 
     #[test]
-    fn require_checks_the_set() {
+    fn a_permit_is_given_only_for_a_held_permission_and_proves_only_it() {
         let tenant = TenantId::parse("t").unwrap();
         let p = Principal::new(tenant, "alice", [Permission::Read]);
-        assert!(p.require(Permission::Read).is_ok());
+        let permit = p.permit(Permission::Read).unwrap();
+        assert_eq!(permit.holder_of(Permission::Read).unwrap(), &p);
         assert!(matches!(
-            p.require(Permission::Delete),
+            permit.holder_of(Permission::Credentials),
+            Err(crate::UseCaseError::Forbidden(Permission::Credentials))
+        ));
+        assert!(matches!(
+            p.permit(Permission::Delete),
             Err(crate::UseCaseError::Forbidden(Permission::Delete))
         ));
     }

@@ -1,7 +1,8 @@
 //! `GET /api/v1/audit-events`: the caller's tenant's audit trail.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use exsvc_domain::usecases::RawAuditParams;
+use exsvc_domain::usecases::{AuditListRequest, RawAuditParams};
+use exsvc_domain::Permission;
 
 use crate::auth::Authenticated;
 use crate::dto::AuditEventListDto;
@@ -34,6 +35,7 @@ pub async fn list_audit_events(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let permit = auth.principal().permit(Permission::Audit)?;
     let pairs = query_parameters(&req, &PARAMETERS)?;
     let get = |name: &str| {
         pairs
@@ -50,10 +52,7 @@ pub async fn list_audit_events(
         since: get("since"),
         until: get("until"),
     };
-    let page = state
-        .use_cases
-        .audit_trail
-        .list(auth.principal(), &raw)
-        .await?;
+    let request = AuditListRequest::parse(&raw)?;
+    let page = state.use_cases.audit_trail.list(permit, request).await?;
     Ok(HttpResponse::Ok().json(AuditEventListDto::from(&page)))
 }

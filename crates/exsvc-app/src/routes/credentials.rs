@@ -4,7 +4,8 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use exsvc_domain::{Permission, Principal};
+use exsvc_domain::usecases::{parse_version, service_id, CredentialInput};
+use exsvc_domain::{Permission, Principal, ServiceId};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
@@ -12,7 +13,7 @@ use crate::body::JsonBody;
 use crate::dto::{CredentialDto, CredentialMetaDto, CredentialVersionsDto};
 use crate::error::{ApiError, ErrorResponse};
 use crate::idempotency;
-use crate::routes::services::{object_body, path_id, query_parameters};
+use crate::routes::services::{object_body, path_service, query_parameters};
 use crate::AppState;
 
 fn no_store() -> CacheControl {
@@ -38,33 +39,18 @@ pub async fn get_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if !auth.principal().has(Permission::Credentials) {
-        // Refused before the parameters are looked at, so every refusal is
-        // recorded as denied.
-        state
-            .use_cases
-            .vault
-            .reveal(auth.principal(), path_id(&req), None)
-            .await?;
-    }
+    let vault = &state.use_cases.vault;
+    // Refused before the parameters are looked at, so every refusal is
+    // recorded as denied.
+    let named = ServiceId::parse(req.match_info().get("id").unwrap_or(""));
+    let permit = vault.permit_reveal(auth.principal(), named).await?;
+    let id = path_service(&req)?;
     let pairs = query_parameters(&req, &["version"])?;
-    let version =
-        match pairs.first() {
-            None => None,
-            Some((_, text)) => Some(text.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(
-                || {
-                    ApiError::validation(&exsvc_domain::validation::FieldErrors::single(
-                        "version",
-                        "must be a positive integer",
-                    ))
-                },
-            )?),
-        };
-    let revealed = state
-        .use_cases
-        .vault
-        .reveal(auth.principal(), path_id(&req), version)
-        .await?;
+    let version = pairs
+        .first()
+        .map(|(_, text)| parse_version(text))
+        .transpose()?;
+    let revealed = vault.reveal(permit, id, version).await?;
     state.metrics.credential_read();
     Ok(HttpResponse::Ok()
         .insert_header(no_store())
@@ -95,10 +81,13 @@ pub async fn put_credentials(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
-    let id = path_id(&req).to_owned();
-    let operation = format!("PUT /api/v1/services/{id}/credentials");
+    let raw_id = req.match_info().get("id").unwrap_or("").to_owned();
+    let operation = format!("PUT /api/v1/services/{raw_id}/credentials");
     let put = move |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
-        let (meta, first) = app.use_cases.vault.put(&principal, &id, &body).await?;
+        let permit = principal.permit(Permission::Update)?;
+        let id = service_id(&raw_id)?;
+        let input = CredentialInput::parse(&body)?;
+        let (meta, first) = app.use_cases.vault.put(permit, id, input).await?;
         let mut response = if first {
             HttpResponse::Created()
         } else {
@@ -135,11 +124,9 @@ pub async fn list_versions(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let versions = state
-        .use_cases
-        .vault
-        .versions(auth.principal(), path_id(&req))
-        .await?;
+    let permit = auth.principal().permit(Permission::Read)?;
+    let id = path_service(&req)?;
+    let versions = state.use_cases.vault.versions(permit, id).await?;
     Ok(HttpResponse::Ok().json(CredentialVersionsDto::from(versions.as_slice())))
 }
 
@@ -158,11 +145,9 @@ pub async fn delete_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .use_cases
-        .vault
-        .delete(auth.principal(), path_id(&req))
-        .await?;
+    let permit = auth.principal().permit(Permission::Update)?;
+    let id = path_service(&req)?;
+    state.use_cases.vault.delete(permit, id).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

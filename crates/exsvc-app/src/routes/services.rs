@@ -4,10 +4,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::HashSet;
 
-use exsvc_domain::pagination::RawListParams;
-use exsvc_domain::usecases::Precondition;
+use exsvc_domain::pagination::{RawListParams, ServiceListRequest};
+use exsvc_domain::service::ServicePatch;
+use exsvc_domain::usecases::{service_id, NewService, Precondition};
 use exsvc_domain::validation::FieldErrors;
-use exsvc_domain::{Permission, Principal, Service};
+use exsvc_domain::{Permission, Principal, Service, ServiceId, ServiceSpec};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
@@ -71,8 +72,10 @@ fn precondition(req: &HttpRequest) -> Option<Precondition> {
     Some(Precondition::Versions(versions))
 }
 
-pub(crate) fn path_id(req: &HttpRequest) -> &str {
-    req.match_info().get("id").unwrap_or("")
+/// The service the path's `{id}` names (404 for text that is no id). Called
+/// after the caller's permit, so a refusal does not depend on the path.
+pub(crate) fn path_service(req: &HttpRequest) -> Result<ServiceId, ApiError> {
+    Ok(service_id(req.match_info().get("id").unwrap_or(""))?)
 }
 
 const LIST_PARAMETERS: [&str; 6] = [
@@ -126,6 +129,7 @@ pub async fn list_services(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let permit = auth.principal().permit(Permission::Read)?;
     let pairs = query_parameters(&req, &LIST_PARAMETERS)?;
     let get = |name: &str| {
         pairs
@@ -141,11 +145,8 @@ pub async fn list_services(
         q: get("q"),
         credential_expires_before: get("credential_expires_before"),
     };
-    let page = state
-        .use_cases
-        .catalog
-        .list(auth.principal(), &params)
-        .await?;
+    let request = ServiceListRequest::parse(&params)?;
+    let page = state.use_cases.catalog.list(permit, request).await?;
     Ok(HttpResponse::Ok().json(ServiceListDto::from(&page)))
 }
 
@@ -174,7 +175,9 @@ pub async fn create_service(
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
     let create = |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
-        let service = app.use_cases.catalog.create(&principal, &body).await?;
+        let permit = principal.permit(Permission::Create)?;
+        let input = NewService::parse(&body)?;
+        let service = app.use_cases.catalog.create(permit, input).await?;
         let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
         if let Ok(value) = HeaderValue::from_str(&location) {
@@ -209,11 +212,9 @@ pub async fn get_service(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = state
-        .use_cases
-        .catalog
-        .get(auth.principal(), path_id(&req))
-        .await?;
+    let permit = auth.principal().permit(Permission::Read)?;
+    let id = path_service(&req)?;
+    let service = state.use_cases.catalog.get(permit, id).await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }
 
@@ -236,11 +237,13 @@ pub async fn replace_service(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body)?;
+    let permit = auth.principal().permit(Permission::Update)?;
+    let id = path_service(&req)?;
+    let spec = ServiceSpec::parse(&object_body(body)?)?;
     let service = state
         .use_cases
         .catalog
-        .replace(auth.principal(), path_id(&req), &body, precondition(&req))
+        .replace(permit, id, spec, precondition(&req))
         .await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }
@@ -264,15 +267,13 @@ pub async fn patch_service(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let permit = auth.principal().permit(Permission::Update)?;
+    let id = path_service(&req)?;
+    let patch = ServicePatch::parse(&body.value()?)?;
     let service = state
         .use_cases
         .catalog
-        .patch(
-            auth.principal(),
-            path_id(&req),
-            &body.value()?,
-            precondition(&req),
-        )
+        .patch(permit, id, patch, precondition(&req))
         .await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }
@@ -293,10 +294,12 @@ pub async fn delete_service(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let permit = auth.principal().permit(Permission::Delete)?;
+    let id = path_service(&req)?;
     state
         .use_cases
         .catalog
-        .delete(auth.principal(), path_id(&req), precondition(&req))
+        .delete(permit, id, precondition(&req))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -15,6 +15,25 @@ pub struct UrlPolicy {
     pub allow_http: bool,
 }
 
+impl UrlPolicy {
+    /// The widest policy: what a request body is parsed under, before the use
+    /// case applies the deployment's own (`check`).
+    pub const HTTP_ALLOWED: UrlPolicy = UrlPolicy { allow_http: true };
+
+    /// Whether this deployment accepts the spec's `base_url` (parsed under
+    /// `HTTP_ALLOWED`, so it is `http://` or `https://`, in lowercase).
+    ///
+    /// # Errors
+    /// A `base_url` field error for `http://` where only https is allowed.
+    pub fn check(self, spec: &ServiceSpec) -> Result<(), FieldErrors> {
+        if self.allow_http || spec.base_url.as_str().starts_with("https://") {
+            Ok(())
+        } else {
+            Err(FieldErrors::single("base_url", "must use https"))
+        }
+    }
+}
+
 const WRITABLE_FIELDS: [&str; 7] = [
     "name",
     "description",
@@ -121,6 +140,16 @@ impl ServiceSpec {
         }
     }
 
+    /// A request body's document (POST, PUT), under `UrlPolicy::HTTP_ALLOWED`:
+    /// the deployment's URL policy is the use case's to apply, since a URL that a
+    /// change leaves as it is stays acceptable even if the policy has tightened.
+    ///
+    /// # Errors
+    /// As `from_document`.
+    pub fn parse(doc: &Map<String, Value>) -> Result<Self, FieldErrors> {
+        Self::from_document(doc, UrlPolicy::HTTP_ALLOWED)
+    }
+
     /// The writable fields as a JSON object (the inverse of `from_document`).
     pub fn to_document(&self) -> Map<String, Value> {
         let mut doc = Map::new();
@@ -140,6 +169,39 @@ impl ServiceSpec {
             Value::Object(self.metadata.as_map().clone()),
         );
         doc
+    }
+}
+
+/// A validated JSON Merge Patch (RFC 7396) of a service: an object that names
+/// only writable fields. Whether its result is a valid service is known only
+/// once it is applied to the service as stored (`apply_to`, then `parse`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicePatch(Map<String, Value>);
+
+impl ServicePatch {
+    /// # Errors
+    /// `body` when the patch is not an object; each read-only or unknown field.
+    pub fn parse(patch: &Value) -> Result<Self, FieldErrors> {
+        let Value::Object(members) = patch else {
+            return Err(FieldErrors::single(
+                "body",
+                "a merge patch must be a JSON object",
+            ));
+        };
+        check_field_names(members).into_result(Self(members.clone()))
+    }
+
+    /// The document `spec` becomes under this patch.
+    pub fn apply_to(&self, spec: &ServiceSpec) -> Map<String, Value> {
+        let mut merged = spec.to_document();
+        for (key, value) in &self.0 {
+            let member = merged.entry(key.clone()).or_insert(Value::Null);
+            apply_merge_patch(member, value);
+            if member.is_null() {
+                merged.remove(key);
+            }
+        }
+        merged
     }
 }
 

@@ -2,10 +2,14 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::audit::{AuditAction, AuditEvent, AuditQuery};
-use crate::pagination::{parse_limit, parse_timestamp, Cursor, CursorKey, CursorScope, Page};
+use crate::pagination::{
+    parse_limit, parse_timestamp, Cursor, CursorKey, CursorScope, ListRequest, Page,
+};
 use crate::ports::AuditLog;
-use crate::principal::{Permission, Principal};
+use crate::principal::{Permission, Permit, TenantId};
 use crate::service::ServiceId;
 use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
@@ -23,27 +27,45 @@ pub struct RawAuditParams<'a> {
     pub until: Option<&'a str>,
 }
 
-#[derive(Clone)]
-pub struct AuditTrail {
-    log: Arc<dyn AuditLog>,
-    cursor_key: CursorKey,
+/// What the audit listing may be narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub service_id: Option<ServiceId>,
+    pub action: Option<AuditAction>,
+    pub actor: Option<String>,
+    /// occurred_at >= since.
+    pub since: Option<DateTime<Utc>>,
+    /// occurred_at < until.
+    pub until: Option<DateTime<Utc>>,
 }
 
-impl AuditTrail {
-    pub fn new(log: Arc<dyn AuditLog>, cursor_key: CursorKey) -> Self {
-        Self { log, cursor_key }
+impl AuditFilter {
+    /// The tenant's audit listing under this filter, as the scope a cursor is bound to.
+    fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
+        let service = self.service_id.map(|s| s.to_string());
+        let since = self.since.map(|t| t.timestamp_micros().to_string());
+        let until = self.until.map(|t| t.timestamp_micros().to_string());
+        f(&CursorScope {
+            listing: "audit",
+            tenant,
+            filter: &[
+                service.as_deref(),
+                self.action.map(AuditAction::as_str),
+                self.actor.as_deref(),
+                since.as_deref(),
+                until.as_deref(),
+            ],
+        })
     }
+}
 
-    /// One page of the caller's tenant's events, newest first.
-    ///
+/// A request for a page of the tenant's audit trail.
+pub type AuditListRequest = ListRequest<AuditFilter>;
+
+impl AuditListRequest {
     /// # Errors
-    /// `Forbidden` without `external-service:audit`, `Validation`, `InvalidCursor`.
-    pub async fn list(
-        &self,
-        principal: &Principal,
-        raw: &RawAuditParams<'_>,
-    ) -> Result<Page<AuditEvent>, UseCaseError> {
-        principal.require(Permission::Audit)?;
+    /// The field errors naming each bad parameter.
+    pub fn parse(raw: &RawAuditParams<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let limit = parse_limit(raw.limit, &mut errors);
         let service_id = raw.service_id.and_then(|t| {
@@ -60,53 +82,71 @@ impl AuditTrail {
         });
         let since = parse_timestamp("since", raw.since, &mut errors);
         let until = parse_timestamp("until", raw.until, &mut errors);
-        if !errors.is_empty() {
-            return Err(errors.into());
-        }
-        let service_text = service_id.map(|s| s.to_string());
-        let since_text = since.map(|t| t.timestamp_micros().to_string());
-        let until_text = until.map(|t| t.timestamp_micros().to_string());
-        let scope = CursorScope {
-            listing: "audit",
-            tenant: principal.tenant(),
-            filter: &[
-                service_text.as_deref(),
-                action.map(AuditAction::as_str),
-                raw.actor,
-                since_text.as_deref(),
-                until_text.as_deref(),
-            ],
-        };
-        let after = raw
-            .cursor
-            .map(|text| Cursor::decode(text, &scope, &self.cursor_key))
-            .transpose()?;
-        let query = AuditQuery {
+        errors.into_result(Self {
             limit,
+            cursor: raw.cursor.map(str::to_owned),
+            filter: AuditFilter {
+                service_id,
+                action,
+                actor: raw.actor.map(str::to_owned),
+                since,
+                until,
+            },
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditTrail {
+    log: Arc<dyn AuditLog>,
+    cursor_key: CursorKey,
+}
+
+impl AuditTrail {
+    pub fn new(log: Arc<dyn AuditLog>, cursor_key: CursorKey) -> Self {
+        Self { log, cursor_key }
+    }
+
+    /// One page of the caller's tenant's events, newest first.
+    ///
+    /// # Errors
+    /// `Forbidden` without a permit of `external-service:audit`, `InvalidCursor`.
+    pub async fn list(
+        &self,
+        permit: Permit<'_>,
+        request: AuditListRequest,
+    ) -> Result<Page<AuditEvent>, UseCaseError> {
+        let principal = permit.holder_of(Permission::Audit)?;
+        let tenant = principal.tenant();
+        let after = request
+            .filter
+            .with_scope(tenant, |scope| request.open_cursor(scope, &self.cursor_key))?;
+        let filter = request.filter;
+        let query = AuditQuery {
+            limit: request.limit,
             after,
-            service_id,
-            action,
-            actor: raw.actor.map(str::to_owned),
-            since,
-            until,
+            service_id: filter.service_id,
+            action: filter.action,
+            actor: filter.actor.clone(),
+            since: filter.since,
+            until: filter.until,
         };
-        let mut items = self
+        let rows = self
             .log
-            .list(principal.tenant(), &query)
+            .list(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        let next_cursor = if items.len() > usize::from(limit) {
-            items.truncate(usize::from(limit));
-            items.last().map(|last| {
-                Cursor {
-                    at: last.occurred_at,
-                    id: last.id,
-                }
-                .encode(&scope, &self.cursor_key)
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(filter.with_scope(tenant, |scope| {
+            Page::from_rows(
+                rows,
+                request.limit,
+                |event| Cursor {
+                    at: event.occurred_at,
+                    id: event.id,
+                },
+                scope,
+                &self.cursor_key,
+            )
+        }))
     }
 }

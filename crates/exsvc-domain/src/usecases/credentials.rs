@@ -8,13 +8,14 @@ use serde_json::{Map, Value};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::credential::{CredentialMeta, CredentialRecord, CredentialSecret};
+use crate::pagination::parse_timestamp;
 use crate::ports::{
     AuditLog, Clock, CredentialBinding, CredentialCipher, CredentialRepository, IdGenerator,
     RepositoryError, ServiceRepository,
 };
-use crate::principal::{Permission, Principal};
+use crate::principal::{Permission, Permit, Principal};
 use crate::service::{Service, ServiceId};
-use crate::usecases::plain_store_error;
+use crate::usecases::{audit_event, plain_store_error};
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
@@ -51,13 +52,7 @@ impl CredentialInput {
         }
         let expires_at = match body.get("expires_at") {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) => match DateTime::parse_from_rfc3339(text) {
-                Ok(at) => Some(at.with_timezone(&Utc)),
-                Err(_) => {
-                    errors.add("expires_at", "must be an RFC 3339 timestamp");
-                    None
-                }
-            },
+            Some(Value::String(text)) => parse_timestamp("expires_at", Some(text), &mut errors),
             Some(_) => {
                 errors.add("expires_at", "must be an RFC 3339 timestamp");
                 None
@@ -101,9 +96,15 @@ pub struct CredentialVault {
     max_earlier_versions: usize,
 }
 
-pub(crate) fn parse_id(raw_id: &str) -> Result<ServiceId, UseCaseError> {
-    ServiceId::parse(raw_id)
-        .ok_or_else(|| UseCaseError::NotFound(raw_id.chars().take(100).collect()))
+/// The `version` query parameter of a credential read.
+///
+/// # Errors
+/// A `version` field error unless it is a positive integer.
+pub fn parse_version(raw: &str) -> Result<i64, FieldErrors> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| FieldErrors::single("version", "must be a positive integer"))
 }
 
 /// Seals `input` as version `version` of `service`, created `now`.
@@ -173,33 +174,29 @@ impl CredentialVault {
         version: Option<i64>,
         outcome: AuditOutcome,
     ) -> AuditEvent {
-        AuditEvent {
-            id: self.ids.new_event_id(),
-            occurred_at: self.clock.now(),
-            tenant_id: principal.tenant().clone(),
-            actor: principal.actor().to_owned(),
+        audit_event(
+            self.ids.as_ref(),
+            self.clock.as_ref(),
+            principal,
             action,
-            service_id: service,
-            credential_version: version,
+            service,
+            version,
             outcome,
-            request_id: principal.request_id().map(str::to_owned),
-        }
+        )
     }
 
     /// Stores a new current version. Returns its metadata and whether it is the
     /// service's first credential (201 rather than 200).
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:update`, `Validation`, `NotFound`.
+    /// `Forbidden` without a permit of `external-service:update`, `NotFound`.
     pub async fn put(
         &self,
-        principal: &Principal,
-        raw_id: &str,
-        body: &Map<String, Value>,
+        permit: Permit<'_>,
+        id: ServiceId,
+        input: CredentialInput,
     ) -> Result<(CredentialMeta, bool), UseCaseError> {
-        principal.require(Permission::Update)?;
-        let id = parse_id(raw_id)?;
-        let input = CredentialInput::parse(body)?;
+        let principal = permit.holder_of(Permission::Update)?;
         for _ in 0..MAX_VERSION_ATTEMPTS {
             let state = match self.credentials.version_state(principal.tenant(), id).await {
                 Ok(state) => state,
@@ -243,36 +240,51 @@ impl CredentialVault {
         Err(UseCaseError::Unavailable)
     }
 
-    /// Reveals the current version, or `version`. The read is recorded before the
-    /// secret is returned; if it cannot be recorded the secret is not returned. A
-    /// caller without `external-service:credentials` is refused and recorded as
-    /// `denied`.
+    /// The permit to reveal a credential of `service` (`None`: the path names
+    /// no service), checked before anything else of the request. A caller
+    /// without `external-service:credentials` is refused and the refusal
+    /// recorded as `denied`.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `CredentialsNotFound`, `Unavailable` (the audit
-    /// trail cannot be written), `Internal` (the ciphertext does not open).
+    /// `Forbidden`.
+    pub async fn permit_reveal<'p>(
+        &self,
+        principal: &'p Principal,
+        service: Option<ServiceId>,
+    ) -> Result<Permit<'p>, UseCaseError> {
+        let refusal = match principal.permit(Permission::Credentials) {
+            Ok(permit) => return Ok(permit),
+            Err(refusal) => refusal,
+        };
+        let denied = self.event(
+            principal,
+            AuditAction::CredentialsRead,
+            service,
+            None,
+            AuditOutcome::Denied,
+        );
+        // The refusal stands whether or not it could be recorded; a gap in the
+        // trail must at least be visible in the log.
+        if let Err(error) = self.audit.record(&denied).await {
+            tracing::warn!(%error, service = ?service, "a refused credential read could not be recorded");
+        }
+        Err(refusal)
+    }
+
+    /// Reveals the current version, or `version`. The read is recorded before the
+    /// secret is returned; if it cannot be recorded the secret is not returned.
+    ///
+    /// # Errors
+    /// `Forbidden` without a permit of `external-service:credentials`,
+    /// `NotFound`, `CredentialsNotFound`, `Unavailable` (the audit trail cannot
+    /// be written), `Internal` (the ciphertext does not open).
     pub async fn reveal(
         &self,
-        principal: &Principal,
-        raw_id: &str,
+        permit: Permit<'_>,
+        id: ServiceId,
         version: Option<i64>,
     ) -> Result<RevealedCredential, UseCaseError> {
-        if let Err(refusal) = principal.require(Permission::Credentials) {
-            let denied = self.event(
-                principal,
-                AuditAction::CredentialsRead,
-                ServiceId::parse(raw_id),
-                version,
-                AuditOutcome::Denied,
-            );
-            // The refusal stands whether or not it could be recorded; a gap in
-            // the trail must at least be visible in the log.
-            if let Err(error) = self.audit.record(&denied).await {
-                tracing::warn!(%error, service = raw_id, "a refused credential read could not be recorded");
-            }
-            return Err(refusal);
-        }
-        let id = parse_id(raw_id)?;
+        let principal = permit.holder_of(Permission::Credentials)?;
         let service = self
             .services
             .find(principal.tenant(), id)
@@ -334,11 +346,10 @@ impl CredentialVault {
     /// service. A service without a credential has an empty list.
     pub async fn versions(
         &self,
-        principal: &Principal,
-        raw_id: &str,
+        permit: Permit<'_>,
+        id: ServiceId,
     ) -> Result<Vec<CredentialMeta>, UseCaseError> {
-        principal.require(Permission::Read)?;
-        let id = parse_id(raw_id)?;
+        let principal = permit.holder_of(Permission::Read)?;
         if self
             .services
             .find(principal.tenant(), id)
@@ -362,9 +373,8 @@ impl CredentialVault {
     ///
     /// # Errors
     /// `Forbidden` without `external-service:update`, `NotFound`.
-    pub async fn delete(&self, principal: &Principal, raw_id: &str) -> Result<(), UseCaseError> {
-        principal.require(Permission::Update)?;
-        let id = parse_id(raw_id)?;
+    pub async fn delete(&self, permit: Permit<'_>, id: ServiceId) -> Result<(), UseCaseError> {
+        let principal = permit.holder_of(Permission::Update)?;
         match self.credentials.version_state(principal.tenant(), id).await {
             Ok(state) if state.current.is_some() => {}
             Ok(_) => return Ok(()),
@@ -537,7 +547,7 @@ mod tests {
             audit,
         );
         let err = v
-            .reveal(&principal(&[Permission::Read]), &id.to_string(), None)
+            .permit_reveal(&principal(&[Permission::Read]), Some(id))
             .await
             .unwrap_err();
         assert!(matches!(
@@ -565,8 +575,10 @@ mod tests {
         let v = vault(services, credentials, audit);
         let err = v
             .reveal(
-                &principal(&[Permission::Credentials]),
-                &id.to_string(),
+                principal(&[Permission::Credentials])
+                    .permit(Permission::Credentials)
+                    .unwrap(),
+                id,
                 None,
             )
             .await
@@ -597,8 +609,10 @@ mod tests {
         let v = vault(services, credentials, audit);
         let revealed = v
             .reveal(
-                &principal(&[Permission::Credentials]),
-                &id.to_string(),
+                principal(&[Permission::Credentials])
+                    .permit(Permission::Credentials)
+                    .unwrap(),
+                id,
                 None,
             )
             .await

@@ -7,14 +7,51 @@ mod idempotency;
 mod services;
 mod wiring;
 
-pub use audit::{AuditTrail, RawAuditParams};
-pub use credentials::{CredentialInput, CredentialVault, RevealedCredential, RewrapReport};
+pub use audit::{AuditFilter, AuditListRequest, AuditTrail, RawAuditParams};
+pub use credentials::{
+    parse_version, CredentialInput, CredentialVault, RevealedCredential, RewrapReport,
+};
 pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
-pub use services::{CatalogSettings, Precondition, ServiceCatalog};
+pub use services::{CatalogSettings, NewService, Precondition, ServiceCatalog};
 pub use wiring::{UseCaseSettings, UseCases};
 
-use crate::ports::RepositoryError;
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::ports::{Clock, IdGenerator, RepositoryError};
+use crate::principal::Principal;
+use crate::service::ServiceId;
 use crate::UseCaseError;
+
+/// The service a path's `{id}` names. Text that is no service id names no
+/// service: 404, the same answer as for an id the tenant does not have.
+///
+/// # Errors
+/// `NotFound`, echoing the text (bounded, so a huge path does not make a huge body).
+pub fn service_id(raw: &str) -> Result<ServiceId, UseCaseError> {
+    ServiceId::parse(raw).ok_or_else(|| UseCaseError::NotFound(raw.chars().take(100).collect()))
+}
+
+/// The one builder of audit events: `principal` did `action` now, in its request.
+pub(crate) fn audit_event(
+    ids: &dyn IdGenerator,
+    clock: &dyn Clock,
+    principal: &Principal,
+    action: AuditAction,
+    service: Option<ServiceId>,
+    credential_version: Option<i64>,
+    outcome: AuditOutcome,
+) -> AuditEvent {
+    AuditEvent {
+        id: ids.new_event_id(),
+        occurred_at: clock.now(),
+        tenant_id: principal.tenant().clone(),
+        actor: principal.actor().to_owned(),
+        action,
+        service_id: service,
+        credential_version,
+        outcome,
+        request_id: principal.request_id().map(str::to_owned),
+    }
+}
 
 /// The one translation of a store failure that no use case expects: the store
 /// is unreachable (503) or something else went wrong (500, the cause logged).

@@ -3,15 +3,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::pagination::{Cursor, CursorKey, ListQuery, Page, RawListParams};
+use crate::pagination::{Cursor, CursorKey, Page, ServiceListRequest};
 use crate::ports::{Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository};
-use crate::principal::{Permission, Principal};
+use crate::principal::{Permission, Permit, Principal};
 use crate::service::CredentialSummary;
-use crate::service::{
-    apply_merge_patch, check_field_names, Service, ServiceId, ServiceSpec, UrlPolicy,
-};
+use crate::service::{Service, ServiceId, ServicePatch, ServiceSpec, UrlPolicy};
 use crate::usecases::credentials::{seal, CredentialInput};
-use crate::usecases::plain_store_error;
+use crate::usecases::{audit_event, plain_store_error};
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
@@ -33,6 +31,44 @@ impl Precondition {
         match self {
             Precondition::Any => true,
             Precondition::Versions(versions) => versions.contains(&version),
+        }
+    }
+}
+
+/// A validated create body: the service and, when `auth_type` and
+/// `credentials` come along, its first credential version (stored in the same
+/// transaction).
+#[derive(Debug, Clone)]
+pub struct NewService {
+    pub spec: ServiceSpec,
+    pub credential: Option<CredentialInput>,
+}
+
+impl NewService {
+    /// Every problem of the service's fields and of the credential, at once.
+    ///
+    /// # Errors
+    /// The field errors.
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, FieldErrors> {
+        let mut fields = body.clone();
+        let mut credential_fields = Map::new();
+        for key in ["auth_type", "credentials"] {
+            if let Some(value) = fields.remove(key) {
+                credential_fields.insert(key.to_owned(), value);
+            }
+        }
+        let spec = ServiceSpec::parse(&fields);
+        let credential =
+            (!credential_fields.is_empty()).then(|| CredentialInput::parse(&credential_fields));
+        match (spec, credential.transpose()) {
+            (Ok(spec), Ok(credential)) => Ok(Self { spec, credential }),
+            (spec, credential) => {
+                let mut errors = spec.err().unwrap_or_default();
+                for (field, reason) in credential.err().unwrap_or_default().iter() {
+                    errors.add(field, reason);
+                }
+                Err(errors)
+            }
         }
     }
 }
@@ -72,39 +108,20 @@ impl ServiceCatalog {
         }
     }
 
-    /// Registers a service from a request body.
+    /// Registers a service.
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:create`; `Validation` for a bad body;
-    /// `AlreadyExists` when the tenant has a service of that name in any case.
+    /// `Forbidden` without a permit of `external-service:create`; `Validation`
+    /// for a `base_url` this deployment does not accept; `AlreadyExists` when the
+    /// tenant has a service of that name in any case.
     pub async fn create(
         &self,
-        principal: &Principal,
-        body: &Map<String, Value>,
+        permit: Permit<'_>,
+        input: NewService,
     ) -> Result<Service, UseCaseError> {
-        principal.require(Permission::Create)?;
-        // `auth_type` + `credentials` may come along: the first credential version,
-        // stored in the same transaction.
-        let mut fields = body.clone();
-        let mut credential_fields = Map::new();
-        for key in ["auth_type", "credentials"] {
-            if let Some(value) = fields.remove(key) {
-                credential_fields.insert(key.to_owned(), value);
-            }
-        }
-        let spec = ServiceSpec::from_document(&fields, self.settings.url_policy);
-        let credential =
-            (!credential_fields.is_empty()).then(|| CredentialInput::parse(&credential_fields));
-        let (spec, credential) = match (spec, credential.transpose()) {
-            (Ok(spec), Ok(credential)) => (spec, credential),
-            (spec, credential) => {
-                let mut errors = spec.err().unwrap_or_default();
-                for (field, reason) in credential.err().unwrap_or_default().iter() {
-                    errors.add(field, reason);
-                }
-                return Err(errors.into());
-            }
-        };
+        let principal = permit.holder_of(Permission::Create)?;
+        self.settings.url_policy.check(&input.spec)?;
+        let NewService { spec, credential } = input;
         let now = self.clock.now();
         let id = self.ids.new_service_id();
         let record = credential
@@ -140,46 +157,43 @@ impl ServiceCatalog {
     }
 
     /// # Errors
-    /// `Forbidden` without `external-service:read`; `NotFound` when the caller's
-    /// tenant has no service `raw_id`.
-    pub async fn get(&self, principal: &Principal, raw_id: &str) -> Result<Service, UseCaseError> {
-        principal.require(Permission::Read)?;
-        self.find(principal, parse_id(raw_id)?).await
+    /// `Forbidden` without a permit of `external-service:read`; `NotFound` when
+    /// the caller's tenant has no service `id`.
+    pub async fn get(&self, permit: Permit<'_>, id: ServiceId) -> Result<Service, UseCaseError> {
+        let principal = permit.holder_of(Permission::Read)?;
+        self.find(principal, id).await
     }
 
     /// One page of the caller's services, newest first.
     ///
     /// # Errors
-    /// `Forbidden` without `external-service:read`; `Validation` for bad
-    /// parameters; `InvalidCursor` for a cursor not issued for this listing.
+    /// `Forbidden` without a permit of `external-service:read`; `InvalidCursor`
+    /// for a cursor not issued for this listing.
     pub async fn list(
         &self,
-        principal: &Principal,
-        params: &RawListParams<'_>,
+        permit: Permit<'_>,
+        request: ServiceListRequest,
     ) -> Result<Page<Service>, UseCaseError> {
-        principal.require(Permission::Read)?;
-        let query = ListQuery::parse(params, principal.tenant(), &self.settings.cursor_key)?;
-        let mut items = self
+        let principal = permit.holder_of(Permission::Read)?;
+        let tenant = principal.tenant();
+        let query = request.open(tenant, &self.settings.cursor_key)?;
+        let rows = self
             .repository
-            .list(principal.tenant(), &query)
+            .list(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        let limit = usize::from(query.limit);
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|last| {
-                let position = Cursor {
-                    at: last.created_at,
-                    id: last.id.as_uuid(),
-                };
-                query.filter.with_scope(principal.tenant(), |scope| {
-                    position.encode(scope, &self.settings.cursor_key)
-                })
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(query.filter.with_scope(tenant, |scope| {
+            Page::from_rows(
+                rows,
+                query.limit,
+                |service| Cursor {
+                    at: service.created_at,
+                    id: service.id.as_uuid(),
+                },
+                scope,
+                &self.settings.cursor_key,
+            )
+        }))
     }
 
     /// Replaces every writable field (PUT): omitted optional fields take their
@@ -190,15 +204,14 @@ impl ServiceCatalog {
     /// service's name), `PreconditionFailed` when `precondition` does not hold.
     pub async fn replace(
         &self,
-        principal: &Principal,
-        raw_id: &str,
-        body: &Map<String, Value>,
+        permit: Permit<'_>,
+        id: ServiceId,
+        spec: ServiceSpec,
         precondition: Option<Precondition>,
     ) -> Result<Service, UseCaseError> {
-        principal.require(Permission::Update)?;
-        let id = parse_id(raw_id)?;
+        let principal = permit.holder_of(Permission::Update)?;
         self.modify(principal, id, precondition, |current| {
-            self.validate_change(body, current)
+            self.admit_change(spec.clone(), current)
         })
         .await
     }
@@ -206,34 +219,18 @@ impl ServiceCatalog {
     /// Applies a JSON Merge Patch (RFC 7396) to the writable fields (PATCH).
     ///
     /// # Errors
-    /// As `replace`; also `Validation` when the patch is not an object or names a
-    /// read-only or unknown field.
+    /// As `replace`; `Validation` names what the patched service breaks.
     pub async fn patch(
         &self,
-        principal: &Principal,
-        raw_id: &str,
-        patch: &Value,
+        permit: Permit<'_>,
+        id: ServiceId,
+        patch: ServicePatch,
         precondition: Option<Precondition>,
     ) -> Result<Service, UseCaseError> {
-        principal.require(Permission::Update)?;
-        let id = parse_id(raw_id)?;
-        let Value::Object(members) = patch else {
-            return Err(FieldErrors::single("body", "a merge patch must be a JSON object").into());
-        };
-        let field_errors = check_field_names(members);
-        if !field_errors.is_empty() {
-            return Err(field_errors.into());
-        }
+        let principal = permit.holder_of(Permission::Update)?;
         self.modify(principal, id, precondition, |current| {
-            let mut merged = current.spec.to_document();
-            for (key, value) in members {
-                let member = merged.entry(key.clone()).or_insert(Value::Null);
-                apply_merge_patch(member, value);
-                if member.is_null() {
-                    merged.remove(key);
-                }
-            }
-            self.validate_change(&merged, current)
+            let spec = ServiceSpec::parse(&patch.apply_to(&current.spec))?;
+            self.admit_change(spec, current)
         })
         .await
     }
@@ -245,12 +242,11 @@ impl ServiceCatalog {
     /// `PreconditionFailed`.
     pub async fn delete(
         &self,
-        principal: &Principal,
-        raw_id: &str,
+        permit: Permit<'_>,
+        id: ServiceId,
         precondition: Option<Precondition>,
     ) -> Result<(), UseCaseError> {
-        principal.require(Permission::Delete)?;
-        let id = parse_id(raw_id)?;
+        let principal = permit.holder_of(Permission::Delete)?;
         let expected_version = match precondition {
             None => None,
             Some(precondition) => {
@@ -288,17 +284,15 @@ impl ServiceCatalog {
         service: Option<ServiceId>,
         credential_version: Option<i64>,
     ) -> AuditEvent {
-        AuditEvent {
-            id: self.ids.new_event_id(),
-            occurred_at: self.clock.now(),
-            tenant_id: principal.tenant().clone(),
-            actor: principal.actor().to_owned(),
+        audit_event(
+            self.ids.as_ref(),
+            self.clock.as_ref(),
+            principal,
             action,
-            service_id: service,
+            service,
             credential_version,
-            outcome: AuditOutcome::Success,
-            request_id: principal.request_id().map(str::to_owned),
-        }
+            AuditOutcome::Success,
+        )
     }
 
     async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, UseCaseError> {
@@ -309,22 +303,18 @@ impl ServiceCatalog {
             .ok_or_else(|| UseCaseError::NotFound(id.to_string()))
     }
 
-    /// Validates the new document of an existing service. A `base_url` the change
-    /// leaves as it is stays acceptable even if the URL policy has since been
-    /// tightened: only new URLs must follow the current policy.
-    fn validate_change(
+    /// Applies the URL policy to the new spec of an existing service. A
+    /// `base_url` the change leaves as it is stays acceptable even if the policy
+    /// has since been tightened: only new URLs must follow the current policy.
+    fn admit_change(
         &self,
-        doc: &Map<String, Value>,
+        spec: ServiceSpec,
         current: &Service,
     ) -> Result<ServiceSpec, UseCaseError> {
-        let unchanged_url =
-            doc.get("base_url").and_then(Value::as_str) == Some(current.spec.base_url.as_str());
-        let policy = if unchanged_url {
-            UrlPolicy { allow_http: true }
-        } else {
-            self.settings.url_policy
-        };
-        Ok(ServiceSpec::from_document(doc, policy)?)
+        if spec.base_url != current.spec.base_url {
+            self.settings.url_policy.check(&spec)?;
+        }
+        Ok(spec)
     }
 
     /// Read, change, write back under the read version: an optimistic
@@ -371,13 +361,6 @@ impl ServiceCatalog {
         }
         Err(UseCaseError::Unavailable)
     }
-}
-
-fn parse_id(raw_id: &str) -> Result<ServiceId, UseCaseError> {
-    ServiceId::parse(raw_id).ok_or_else(|| {
-        // Echo what the client sent, bounded, so a huge path does not make a huge body.
-        UseCaseError::NotFound(raw_id.chars().take(100).collect())
-    })
 }
 
 /// Translates a store error of a write of `service`.

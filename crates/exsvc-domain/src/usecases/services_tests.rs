@@ -9,9 +9,10 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::pagination::{CursorKey, RawListParams};
+use crate::pagination::{CursorKey, RawListParams, ServiceListRequest};
 use crate::ports::{MockClock, MockIdGenerator, MockServiceRepository};
 use crate::principal::TenantId;
+use crate::usecases::service_id;
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).unwrap()
@@ -52,7 +53,78 @@ fn stored(version: i64) -> Service {
     }
 }
 
-fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
+/// The use cases as the HTTP adapter calls them: the caller's permit first,
+/// then the typed input parsed from the raw request, then the use case. The
+/// tests below read as requests; `each_use_case_requires_its_permit` checks the
+/// use cases themselves.
+struct Adapter(ServiceCatalog);
+
+impl Adapter {
+    async fn create(
+        &self,
+        p: &Principal,
+        body: &Map<String, Value>,
+    ) -> Result<Service, UseCaseError> {
+        let permit = p.permit(Permission::Create)?;
+        self.0.create(permit, NewService::parse(body)?).await
+    }
+
+    async fn get(&self, p: &Principal, raw_id: &str) -> Result<Service, UseCaseError> {
+        let permit = p.permit(Permission::Read)?;
+        self.0.get(permit, service_id(raw_id)?).await
+    }
+
+    async fn list(
+        &self,
+        p: &Principal,
+        raw: &RawListParams<'_>,
+    ) -> Result<Page<Service>, UseCaseError> {
+        let permit = p.permit(Permission::Read)?;
+        self.0.list(permit, ServiceListRequest::parse(raw)?).await
+    }
+
+    async fn replace(
+        &self,
+        p: &Principal,
+        raw_id: &str,
+        body: &Map<String, Value>,
+        precondition: Option<Precondition>,
+    ) -> Result<Service, UseCaseError> {
+        let permit = p.permit(Permission::Update)?;
+        let id = service_id(raw_id)?;
+        self.0
+            .replace(permit, id, ServiceSpec::parse(body)?, precondition)
+            .await
+    }
+
+    async fn patch(
+        &self,
+        p: &Principal,
+        raw_id: &str,
+        patch: &Value,
+        precondition: Option<Precondition>,
+    ) -> Result<Service, UseCaseError> {
+        let permit = p.permit(Permission::Update)?;
+        let id = service_id(raw_id)?;
+        self.0
+            .patch(permit, id, ServicePatch::parse(patch)?, precondition)
+            .await
+    }
+
+    async fn delete(
+        &self,
+        p: &Principal,
+        raw_id: &str,
+        precondition: Option<Precondition>,
+    ) -> Result<(), UseCaseError> {
+        let permit = p.permit(Permission::Delete)?;
+        self.0
+            .delete(permit, service_id(raw_id)?, precondition)
+            .await
+    }
+}
+
+fn catalog(repo: MockServiceRepository) -> Adapter {
     let mut clock = MockClock::new();
     clock
         .expect_now()
@@ -61,13 +133,13 @@ fn catalog(repo: MockServiceRepository) -> ServiceCatalog {
     ids.expect_new_service_id()
         .returning(|| ServiceId::from_uuid(Uuid::now_v7()));
     ids.expect_new_event_id().returning(Uuid::now_v7);
-    ServiceCatalog::new(
+    Adapter(ServiceCatalog::new(
         Arc::new(repo),
         Arc::new(clock),
         Arc::new(ids),
         Arc::new(crate::ports::MockCredentialCipher::new()),
         settings(),
-    )
+    ))
 }
 
 fn settings() -> CatalogSettings {
@@ -77,55 +149,48 @@ fn settings() -> CatalogSettings {
     }
 }
 
-/// Every use case refuses a caller without its permission, before touching the store.
+/// A caller without a permission gets no permit for it; and every use case
+/// refuses a permit for another permission, before touching the store.
 #[tokio::test]
-async fn each_use_case_requires_its_permission() {
-    let c = catalog(MockServiceRepository::new()); // any call to the store would panic
-    let id = Uuid::now_v7().to_string();
-    let q = RawListParams::default();
-    let all_but = |p: Permission| {
-        caller(
-            &Permission::ALL
-                .into_iter()
-                .filter(|x| *x != p)
-                .collect::<Vec<_>>(),
-        )
-    };
-
+async fn each_use_case_requires_its_permit() {
+    let c = catalog(MockServiceRepository::new()).0; // any call to the store would panic
+    let id = ServiceId::from_uuid(Uuid::now_v7());
+    let reader = caller(&[Permission::Read]);
+    let creator = caller(&[Permission::Create]);
+    assert!(matches!(
+        reader.permit(Permission::Create),
+        Err(UseCaseError::Forbidden(Permission::Create))
+    ));
+    // A permit of another permission proves nothing.
+    fn wrong(p: &Principal) -> Permit<'_> {
+        p.permit(p.permissions().next().unwrap()).unwrap()
+    }
     let forbidden = |r: Result<(), UseCaseError>, p: Permission| match r {
         Err(UseCaseError::Forbidden(got)) => assert_eq!(got, p),
         other => panic!("expected Forbidden({p}), got {other:?}"),
     };
+    let input = NewService::parse(&body()).unwrap();
+    let spec = input.spec.clone();
+    let patch = ServicePatch::parse(&json!({})).unwrap();
+    let request = ServiceListRequest::parse(&RawListParams::default()).unwrap();
     forbidden(
-        c.create(&all_but(Permission::Create), &body())
-            .await
-            .map(drop),
+        c.create(wrong(&reader), input).await.map(drop),
         Permission::Create,
     );
+    forbidden(c.get(wrong(&creator), id).await.map(drop), Permission::Read);
     forbidden(
-        c.get(&all_but(Permission::Read), &id).await.map(drop),
+        c.list(wrong(&creator), request).await.map(drop),
         Permission::Read,
     );
     forbidden(
-        c.list(&all_but(Permission::Read), &q).await.map(drop),
-        Permission::Read,
-    );
-    forbidden(
-        c.replace(&all_but(Permission::Update), &id, &body(), None)
-            .await
-            .map(drop),
+        c.replace(wrong(&reader), id, spec, None).await.map(drop),
         Permission::Update,
     );
     forbidden(
-        c.patch(&all_but(Permission::Update), &id, &json!({}), None)
-            .await
-            .map(drop),
+        c.patch(wrong(&reader), id, patch, None).await.map(drop),
         Permission::Update,
     );
-    forbidden(
-        c.delete(&all_but(Permission::Delete), &id, None).await,
-        Permission::Delete,
-    );
+    forbidden(c.delete(wrong(&reader), id, None).await, Permission::Delete);
 }
 
 #[tokio::test]
