@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::pagination::{Cursor, CursorScope};
 use crate::principal::TenantId;
 use crate::service::ServiceId;
 
@@ -81,13 +82,9 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
-/// A validated audit listing request. Keyset pagination on
-/// (`occurred_at`, `id`), newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditQuery {
-    pub limit: u16,
-    /// Strictly older than this (occurred_at, id).
-    pub after: Option<crate::pagination::Cursor>,
+/// What the audit listing may be narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
     pub service_id: Option<ServiceId>,
     pub action: Option<AuditAction>,
     pub actor: Option<String>,
@@ -95,6 +92,36 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     /// occurred_at < until.
     pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// The tenant's audit listing under this filter, as the scope a cursor is bound to.
+    pub fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
+        let service = self.service_id.map(|s| s.to_string());
+        let since = self.since.map(|t| t.timestamp_micros().to_string());
+        let until = self.until.map(|t| t.timestamp_micros().to_string());
+        f(&CursorScope {
+            listing: "audit",
+            tenant,
+            filter: &[
+                service.as_deref(),
+                self.action.map(AuditAction::as_str),
+                self.actor.as_deref(),
+                since.as_deref(),
+                until.as_deref(),
+            ],
+        })
+    }
+}
+
+/// A validated audit listing, with its cursor opened: what a store reads.
+/// Keyset pagination on (`occurred_at`, `id`), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub limit: u16,
+    /// Strictly older than this (occurred_at, id).
+    pub after: Option<Cursor>,
+    pub filter: AuditFilter,
 }
 
 #[cfg(test)]

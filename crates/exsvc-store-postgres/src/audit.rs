@@ -45,19 +45,19 @@ impl AuditLog for PgStore {
                 .filter(dsl::occurred_at.le(at))
                 .filter(dsl::occurred_at.lt(at).or(dsl::id.lt(id)));
         }
-        if let Some(service) = query.service_id {
+        if let Some(service) = query.filter.service_id {
             select = select.filter(dsl::service_id.eq(service.as_uuid()));
         }
-        if let Some(action) = query.action {
+        if let Some(action) = query.filter.action {
             select = select.filter(dsl::action.eq(action.as_str()));
         }
-        if let Some(actor) = &query.actor {
+        if let Some(actor) = &query.filter.actor {
             select = select.filter(dsl::actor.eq(actor.clone()));
         }
-        if let Some(since) = query.since {
+        if let Some(since) = query.filter.since {
             select = select.filter(dsl::occurred_at.ge(since));
         }
-        if let Some(until) = query.until {
+        if let Some(until) = query.filter.until {
             select = select.filter(dsl::occurred_at.lt(until));
         }
         self.bounded(async {

@@ -2,14 +2,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-
-use crate::audit::{AuditAction, AuditEvent, AuditQuery};
-use crate::pagination::{
-    parse_limit, parse_timestamp, Cursor, CursorKey, CursorScope, ListRequest, Page,
-};
+use crate::audit::{AuditAction, AuditEvent, AuditFilter, AuditQuery};
+use crate::pagination::{parse_limit, parse_timestamp, Cursor, CursorKey, ListRequest, Page};
 use crate::ports::AuditLog;
-use crate::principal::{Permission, Permit, TenantId};
+use crate::principal::{Permission, Permit};
 use crate::service::ServiceId;
 use crate::usecases::plain_store_error;
 use crate::validation::FieldErrors;
@@ -25,38 +21,6 @@ pub struct RawAuditParams<'a> {
     pub actor: Option<&'a str>,
     pub since: Option<&'a str>,
     pub until: Option<&'a str>,
-}
-
-/// What the audit listing may be narrowed to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub service_id: Option<ServiceId>,
-    pub action: Option<AuditAction>,
-    pub actor: Option<String>,
-    /// occurred_at >= since.
-    pub since: Option<DateTime<Utc>>,
-    /// occurred_at < until.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl AuditFilter {
-    /// The tenant's audit listing under this filter, as the scope a cursor is bound to.
-    fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
-        let service = self.service_id.map(|s| s.to_string());
-        let since = self.since.map(|t| t.timestamp_micros().to_string());
-        let until = self.until.map(|t| t.timestamp_micros().to_string());
-        f(&CursorScope {
-            listing: "audit",
-            tenant,
-            filter: &[
-                service.as_deref(),
-                self.action.map(AuditAction::as_str),
-                self.actor.as_deref(),
-                since.as_deref(),
-                until.as_deref(),
-            ],
-        })
-    }
 }
 
 /// A request for a page of the tenant's audit trail.
@@ -121,22 +85,17 @@ impl AuditTrail {
         let after = request
             .filter
             .with_scope(tenant, |scope| request.open_cursor(scope, &self.cursor_key))?;
-        let filter = request.filter;
         let query = AuditQuery {
             limit: request.limit,
             after,
-            service_id: filter.service_id,
-            action: filter.action,
-            actor: filter.actor.clone(),
-            since: filter.since,
-            until: filter.until,
+            filter: request.filter,
         };
         let rows = self
             .log
             .list(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        Ok(filter.with_scope(tenant, |scope| {
+        Ok(query.filter.with_scope(tenant, |scope| {
             Page::from_rows(
                 rows,
                 request.limit,

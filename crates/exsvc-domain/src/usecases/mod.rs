@@ -7,7 +7,7 @@ mod idempotency;
 mod services;
 mod wiring;
 
-pub use audit::{AuditFilter, AuditListRequest, AuditTrail, RawAuditParams};
+pub use audit::{AuditListRequest, AuditTrail, RawAuditParams};
 pub use credentials::{
     parse_version, CredentialInput, CredentialVault, RevealedCredential, RewrapReport,
 };

@@ -3,7 +3,7 @@
 
 use super::fixtures::*;
 use chrono::Duration;
-use exsvc_domain::audit::{AuditAction, AuditOutcome, AuditQuery};
+use exsvc_domain::audit::{AuditAction, AuditFilter, AuditOutcome, AuditQuery};
 
 contract_cases! {
     audit => __exsvc_contract_audit;
@@ -53,11 +53,11 @@ contract_cases! {
         let query = |limit: u16| AuditQuery {
             limit,
             after: None,
-            service_id: None,
-            action: None,
-            actor: None,
-            since: None,
-            until: None,
+            filter: AuditFilter::default(),
+        };
+        let filtered = |filter: AuditFilter| AuditQuery {
+            filter,
+            ..query(100)
         };
         let all = stores.audit.list(&tenant("t1"), &query(100)).await.unwrap();
         assert_eq!(
@@ -82,18 +82,18 @@ contract_cases! {
             all[2]
         );
         // Filters.
-        let by_action = AuditQuery {
+        let by_action = filtered(AuditFilter {
             action: Some(AuditAction::ServiceCreate),
-            ..query(100)
-        };
+            ..AuditFilter::default()
+        });
         assert_eq!(
             stores.audit.list(&tenant("t1"), &by_action).await.unwrap(),
             [created.clone()]
         );
-        let by_actor = AuditQuery {
+        let by_actor = filtered(AuditFilter {
             actor: Some("bob".into()),
-            ..query(100)
-        };
+            ..AuditFilter::default()
+        });
         assert_eq!(
             stores
                 .audit
@@ -103,10 +103,10 @@ contract_cases! {
                 .len(),
             2
         );
-        let by_service = AuditQuery {
+        let by_service = filtered(AuditFilter {
             service_id: Some(s.id),
-            ..query(100)
-        };
+            ..AuditFilter::default()
+        });
         assert_eq!(
             stores
                 .audit
@@ -116,11 +116,11 @@ contract_cases! {
                 .len(),
             6
         );
-        let window = AuditQuery {
+        let window = filtered(AuditFilter {
             since: Some(reads[1].occurred_at),
             until: Some(reads[3].occurred_at),
-            ..query(100)
-        };
+            ..AuditFilter::default()
+        });
         assert_eq!(
             stores.audit.list(&tenant("t1"), &window).await.unwrap(),
             [reads[2].clone(), reads[1].clone()]
