@@ -33,36 +33,9 @@ ts=clients/typescript
 [ -x "$ts/node_modules/.bin/openapi-typescript" ] && [ -x "$ts/node_modules/.bin/tsc" ] \
   || die "needs the TypeScript tools: (cd $ts && npm ci)"
 
-maintenance_url="${EXSVC_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-db="exsvc_clients_$$"
-server_pid=""
-workdir="$(mktemp -d)"
-
-cleanup() {
-  local status=$?
-  stop_exsvc
-  psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
-    || echo "clients: could not drop database $db" >&2
-  if [ "$status" -ne 0 ] && [ -s "$workdir/server.log" ]; then
-    echo "clients: last lines of the server log:" >&2
-    tail -n 20 "$workdir/server.log" >&2
-  fi
-  rm -rf "$workdir" "$ts/generated"
-  exit "$status"
-}
-trap cleanup EXIT
+trap 'scratch_cleanup "$ts/generated"' EXIT
 trap 'exit 130' INT TERM
-
-psql -w -q "$maintenance_url" -c 'SELECT 1' >/dev/null \
-  || die "PostgreSQL is not reachable at $maintenance_url"
-
-echo "==> building the debug binary"
-cargo build --quiet --bin exsvc
-bin=target/debug/exsvc
-
-psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
-configure_exsvc "$bin" "$(with_db "$maintenance_url" "$db")" "$workdir" clients1 text
-start_exsvc "$bin" "$workdir"
+serve_scratch clients clients1
 token="$("$bin" token --tenant clients --role admin --sub clients-flow --ttl 1h)"
 
 curl -fsS "$base/api-docs/openapi.json" -o "$workdir/openapi.json"

@@ -22,45 +22,20 @@ command -v st >/dev/null 2>&1 || die "needs schemathesis (pip install 'schemathe
 command -v psql >/dev/null 2>&1 || die "needs psql (PostgreSQL client)"
 command -v curl >/dev/null 2>&1 || die "needs curl"
 
-maintenance_url="${EXSVC_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 seed="${CONFORMANCE_SEED:-20261128}"
 examples="${CONFORMANCE_EXAMPLES:-100}"
 report_dir="${CONFORMANCE_REPORT_DIR:-target/conformance}"
-db="exsvc_conformance_$$"
-server_pid=""
-workdir="$(mktemp -d)"
 
-cleanup() {
-  local status=$?
-  stop_exsvc
-  psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
-    || echo "conformance: could not drop database $db" >&2
-  if [ "$status" -ne 0 ] && [ -s "$workdir/server.log" ]; then
-    echo "conformance: last lines of the server log:" >&2
-    tail -n 20 "$workdir/server.log" >&2
-  fi
-  rm -rf "$workdir"
-  exit "$status"
-}
-trap cleanup EXIT
+trap scratch_cleanup EXIT
 trap 'exit 130' INT TERM
-
-psql -w -q "$maintenance_url" -c 'SELECT 1' >/dev/null \
-  || die "PostgreSQL is not reachable at $maintenance_url"
-
-echo "==> building the debug binary"
-cargo build --quiet --bin exsvc
-bin=target/debug/exsvc
-
-psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
 # The run sends a few thousand requests a minute with one token: the budget
-# never runs out, or 429s would stand in for the answers under test.
-configure_exsvc "$bin" "$(with_db "$maintenance_url" "$db")" "$workdir" conf1 text
-# GET /debug/auth is documented, so it is tested: production mode turns it off
-# (404 NOT_FOUND for every request, also one without a token), which leaves
-# the operation untested and fails "missing Authorization header is 401".
+# never runs out (configure_exsvc), or 429s would stand in for the answers
+# under test. GET /debug/auth is documented, so it is tested: production mode
+# turns it off (404 NOT_FOUND for every request, also one without a token),
+# which leaves the operation untested and fails "missing Authorization header
+# is 401".
 export EXSVC_DEBUG_ENDPOINTS=true
-start_exsvc "$bin" "$workdir"
+serve_scratch conformance conf1
 
 token="$("$bin" token --tenant conformance --role admin --sub schemathesis --ttl 2h)"
 

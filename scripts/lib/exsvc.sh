@@ -1,6 +1,7 @@
-# Shared by scripts/conformance.sh and scripts/bench.sh (sourced, not run): an
-# exsvc server in production mode on a free port against a database of its
-# own. The sourcing script defines `die` and cleans up with `stop_exsvc`.
+# Shared by scripts/conformance.sh, scripts/clients.sh and scripts/bench.sh
+# (sourced, not run): an exsvc server in production mode on a free port against
+# a database of its own. The sourcing script defines `die` and cleans up with
+# `stop_exsvc` (or `scratch_cleanup`, after `serve_scratch`).
 
 # The URL of database $2 on the server of maintenance URL $1.
 with_db() { printf '%s' "$1" | sed -E 's#/[^/?]*(\?|$)#/'"$2"'\1#'; }
@@ -48,4 +49,44 @@ stop_exsvc() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
+}
+
+# The debug build, served on a fresh database of its own: what a script that
+# tests the running server needs first. $1 names the script (in messages and in
+# the database's name), $2 the master key. Run `scratch_cleanup` at exit.
+# Settings exported before the call reach the server. Sets $bin, $base, $db,
+# $workdir and $server_pid.
+serve_scratch() {
+  local name=$1 key_id=$2
+  maintenance_url="${EXSVC_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  scratch_name=$name
+  db="exsvc_${name}_$$"
+  workdir="$(mktemp -d)"
+  server_pid=""
+  psql -w -q "$maintenance_url" -c 'SELECT 1' >/dev/null \
+    || die "PostgreSQL is not reachable at $maintenance_url"
+  echo "==> building the debug binary"
+  cargo build --quiet --bin exsvc
+  bin=target/debug/exsvc
+  psql -w -q "$maintenance_url" -c "CREATE DATABASE $db" >/dev/null
+  configure_exsvc "$bin" "$(with_db "$maintenance_url" "$db")" "$workdir" "$key_id" text
+  start_exsvc "$bin" "$workdir"
+}
+
+# Stops what serve_scratch started and drops its database; on a failure shows
+# the end of the server's log. $@: more paths to remove. Exits with the status
+# the script was exiting with.
+scratch_cleanup() {
+  local status=$?
+  stop_exsvc
+  if [ -n "${db:-}" ]; then
+    psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 \
+      || echo "$scratch_name: could not drop database $db" >&2
+  fi
+  if [ "$status" -ne 0 ] && [ -s "${workdir:-}/server.log" ]; then
+    echo "$scratch_name: last lines of the server log:" >&2
+    tail -n 20 "$workdir/server.log" >&2
+  fi
+  rm -rf "${workdir:-}" "$@"
+  exit "$status"
 }
