@@ -36,21 +36,15 @@ pub async fn list_audit_events(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Audit)?;
-    let pairs = query_parameters(&req, &PARAMETERS)?;
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = query_parameters(&req, &PARAMETERS)?;
     let raw = RawAuditParams {
-        limit: get("limit"),
-        cursor: get("cursor"),
-        service_id: get("service_id"),
-        action: get("action"),
-        actor: get("actor"),
-        since: get("since"),
-        until: get("until"),
+        limit: query.get("limit"),
+        cursor: query.get("cursor"),
+        service_id: query.get("service_id"),
+        action: query.get("action"),
+        actor: query.get("actor"),
+        since: query.get("since"),
+        until: query.get("until"),
     };
     let request = AuditListRequest::parse(&raw)?;
     let page = state.use_cases.audit_trail.list(permit, request).await?;

@@ -45,10 +45,9 @@ pub async fn get_credentials(
     let named = ServiceId::parse(req.match_info().get("id").unwrap_or(""));
     let permit = vault.permit_reveal(auth.principal(), named).await?;
     let id = path_service(&req)?;
-    let pairs = query_parameters(&req, &["version"])?;
-    let version = pairs
-        .first()
-        .map(|(_, text)| parse_version(text))
+    let version = query_parameters(&req, &["version"])?
+        .get("version")
+        .map(parse_version)
         .transpose()?;
     let revealed = vault.reveal(permit, id, version).await?;
     state.metrics.credential_read();

@@ -87,13 +87,25 @@ const LIST_PARAMETERS: [&str; 6] = [
     "credential_expires_before",
 ];
 
+/// A route's query parameters, each given at most once.
+pub(crate) struct QueryParameters(Vec<(String, String)>);
+
+impl QueryParameters {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// A route's query string, strictly, and under one rule for every route:
 /// parameters not in `allowed`, repeated, or holding a control character (NUL
 /// included: PostgreSQL cannot even compare with it) are refused.
 pub(crate) fn query_parameters(
     req: &HttpRequest,
     allowed: &[&str],
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<QueryParameters, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).map_err(|_| {
             ApiError::validation(&FieldErrors::single("query", "is not a valid query string"))
@@ -109,9 +121,7 @@ pub(crate) fn query_parameters(
             errors.add(key.clone(), "must not contain control characters");
         }
     }
-    errors
-        .into_result(pairs)
-        .map_err(|errors| ApiError::validation(&errors))
+    Ok(errors.into_result(QueryParameters(pairs))?)
 }
 
 /// List the caller's services, newest first.
@@ -130,20 +140,14 @@ pub async fn list_services(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Read)?;
-    let pairs = query_parameters(&req, &LIST_PARAMETERS)?;
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = query_parameters(&req, &LIST_PARAMETERS)?;
     let params = RawListParams {
-        limit: get("limit"),
-        cursor: get("cursor"),
-        service_type: get("type"),
-        status: get("status"),
-        q: get("q"),
-        credential_expires_before: get("credential_expires_before"),
+        limit: query.get("limit"),
+        cursor: query.get("cursor"),
+        service_type: query.get("type"),
+        status: query.get("status"),
+        q: query.get("q"),
+        credential_expires_before: query.get("credential_expires_before"),
     };
     let request = ServiceListRequest::parse(&params)?;
     let page = state.use_cases.catalog.list(permit, request).await?;
