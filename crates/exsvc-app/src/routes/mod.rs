@@ -83,10 +83,7 @@ pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
         .into_iter()
         .filter(|r| debug_endpoints || r.path != DEBUG_AUTH)
         .collect();
-    let mut paths: Vec<&'static str> = routes.iter().map(|r| r.path).collect();
-    paths.dedup();
-    for path in paths {
-        let defs: Vec<&RouteDef> = routes.iter().filter(|r| r.path == path).collect();
+    for (path, defs) in by_path(&routes) {
         let mut allow = Vec::new();
         let mut resource = web::resource(path);
         for def in &defs {
@@ -108,6 +105,20 @@ pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
     }
 }
 
+/// The table grouped by path, in the order paths first appear: actix serves a
+/// path from the first resource registered for it, so each path must be one
+/// resource with all its methods, wherever its routes stand in the table.
+fn by_path(routes: &[RouteDef]) -> Vec<(&'static str, Vec<&RouteDef>)> {
+    let mut groups: Vec<(&'static str, Vec<&RouteDef>)> = Vec::new();
+    for route in routes {
+        match groups.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, defs)) => defs.push(route),
+            None => groups.push((route.path, vec![route])),
+        }
+    }
+    groups
+}
+
 /// The answer to a path no route serves: 404, charged to the caller.
 pub async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     charge_caller(&req).await?;
@@ -123,5 +134,35 @@ pub(crate) async fn charge_caller(req: &HttpRequest) -> Result<(), ApiError> {
         Ok(_) => Ok(()),
         Err(error) if error.status_code() == StatusCode::UNAUTHORIZED => Ok(()),
         Err(refusal) => Err(refusal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_one_resource_wherever_its_routes_stand() {
+        let route = |method: Method, path| RouteDef {
+            method,
+            path,
+            make: web::route,
+        };
+        let table = [
+            route(Method::GET, "/a"),
+            route(Method::GET, "/b"),
+            route(Method::POST, "/a"),
+        ];
+        let groups: Vec<(&str, Vec<Method>)> = by_path(&table)
+            .into_iter()
+            .map(|(path, defs)| (path, defs.iter().map(|d| d.method.clone()).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("/a", vec![Method::GET, Method::POST]),
+                ("/b", vec![Method::GET])
+            ]
+        );
     }
 }
