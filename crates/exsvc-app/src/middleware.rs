@@ -65,6 +65,18 @@ fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
     ServiceResponse::new(request, replacement)
 }
 
+/// Every response to a request that spent a budget says how much is left.
+fn insert_spent_budget<B>(response: &mut ServiceResponse<B>) {
+    let spent = response
+        .request()
+        .extensions()
+        .get::<crate::ratelimit::RateLimitState>()
+        .copied();
+    if let Some(spent) = spent {
+        crate::headers::insert_rate_limit_headers(response.headers_mut(), &spent.0);
+    }
+}
+
 fn record(
     state: Option<&crate::AppState>,
     method: &actix_web::http::Method,
@@ -105,7 +117,10 @@ pub async fn envelope(
         let status = refusal.status_code().as_u16();
         record(metrics.as_deref(), &method, "<refused>", status, started);
         tracing::warn!(request_id = %id, method = %method, status, reason = %refusal, "request refused by the HTTP layer");
-        return Err(refusal.with_request_id(&id).into());
+        let mut response = req.error_response(refusal.with_request_id(&id));
+        // The budget the refusal spent is told as on any other answer.
+        insert_spent_budget(&mut response);
+        return Ok(response);
     }
 
     // The request cannot be cloned before routing (actix mutates it in place), so
@@ -135,15 +150,7 @@ pub async fn envelope(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    // Every response to a request that spent a budget says how much is left.
-    let spent = response
-        .request()
-        .extensions()
-        .get::<crate::ratelimit::RateLimitState>()
-        .copied();
-    if let Some(spent) = spent {
-        crate::headers::insert_rate_limit_headers(response.headers_mut(), &spent.0);
-    }
+    insert_spent_budget(&mut response);
 
     let request = response.request();
     let route = request.match_pattern();

@@ -179,6 +179,28 @@ async fn malformed_requests_get_the_envelope_and_a_request_id_and_no_error_log()
         failures.push(format!("pipelined: {answer:?}"));
     }
 
+    // A refusal of an authenticated request spends the tenant's budget, and
+    // says so in the rate-limit headers like any other answer (docs/api.md §5).
+    let token = server.dev_token();
+    let many: Vec<String> = (0..101).map(|i| format!("p{i}=1")).collect();
+    let answer = exchange(
+        &address,
+        &head(
+            format!("GET /api/v1/services?{} HTTP/1.1", many.join("&")).as_bytes(),
+            format!("Authorization: Bearer {token}\r\n").as_bytes(),
+        ),
+    )
+    .await;
+    let lower = answer.to_ascii_lowercase();
+    if !(answer.starts_with("HTTP/1.1 400 ")
+        && lower.contains("\r\nx-ratelimit-remaining: ")
+        && lower.contains("\r\nratelimit-policy: "))
+    {
+        failures.push(format!(
+            "an authenticated refusal carries the rate-limit headers: {answer:?}"
+        ));
+    }
+
     // The server still serves.
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
