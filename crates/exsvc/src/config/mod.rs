@@ -354,6 +354,53 @@ mod tests {
         assert!(!format!("{config:?}").contains(SECRET));
     }
 
+    /// The names are the interface: tests spell them out (above) so that a
+    /// renamed constant, which renames its variable, fails here; docs list them.
+    #[test]
+    fn every_setting_is_documented_with_its_default() {
+        let docs = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/configuration.md"
+        ));
+        let rows: BTreeMap<&str, &str> = docs
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix("| `")?.splitn(3, '|');
+                let name = cells.next()?.trim().strip_suffix('`')?;
+                Some((name, cells.next()?))
+            })
+            .filter(|(name, _)| name.starts_with("EXSVC_"))
+            .collect();
+        let declared: Vec<&Declared> = SETTINGS.iter().copied().flatten().collect();
+        for setting in &declared {
+            let Some(default_cell) = rows.get(setting.name) else {
+                panic!("{} is not in docs/configuration.md", setting.name);
+            };
+            if let Some(default) = setting.default {
+                assert!(
+                    default_cell.contains(&format!("`{default}`")),
+                    "docs/configuration.md gives {} another default than `{default}`",
+                    setting.name
+                );
+            }
+        }
+        for name in rows.keys() {
+            assert!(
+                declared.iter().any(|s| s.name == *name),
+                "docs/configuration.md documents {name}, which is not a setting"
+            );
+        }
+    }
+
+    #[test]
+    fn each_name_is_declared_once() {
+        let mut names: Vec<&str> = SETTINGS.iter().copied().flatten().map(|s| s.name).collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a setting is declared by two concerns");
+    }
+
     fn tempfile() -> (PathBuf, std::fs::File) {
         let path = std::env::temp_dir().join(format!("exsvc-config-{}.toml", uuid_like()));
         let file = std::fs::File::create(&path).unwrap();
