@@ -156,35 +156,35 @@ impl TestOptions {
         let mut config = Settings::new(Default::default())
             .load()
             .expect("default settings");
-        config.database = match (backend, &self.database_url) {
+        config.store.database = match (backend, &self.database_url) {
             // A database URL given by the test is a PostgreSQL one.
             (_, Some(url)) => Database::Postgres(url.clone()),
             (Backend::Postgres(db), None) => Database::Postgres(db.url.clone()),
             (Backend::Sqlite(db), None) => Database::Sqlite(db.path.clone()),
         };
-        config.pool_size = 8;
-        config.db_timeout = match config.database {
+        config.store.pool_size = 8;
+        config.store.timeout = match config.store.database {
             Database::Postgres(_) => STORE_TIMEOUT,
             Database::Sqlite(_) => SQLITE_STORE_TIMEOUT,
         };
-        config.public_keys = self.public_keys.clone();
-        config.jwks_url = self.jwks_url.clone();
-        config.algorithms = self.algorithms.clone();
-        config.issuer = self.issuer.clone();
-        config.audience = self.audience.clone();
-        config.claim_rules = ClaimRules {
+        config.auth.public_keys = self.public_keys.clone();
+        config.auth.jwks_url = self.jwks_url.clone();
+        config.auth.algorithms = self.algorithms.clone();
+        config.auth.issuer = self.issuer.clone();
+        config.auth.audience = self.audience.clone();
+        config.auth.claim_rules = ClaimRules {
             leeway_secs: self.leeway_secs,
             ..ClaimRules::default()
         };
-        config.debug_endpoints = self.debug_endpoints;
-        config.credential_max_versions = self.max_credential_versions;
-        config.rate_limit_per_minute = self.rate_limit_per_minute;
-        config.rate_limit_unauthenticated_per_minute = self.rate_limit_unauthenticated_per_minute;
-        config.redis_url = self.redis_url.clone();
-        config.rate_limit_on_store_error = self.rate_limit_on_store_error;
-        config.trusted_proxies = self.trusted_proxies.clone();
-        config.allow_http_base_url = self.allow_http_base_url;
-        config.base_path = self.base_path.clone();
+        config.deployment.debug_endpoints = self.debug_endpoints;
+        config.credentials.max_versions = self.max_credential_versions;
+        config.rate_limit.per_minute = self.rate_limit_per_minute;
+        config.rate_limit.unauthenticated_per_minute = self.rate_limit_unauthenticated_per_minute;
+        config.rate_limit.redis_url = self.redis_url.clone();
+        config.rate_limit.on_store_error = self.rate_limit_on_store_error;
+        config.rate_limit.trusted_proxies = self.trusted_proxies.clone();
+        config.catalog.allow_http_base_url = self.allow_http_base_url;
+        config.http.base_path = self.base_path.clone();
         config
     }
 }

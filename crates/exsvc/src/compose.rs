@@ -18,7 +18,7 @@ use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
-use crate::config::{Config, Database};
+use crate::config::{rate_limit, Config, Database, RateLimit};
 use crate::store::{self, Store};
 
 /// A check waits this long for Redis before the store-error policy applies.
@@ -71,22 +71,27 @@ pub async fn app_state(
     let settings = UseCaseSettings {
         catalog: CatalogSettings {
             url_policy: UrlPolicy {
-                allow_http: config.allow_http_base_url,
+                allow_http: config.catalog.allow_http_base_url,
             },
             cursor_key: cursor_key(keys.hmac_secret.as_ref())?,
         },
-        max_credential_versions: config.credential_max_versions,
-        store_timeout: config.db_timeout,
+        max_credential_versions: config.credentials.max_versions,
+        store_timeout: config.store.timeout,
     };
-    let (use_cases, store) = use_cases(&config.database, config.pool_size, keys.keyring, settings)?;
+    let (use_cases, store) = use_cases(
+        &config.store.database,
+        config.store.pool_size,
+        keys.keyring,
+        settings,
+    )?;
     let verifier = JwtVerifier::new(VerifierSettings {
         hmac_secret: keys.hmac_secret,
-        public_keys: config.public_keys.clone(),
-        jwks_url: config.jwks_url.clone(),
-        algorithms: config.algorithms.clone(),
-        issuer: config.issuer.clone(),
-        audience: config.audience.clone(),
-        rules: config.claim_rules.clone(),
+        public_keys: config.auth.public_keys.clone(),
+        jwks_url: config.auth.jwks_url.clone(),
+        algorithms: config.auth.algorithms.clone(),
+        issuer: config.auth.issuer.clone(),
+        audience: config.auth.audience.clone(),
+        rules: config.auth.claim_rules.clone(),
         jwks_min_refresh: substitutes.jwks_min_refresh,
     })
     .await
@@ -94,11 +99,11 @@ pub async fn app_state(
     Ok(web::Data::new(AppState {
         use_cases,
         verifier: Arc::new(verifier),
-        base_path: config.base_path.clone(),
+        base_path: config.http.base_path.clone(),
         metrics: Metrics::new(store.pool_usage)?,
-        rate_limits: rate_limits(config, substitutes.tenant_limiter).await?,
-        debug_endpoints: config.debug_endpoints,
-        body_timeout: config.body_timeout,
+        rate_limits: rate_limits(&config.rate_limit, substitutes.tenant_limiter).await?,
+        debug_endpoints: config.deployment.debug_endpoints,
+        body_timeout: config.http.body_timeout,
     }))
 }
 
@@ -121,7 +126,7 @@ fn cursor_key(secret: Option<&HmacSecret>) -> anyhow::Result<CursorKey> {
 /// The budgets: per tenant and per client address; shared through Redis when
 /// configured (one limit across replicas), else in this process.
 async fn rate_limits(
-    config: &Config,
+    config: &RateLimit,
     tenant_substitute: Option<Arc<dyn RateLimiter>>,
 ) -> anyhow::Result<RateLimits> {
     let limiter = |prefix: &'static str, per_minute: u32| async move {
@@ -129,7 +134,7 @@ async fn rate_limits(
             Some(url) => Arc::new(
                 RedisLimiter::connect(url, prefix, per_minute, REDIS_TIMEOUT)
                     .await
-                    .map_err(|e| anyhow::anyhow!("EXSVC_REDIS_URL: {e}"))?,
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", rate_limit::REDIS_URL.name()))?,
             ),
             None => Arc::new(InProcessLimiter::per_minute(
                 std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN),
@@ -138,20 +143,16 @@ async fn rate_limits(
     };
     let tenants = match tenant_substitute {
         Some(substitute) => substitute,
-        None => limiter("exsvc:ratelimit:tenant:", config.rate_limit_per_minute).await?,
+        None => limiter("exsvc:ratelimit:tenant:", config.per_minute).await?,
     };
-    let clients = limiter(
-        "exsvc:ratelimit:client:",
-        config.rate_limit_unauthenticated_per_minute,
-    )
-    .await?;
+    let clients = limiter("exsvc:ratelimit:client:", config.unauthenticated_per_minute).await?;
     if config.redis_url.is_some() {
         tracing::info!("rate limits are shared through Redis");
     }
     Ok(RateLimits {
         tenants,
         clients,
-        on_store_error: config.rate_limit_on_store_error,
+        on_store_error: config.on_store_error,
         trusted_proxies: config.trusted_proxies.clone(),
     })
 }

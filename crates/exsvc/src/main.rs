@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 
 use exsvc_auth::HmacSecret;
 
-use exsvc::config::{layered, process_env, Config, ConfigError, Environment, Settings};
+use exsvc::config::auth::JWT_SECRET;
+use exsvc::config::credentials::{MASTER_KEYS, MASTER_KEY_FILE};
+use exsvc::config::deployment::{DATA_DIR, ENV};
+use exsvc::config::{layered, process_env, Config, ConfigError, Settings};
 use exsvc::{devkeys, serve, token, EXIT_CONFIG, EXIT_FAILURE};
 
 #[derive(Parser)]
@@ -71,27 +74,24 @@ fn config_error(error: &ConfigError) -> ExitCode {
 /// The HMAC secret `exsvc token` signs with: the configured one, or in
 /// development (no key source at all) the local one.
 fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
-    let needs_secret = |reason: &str| {
-        config_error(&ConfigError {
-            variable: "EXSVC_JWT_SECRET".into(),
-            reason: reason.into(),
-        })
-    };
+    let needs_secret = |reason: String| config_error(&JWT_SECRET.invalid(reason));
 
-    if let Some(secret) = &config.jwt_secret {
+    if let Some(secret) = &config.auth.jwt_secret {
         return Ok(secret.clone());
     }
-    if config.environment == Environment::Production {
+    if config.deployment.production() {
+        return Err(needs_secret(format!(
+            "is required to mint tokens when {}=production",
+            ENV.name()
+        )));
+    }
+    if !config.auth.development_keys() {
         return Err(needs_secret(
-            "is required to mint tokens when EXSVC_ENV=production",
+            "is required to mint tokens: the server only accepts asymmetric keys".into(),
         ));
     }
-    if !config.public_keys.is_empty() || config.jwks_url.is_some() {
-        return Err(needs_secret(
-            "is required to mint tokens: the server only accepts asymmetric keys",
-        ));
-    }
-    let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+    let configured = &config.deployment.data_dir;
+    let data_dir = std::path::absolute(configured).unwrap_or(configured.clone());
     match devkeys::existing_hmac_secret(&data_dir) {
         Ok(Some(key)) => {
             // Which secret signed matters: another folder has another one.
@@ -101,14 +101,13 @@ fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
             );
             Ok(key.secret)
         }
-        Ok(None) => Err(config_error(&ConfigError {
-            variable: "EXSVC_DATA_DIR".into(),
-            reason: format!(
-                "has no development secret ({}): run `exsvc token` where `exsvc serve` runs, \
-                 point EXSVC_DATA_DIR at its data directory, or set EXSVC_JWT_SECRET",
-                data_dir.display()
-            ),
-        })),
+        Ok(None) => Err(config_error(&DATA_DIR.invalid(format!(
+            "has no development secret ({}): run `exsvc token` where `exsvc serve` runs, \
+             point {} at its data directory, or set {}",
+            data_dir.display(),
+            DATA_DIR.name(),
+            JWT_SECRET.name()
+        )))),
         Err(error) => {
             eprintln!("exsvc: development key: {error}");
             Err(ExitCode::from(EXIT_FAILURE))
@@ -145,11 +144,10 @@ fn main() -> ExitCode {
         }
         Command::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring()) {
             (Err(error), _) | (_, Err(error)) => config_error(&error),
-            (Ok(_), Ok(None)) => config_error(&ConfigError {
-                variable: "EXSVC_MASTER_KEYS".into(),
-                reason: "(or EXSVC_MASTER_KEY_FILE) is required: the keyring to rewrap under"
-                    .into(),
-            }),
+            (Ok(_), Ok(None)) => config_error(&MASTER_KEYS.invalid(format!(
+                "(or {}) is required: the keyring to rewrap under",
+                MASTER_KEY_FILE.name()
+            ))),
             (Ok(database), Ok(Some(keyring))) => {
                 serve::rewrap(serve::RewrapSettings { database, keyring })
             }

@@ -11,7 +11,7 @@ use exsvc_domain::service::UrlPolicy;
 use exsvc_domain::usecases::{CatalogSettings, IdempotencyGuard, UseCaseSettings};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, Database, Environment, LogFormat, DEFAULT_DATABASE_URL};
+use crate::config::{http, log, Config, Database, LogFormat, DEFAULT_DATABASE_URL};
 use crate::{compose, devkeys, store, EXIT_CONFIG, EXIT_FAILURE};
 
 /// Requests in flight get this long to finish after SIGTERM.
@@ -26,7 +26,7 @@ const REWRAP_BATCH: usize = 100;
 const DEV_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
 fn init_tracing(filter: &str, format: Option<LogFormat>) -> Result<(), String> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| format!("EXSVC_LOG: {e}"))?;
+    let filter = EnvFilter::try_new(filter).map_err(|e| format!("{}: {e}", log::LOG.name()))?;
     let format = format.unwrap_or(if std::io::stdout().is_terminal() {
         LogFormat::Text
     } else {
@@ -60,12 +60,6 @@ pub fn migrate_only(database: &Database) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
-}
-
-/// Whether no token key source is configured: development mode then keeps an
-/// HMAC secret in the data directory (configuration refused this in production).
-fn development_keys(config: &Config) -> bool {
-    config.jwt_secret.is_none() && config.public_keys.is_empty() && config.jwks_url.is_none()
 }
 
 /// What `exsvc keys rewrap` needs: the database and the keyring, nothing else.
@@ -133,12 +127,12 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
 }
 
 pub fn run(config: Config) -> ExitCode {
-    if let Err(error) = init_tracing(&config.log_filter, config.log_format) {
+    if let Err(error) = init_tracing(&config.log.filter, config.log.format) {
         eprintln!("exsvc: configuration error: {error}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let secret = if development_keys(&config) {
-        match devkeys::hmac_secret(&config.data_dir) {
+    let secret = if config.auth.development_keys() {
+        match devkeys::hmac_secret(&config.deployment.data_dir) {
             Ok(key) => {
                 let verb = if key.created { "created" } else { "reusing" };
                 tracing::warn!(
@@ -154,7 +148,7 @@ pub fn run(config: Config) -> ExitCode {
             }
         }
     } else {
-        config.jwt_secret.clone()
+        config.auth.jwt_secret.clone()
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -180,7 +174,7 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
         .map_or(0, |d| d.as_secs());
     let mut claims = serde_json::Map::new();
     claims.insert("sub".into(), "dev-admin".into());
-    claims.insert(config.claim_rules.tenant_claim.clone(), "dev".into());
+    claims.insert(config.auth.claim_rules.tenant_claim.clone(), "dev".into());
     claims.insert("roles".into(), serde_json::json!(["admin"]));
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + DEV_TOKEN_TTL_SECS).into());
@@ -191,9 +185,9 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
         "\n  exsvc is running in DEVELOPMENT MODE (keys in {dir}).\n\n  \
          Admin token for tenant 'dev', valid 24 h:\n\n    export TOKEN={token}\n\n  \
          Swagger UI: http://{listen}{base}/swagger-ui/\n",
-        dir = config.data_dir.display(),
-        listen = config.listen,
-        base = config.base_path,
+        dir = config.deployment.data_dir.display(),
+        listen = config.http.listen,
+        base = config.http.base_path,
     );
 }
 
@@ -239,7 +233,7 @@ async fn purge_expired_idempotency_keys(guard: IdempotencyGuard) {
 }
 
 async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()> {
-    if config.environment == Environment::Production && config.database_defaulted {
+    if config.deployment.production() && config.store.defaulted {
         // SQLite may be a choice in production, but reaching it by default
         // usually means EXSVC_DATABASE_URL was forgotten.
         tracing::warn!(
@@ -248,15 +242,15 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
              set EXSVC_DATABASE_URL (postgres://… or sqlite://PATH) to choose the database"
         );
     }
-    let applied = store::migrate(&config.database)
+    let applied = store::migrate(&config.store.database)
         .await
         .map_err(anyhow::Error::msg)?;
     tracing::info!(applied, "database migrations are up to date");
-    let keyring = match config.keyring.clone() {
+    let keyring = match config.credentials.keyring.clone() {
         Some(keyring) => keyring,
         None => {
             let (keyring, path, created) =
-                devkeys::master_keyring(&config.data_dir).map_err(anyhow::Error::msg)?;
+                devkeys::master_keyring(&config.deployment.data_dir).map_err(anyhow::Error::msg)?;
             let verb = if created { "created" } else { "reusing" };
             tracing::warn!(key_file = %path.display(), "DEVELOPMENT MODE: no master keyring is configured; {verb} a local master key");
             keyring
@@ -281,7 +275,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     ));
 
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let connections = connection_cap(config.max_connections, config.pool_size);
+    let connections = connection_cap(config.http.max_connections, config.store.pool_size);
     // actix-web's HttpServer, with each connection wrapped so that requests its
     // parser refuses get the error envelope too (docs/architecture.md).
     let settings = exsvc_app::edge::ServerSettings {
@@ -289,22 +283,23 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         // actix counts per worker; the sum stays within the cap.
         max_connections_per_worker: (connections / workers).max(1),
         shutdown_timeout: SHUTDOWN_GRACE,
-        body_timeout: config.body_timeout,
+        body_timeout: config.http.body_timeout,
     };
-    let listener = std::net::TcpListener::bind(config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {} (EXSVC_LISTEN): {e}", config.listen))?;
+    let listen = config.http.listen;
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ({}): {e}", http::LISTEN.name()))?;
     let server = exsvc_app::edge::server(
         move || build_app(state.clone(), |_| {}),
         listener,
         &settings,
     )?;
     tracing::info!(
-        listen = %config.listen,
-        database = match &config.database { Database::Postgres(_) => "postgres", Database::Sqlite(_) => "sqlite" },
-        swagger_ui = %format!("http://{}{}/swagger-ui/", config.listen, config.base_path),
+        listen = %listen,
+        database = match &config.store.database { Database::Postgres(_) => "postgres", Database::Sqlite(_) => "sqlite" },
+        swagger_ui = %format!("http://{listen}{}/swagger-ui/", config.http.base_path),
         "exsvc is serving"
     );
-    if let (true, Some(secret)) = (development_keys(&config), &secret) {
+    if let (true, Some(secret)) = (config.auth.development_keys(), &secret) {
         print_dev_banner(&config, secret);
     }
     server.await?;

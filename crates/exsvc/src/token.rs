@@ -93,7 +93,7 @@ fn parse_ttl(raw: &str) -> Result<u64, String> {
 /// Mints the token the way the configured server reads tokens: the tenant in its
 /// tenant claim, and its issuer and audience unless given.
 pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
-    let tenant_claim = config.claim_rules.tenant_claim.as_str();
+    let tenant_claim = config.auth.claim_rules.tenant_claim.as_str();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -109,10 +109,10 @@ pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
     if let Some(role) = &args.role {
         claims.insert("roles".into(), json!([role]));
     }
-    if let Some(issuer) = args.issuer.as_ref().or(config.issuer.as_ref()) {
+    if let Some(issuer) = args.issuer.as_ref().or(config.auth.issuer.as_ref()) {
         claims.insert("iss".into(), json!(issuer));
     }
-    if let Some(audience) = args.audience.as_ref().or(config.audience.as_ref()) {
+    if let Some(audience) = args.audience.as_ref().or(config.auth.audience.as_ref()) {
         claims.insert("aud".into(), json!(audience));
     }
     // Explicit claims win over the ones the flags above set.
