@@ -12,6 +12,7 @@ pub mod contract;
 pub mod db;
 pub mod jwks_server;
 pub mod keys;
+pub mod snapshot;
 pub mod sqlite;
 pub mod tokens;
 
