@@ -13,22 +13,33 @@ pub fn updating() -> bool {
 /// `UPDATE_SNAPSHOTS=1`. `rerun` is the command that rewrites it, for the message.
 #[track_caller]
 pub fn assert_snapshot(path: &Path, actual: &str, rerun: &str) {
+    if let Err(difference) = check(path, actual) {
+        panic!(
+            "{difference}\n\
+             If the change is intended, rewrite the snapshot and review its diff:\n  \
+             UPDATE_SNAPSHOTS=1 {rerun}"
+        );
+    }
+}
+
+/// Like `assert_snapshot`, but says what differs instead of failing, so that a
+/// test of many snapshots can report them all at once.
+pub fn check(path: &Path, actual: &str) -> Result<(), String> {
     if updating() {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         }
         std::fs::write(path, actual).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        return;
+        return Ok(());
     }
     let kept = std::fs::read_to_string(path).unwrap_or_default();
-    if let Some(difference) = difference(&kept, actual) {
-        panic!(
-            "{} differs from what the test observed, first at {difference}\n\
-             If the change is intended, rewrite the snapshot and review its diff:\n  \
-             UPDATE_SNAPSHOTS=1 {rerun}",
-            path.display(),
-        );
+    match difference(&kept, actual) {
+        None => Ok(()),
+        Some(difference) => Err(format!(
+            "{} differs from what the test observed, first at {difference}",
+            path.display()
+        )),
     }
 }
 
