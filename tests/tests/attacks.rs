@@ -37,37 +37,20 @@ async fn app() -> TestApp {
 }
 
 async fn status(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(app.url("/api/v1/services"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let response = app.api(token).list_services("").await;
+    let body = serde_json::from_str(&response.text).unwrap_or(Value::Null);
+    (response.status, body)
 }
 
 async fn assert_refused(app: &TestApp, token: &str, what: &str) {
-    let response = app
-        .client
-        .get(app.url("/api/v1/services"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.api(token).list_services("").await;
+    assert_eq!(response.code(), 401, "{what} was not refused");
     assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "{what} was not refused"
-    );
-    assert_eq!(
-        response.headers()["www-authenticate"],
-        "Bearer error=\"invalid_token\"",
+        response.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\""),
         "{what}"
     );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "UNAUTHORIZED", "{what}");
+    response.expect_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]

@@ -4,32 +4,26 @@
 
 use exsvc_testkit::tokens::{now, sign, sign_with};
 use exsvc_testkit::TestApp;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// A listing sent with `authorization` (or none) is 401 with
+/// `expected_www_authenticate`, in the envelope, and never echoes the token.
 async fn refused(app: &TestApp, authorization: Option<&str>, expected_www_authenticate: &str) {
-    let mut request = app.client.get(app.url("/api/v1/services"));
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
-    }
-    let response = request.send().await.unwrap();
+    let api = match authorization {
+        Some(value) => app.api_with_authorization(value),
+        None => app.anonymous(),
+    };
+    let response = api.list_services("").await;
     assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
+        response.header("www-authenticate"),
+        Some(expected_www_authenticate),
         "{authorization:?}"
     );
-    assert_eq!(
-        response.headers()["www-authenticate"],
-        expected_www_authenticate,
-        "{authorization:?}"
-    );
-    assert!(response.headers().contains_key("x-request-id"));
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    let error = response.expect_error(401, "UNAUTHORIZED");
     if let Some(value) = authorization {
         // The refused token is never echoed.
         let token = value.rsplit(' ').next().unwrap_or("");
-        assert!(token.len() < 8 || !body.to_string().contains(token));
+        assert!(token.len() < 8 || !error.to_string().contains(token));
     }
 }
 
@@ -54,20 +48,15 @@ async fn two_authorization_headers_are_401_invalid_request() {
     // Even when both hold a valid token: which one counts would be a guess.
     for second in [valid.clone(), "garbage".to_owned()] {
         let response = app
-            .client
-            .get(app.url("/api/v1/services"))
-            .header("authorization", format!("Bearer {valid}"))
+            .api(&valid)
+            .list_services("")
             .header("authorization", format!("Bearer {second}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            .await;
         assert_eq!(
-            response.headers()["www-authenticate"],
-            "Bearer error=\"invalid_request\""
+            response.header("www-authenticate"),
+            Some("Bearer error=\"invalid_request\"")
         );
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        response.expect_error(401, "UNAUTHORIZED");
     }
 }
 
@@ -132,20 +121,13 @@ async fn invalid_tokens_are_401_invalid_token() {
         .await;
     }
     // The scheme is case-insensitive, and a token within the leeway passes.
-    let ok = app
-        .client
-        .get(app.url("/api/v1/services"))
-        .header(
-            "authorization",
-            format!(
-                "bearer {}",
-                sign(json!({"tenant_id": "acme", "exp": now() - 30, "roles": ["admin"]}))
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), StatusCode::OK);
+    app.api_with_authorization(format!(
+        "bearer {}",
+        sign(json!({"tenant_id": "acme", "exp": now() - 30, "roles": ["admin"]}))
+    ))
+    .list_services("")
+    .await
+    .expect_status(200);
 }
 
 #[tokio::test]
@@ -163,23 +145,13 @@ async fn every_permission_claim_form_is_honoured() {
     for (claim, value) in forms {
         let mut claims = base();
         claims[claim] = value;
-        let response = app
-            .client
-            .get(app.url("/api/v1/services"))
-            .bearer_auth(sign(claims))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{claim}");
+        let response = app.api(sign(claims)).list_services("").await;
+        assert_eq!(response.code(), 200, "{claim}: {}", response.text);
     }
-    let response = app
-        .client
-        .get(app.url("/api/v1/services"))
-        .bearer_auth(sign(base()))
-        .send()
+    app.api(sign(base()))
+        .list_services("")
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        .expect_error(403, "FORBIDDEN");
 }
 
 #[tokio::test]
@@ -190,26 +162,18 @@ async fn debug_auth_shows_what_the_server_understood() {
         "iss": "https://auth.example", "aud": ["exsvc"], "scope": "external-service:update external-service:read",
         "roles": ["viewer"], "custom": {"team": "billing"}
     }));
-    let response = app
-        .client
-        .get(app.url("/debug/auth"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = app.api(&token).debug_auth().await.expect_status(200);
     assert_eq!(
-        response.headers()["cache-control"],
-        "no-store",
+        response.header("cache-control"),
+        Some("no-store"),
         "the claims must not be cached"
     );
-    let text = response.text().await.unwrap();
     let signature = token.rsplit('.').next().unwrap();
     assert!(
-        !text.contains(signature) && !text.contains(&token),
+        !response.text.contains(signature) && !response.text.contains(&token),
         "the raw token or its signature leaked"
     );
-    let body: Value = serde_json::from_str(&text).unwrap();
+    let body = response.json();
     assert_eq!(body["tenant_id"], "acme");
     assert_eq!(body["actor"], "user-1");
     assert_eq!(body["client_id"], "cli");
@@ -229,32 +193,17 @@ async fn debug_auth_shows_what_the_server_understood() {
 
     // Any valid token may call it; an invalid one may not.
     let bare = sign(json!({"tenant_id": "acme", "exp": now() + 600}));
-    let response = app
-        .client
-        .get(app.url("/debug/auth"))
-        .bearer_auth(&bare)
-        .send()
+    let body = app.api(&bare).debug_auth().await.expect_status(200);
+    assert_eq!(body.json()["permissions"], json!([]));
+    assert_eq!(body.json()["actor"], "unknown");
+    app.anonymous()
+        .debug_auth()
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["permissions"], json!([]));
-    assert_eq!(body["actor"], "unknown");
-    let response = app.client.get(app.url("/debug/auth")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        .expect_error(401, "UNAUTHORIZED");
 
     // An admin's effective permissions are all of them, sorted by name.
     let admin = sign(json!({"tenant_id": "acme", "exp": now() + 600, "roles": ["admin"]}));
-    let body: Value = app
-        .client
-        .get(app.url("/debug/auth"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.api(&admin).debug_auth().await.into_json();
     let permissions: Vec<&str> = body["permissions"]
         .as_array()
         .unwrap()
@@ -275,14 +224,8 @@ async fn debug_endpoints_can_be_turned_off() {
     })
     .await;
     let token = sign(json!({"tenant_id": "acme", "exp": now() + 600}));
-    let response = app
-        .client
-        .get(app.url("/debug/auth"))
-        .bearer_auth(&token)
-        .send()
+    app.api(&token)
+        .debug_auth()
         .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "NOT_FOUND");
+        .expect_error(404, "NOT_FOUND");
 }

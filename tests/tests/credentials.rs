@@ -8,41 +8,15 @@ use std::process::Command;
 use base64::Engine;
 use exsvc_testkit::app::{service_body, Backend};
 use exsvc_testkit::tokens::{admin, with_permissions};
-use exsvc_testkit::{TestApp, TestOptions};
-use reqwest::StatusCode;
+use exsvc_testkit::{ApiClient, Call, TestApp, TestOptions};
 use serde_json::{json, Value};
 
 const CANARY: &str = "CANARY-7b1e9f-secret-value";
 
-async fn body(response: reqwest::Response) -> Value {
-    response.json().await.expect("json body")
-}
-
-async fn put(app: &TestApp, token: &str, id: &str, credential: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(&format!("/api/v1/services/{id}/credentials")))
-        .bearer_auth(token)
-        .json(credential)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// A PUT with an `Idempotency-Key`, whose record must not keep the secret either.
-async fn put_keyed(app: &TestApp, token: &str, id: &str, credential: &Value) -> reqwest::Response {
-    app.client
-        .put(app.url(&format!("/api/v1/services/{id}/credentials")))
-        .bearer_auth(token)
-        .header("Idempotency-Key", format!("canary-{id}"))
-        .json(credential)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn reveal(app: &TestApp, token: &str, id: &str, query: &str) -> reqwest::Response {
-    app.get(token, &format!("/api/v1/services/{id}/credentials{query}"))
-        .await
+fn put_keyed(api: &ApiClient<'_>, id: &str, credential: &Value) -> Call {
+    api.put_credentials(id, credential)
+        .idempotency_key(&format!("canary-{id}"))
 }
 
 #[tokio::test]
@@ -52,23 +26,22 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
         ..TestOptions::default()
     })
     .await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     // Created together with its service.
     let mut request = service_body("Stripe");
     request["auth_type"] = json!("bearer");
     request["credentials"] = json!({"token": "tok-1"});
-    let service = app.create_ok(&token, &request).await;
-    let id = service["id"].as_str().unwrap().to_owned();
-    assert_eq!(service["auth_type"], "bearer");
+    let service = api.create_service(&request).await.expect_status(201);
+    let id = service.id();
+    assert_eq!(service.json()["auth_type"], "bearer");
     assert!(
-        !service.to_string().contains("tok-1"),
+        !service.text.contains("tok-1"),
         "the secret is not in the service"
     );
 
-    let first = reveal(&app, &token, &id, "").await;
-    assert_eq!(first.status(), StatusCode::OK);
-    assert_eq!(first.headers()["cache-control"], "no-store");
-    let first = body(first).await;
+    let first = api.reveal(&id).await.expect_status(200);
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    let first = first.json();
     assert_eq!(first["credentials"], json!({"token": "tok-1"}));
     assert_eq!(first["version"], 1);
     assert_eq!(first["service_name"], "Stripe");
@@ -78,9 +51,11 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
     // New versions: 200 with metadata only; the current one and 3 earlier
     // ones are kept (EXSVC_CREDENTIAL_MAX_VERSIONS counts the earlier ones).
     for n in 2..=5 {
-        let response = put(&app, &token, &id, &json!({"auth_type": "api_key", "credentials": {"key": format!("key-{n}")}, "expires_at": "2030-01-01T00:00:00Z"})).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let meta = body(response).await;
+        let meta = api
+            .put_credentials(&id, &json!({"auth_type": "api_key", "credentials": {"key": format!("key-{n}")}, "expires_at": "2030-01-01T00:00:00Z"}))
+            .await
+            .expect_status(200);
+        let meta = meta.json();
         assert_eq!(meta["version"], n);
         assert_eq!(meta["auth_type"], "api_key");
         assert!(
@@ -88,29 +63,22 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
             "metadata only"
         );
     }
-    let current = body(reveal(&app, &token, &id, "").await).await;
+    let current = api.reveal(&id).await.into_json();
     assert_eq!(
         current["credentials"],
         json!({"key": "key-5", "header_name": "X-API-Key"})
     );
     assert_eq!(current["expires_at"], "2030-01-01T00:00:00.000000Z");
-    let old = body(reveal(&app, &token, &id, "?version=2").await).await;
+    let old = api.reveal_version(&id, 2).await.into_json();
     assert_eq!(old["credentials"]["key"], "key-2");
-    let pruned = reveal(&app, &token, &id, "?version=1").await;
-    assert_eq!(pruned.status(), StatusCode::NOT_FOUND);
-    assert_eq!(body(pruned).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
-    let bad = reveal(&app, &token, &id, "?version=zero").await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // Version 1 was pruned.
+    api.reveal_version(&id, 1)
+        .await
+        .expect_error(404, "CREDENTIALS_NOT_FOUND");
+    api.reveal_version(&id, "zero").await.expect_status(400);
 
-    let versions = body(
-        app.get(
-            &token,
-            &format!("/api/v1/services/{id}/credentials/versions"),
-        )
-        .await,
-    )
-    .await;
-    let listed: Vec<(i64, bool)> = versions["versions"]
+    let versions = api.versions(&id).await.expect_status(200);
+    let listed: Vec<(i64, bool)> = versions.json()["versions"]
         .as_array()
         .unwrap()
         .iter()
@@ -122,85 +90,50 @@ async fn a_credential_lives_through_versions_and_dies_with_delete() {
         })
         .collect();
     assert_eq!(listed, [(5, true), (4, false), (3, false), (2, false)]);
-    assert!(!versions.to_string().contains("key-"));
+    assert!(!versions.text.contains("key-"));
 
     // The service shows the current credential; the expiry filter finds it.
-    let shown = body(app.get(&token, &format!("/api/v1/services/{id}")).await).await;
+    let shown = api.get_service(&id).await.into_json();
     assert_eq!(shown["auth_type"], "api_key");
     assert_eq!(
         shown["credential_expires_at"],
         "2030-01-01T00:00:00.000000Z"
     );
-    let expiring = body(
-        app.get(
-            &token,
-            "/api/v1/services?credential_expires_before=2031-01-01T00:00:00Z",
-        )
-        .await,
-    )
-    .await;
+    let expiring = api
+        .list_services("credential_expires_before=2031-01-01T00:00:00Z")
+        .await
+        .into_json();
     assert_eq!(expiring["services"].as_array().unwrap().len(), 1);
-    let not_yet = body(
-        app.get(
-            &token,
-            "/api/v1/services?credential_expires_before=2029-01-01T00:00:00Z",
-        )
-        .await,
-    )
-    .await;
+    let not_yet = api
+        .list_services("credential_expires_before=2029-01-01T00:00:00Z")
+        .await
+        .into_json();
     assert!(not_yet["services"].as_array().unwrap().is_empty());
 
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/api/v1/services/{id}/credentials")))
-        .bearer_auth(&token)
-        .send()
+    api.delete_credentials(&id).await.expect_status(204);
+    api.reveal(&id)
         .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone = reveal(&app, &token, &id, "").await;
-    assert_eq!(body(gone).await["error"]["code"], "CREDENTIALS_NOT_FOUND");
+        .expect_error(404, "CREDENTIALS_NOT_FOUND");
     // The versions went with the credential.
-    let versions = app
-        .get(
-            &token,
-            &format!("/api/v1/services/{id}/credentials/versions"),
-        )
-        .await;
-    assert_eq!(versions.status(), StatusCode::OK);
-    assert_eq!(body(versions).await, json!({"versions": []}));
-    assert_eq!(
-        body(app.get(&token, &format!("/api/v1/services/{id}")).await).await["auth_type"],
-        Value::Null
-    );
+    let versions = api.versions(&id).await.expect_status(200);
+    assert_eq!(versions.json(), &json!({"versions": []}));
+    assert_eq!(api.get_service(&id).await.json()["auth_type"], Value::Null);
     // Deleting again is safe: nothing is left, so the outcome already holds.
-    let repeated = app
-        .client
-        .delete(app.url(&format!("/api/v1/services/{id}/credentials")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(repeated.status(), StatusCode::NO_CONTENT);
+    api.delete_credentials(&id).await.expect_status(204);
     // After destruction the next credential is a first one again.
-    let again = put(
-        &app,
-        &token,
+    api.put_credentials(
         &id,
         &json!({"auth_type": "bearer", "credentials": {"token": "t"}}),
     )
-    .await;
-    assert_eq!(again.status(), StatusCode::CREATED);
+    .await
+    .expect_status(201);
 }
 
 #[tokio::test]
 async fn typed_validation() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let id = app.create_ok(&token, &service_body("Stripe")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
     let cases = [
         (
             json!({"auth_type": "magic", "credentials": {}}),
@@ -273,96 +206,66 @@ async fn typed_validation() {
         ),
     ];
     for (request, field) in cases {
-        let response = put(&app, &token, &id, &request).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{request}");
-        let error = body(response).await;
-        assert!(
-            error["error"]["details"]["fields"][field].is_string(),
-            "{field} not named: {error}"
-        );
+        let error = api
+            .put_credentials(&id, &request)
+            .await
+            .expect_invalid_field(field);
         assert!(!error.to_string().contains("CANARY"), "echoed: {error}");
     }
-    assert_eq!(
-        reveal(&app, &token, &id, "").await.status(),
-        StatusCode::NOT_FOUND,
-        "nothing was stored"
-    );
+    // Nothing was stored.
+    api.reveal(&id).await.expect_status(404);
     // The service's own body refuses auth_type outside a create.
-    let patch = app
-        .client
-        .patch(app.url(&format!("/api/v1/services/{id}")))
-        .bearer_auth(&token)
-        .json(&json!({"auth_type": "bearer"}))
-        .send()
+    api.patch_service(&id, &json!({"auth_type": "bearer"}))
         .await
-        .unwrap();
-    assert_eq!(patch.status(), StatusCode::BAD_REQUEST);
+        .expect_status(400);
 }
 
 #[tokio::test]
 async fn permissions_tenancy_and_the_audit_trail() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let id = app.create_ok(&token, &service_body("Stripe")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        put(
-            &app,
-            &token,
-            &id,
-            &json!({"auth_type": "bearer", "credentials": {"token": CANARY}})
-        )
-        .await
-        .status(),
-        StatusCode::CREATED
-    );
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
+    api.put_credentials(
+        &id,
+        &json!({"auth_type": "bearer", "credentials": {"token": CANARY}}),
+    )
+    .await
+    .expect_status(201);
 
     // Another tenant: 404, never the secret.
-    let other = reveal(&app, &admin("globex"), &id, "").await;
-    assert_eq!(other.status(), StatusCode::NOT_FOUND);
-    assert_eq!(body(other).await["error"]["code"], "SERVICE_NOT_FOUND");
-    assert_eq!(
-        put(
-            &app,
-            &admin("globex"),
+    let globex = app.api(admin("globex"));
+    globex
+        .reveal(&id)
+        .await
+        .expect_error(404, "SERVICE_NOT_FOUND");
+    globex
+        .put_credentials(
             &id,
-            &json!({"auth_type": "bearer", "credentials": {"token": "x"}})
+            &json!({"auth_type": "bearer", "credentials": {"token": "x"}}),
         )
         .await
-        .status(),
-        StatusCode::NOT_FOUND
-    );
+        .expect_status(404);
 
     // Reading needs external-service:credentials; a refusal is recorded as denied.
-    let reader = with_permissions(
+    let reader = app.api(with_permissions(
         "acme",
         &["external-service:read", "external-service:update"],
-    );
-    let refused = reveal(&app, &reader, &id, "").await;
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    ));
+    let refused = reader.reveal(&id).await.expect_error(403, "FORBIDDEN");
     assert_eq!(
-        body(refused).await["error"]["details"]["required"],
+        refused["details"]["required"],
         "external-service:credentials"
     );
-    let allowed = reveal(
-        &app,
-        &with_permissions("acme", &["external-service:credentials"]),
-        &id,
-        "",
-    )
-    .await;
-    assert_eq!(allowed.status(), StatusCode::OK);
+    app.api(with_permissions("acme", &["external-service:credentials"]))
+        .reveal(&id)
+        .await
+        .expect_status(200);
 
     // The audit trail needs external-service:audit.
-    assert_eq!(
-        app.get(&reader, "/api/v1/audit-events").await.status(),
-        StatusCode::FORBIDDEN
-    );
-    let auditor = with_permissions("acme", &["external-service:audit"]);
-    let events = body(app.get(&auditor, "/api/v1/audit-events").await).await;
-    let seen: Vec<(String, String)> = events["events"]
+    reader.audit("").await.expect_status(403);
+    let auditor = app.api(with_permissions("acme", &["external-service:audit"]));
+    let events = auditor.audit("").await.expect_status(200);
+    let seen: Vec<(String, String)> = events.json()["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -382,41 +285,30 @@ async fn permissions_tenancy_and_the_audit_trail() {
             ("service.create".to_owned(), "success".to_owned()),
         ]
     );
-    let event = &events["events"][0];
+    let event = &events.json()["events"][0];
     assert_eq!(event["service_id"], id.as_str());
     assert_eq!(event["credential_version"], 1);
     assert_eq!(event["actor"], "tester");
     assert_eq!(event["tenant_id"], "acme");
     assert!(event["request_id"].is_string());
-    assert!(!events.to_string().contains(CANARY));
+    assert!(!events.text.contains(CANARY));
     // Filters and pages.
-    let reads = body(
-        app.get(
-            &auditor,
-            "/api/v1/audit-events?action=credentials.read&limit=1",
-        )
-        .await,
-    )
-    .await;
+    let reads = auditor
+        .audit("action=credentials.read&limit=1")
+        .await
+        .into_json();
     assert_eq!(reads["events"].as_array().unwrap().len(), 1);
     let cursor = reads["next_cursor"].as_str().unwrap().to_owned();
-    let next = body(
-        app.get(
-            &auditor,
-            &format!("/api/v1/audit-events?action=credentials.read&limit=1&cursor={cursor}"),
-        )
-        .await,
-    )
-    .await;
+    let next = auditor
+        .audit(&format!("action=credentials.read&limit=1&cursor={cursor}"))
+        .await
+        .into_json();
     assert_eq!(next["events"][0]["outcome"], "denied");
     assert_eq!(next["next_cursor"], Value::Null);
-    let stale = app
-        .get(
-            &auditor,
-            &format!("/api/v1/audit-events?action=service.create&limit=1&cursor={cursor}"),
-        )
-        .await;
-    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    auditor
+        .audit(&format!("action=service.create&limit=1&cursor={cursor}"))
+        .await
+        .expect_status(400);
     for bad in [
         "action=service.read",
         "service_id=x",
@@ -424,25 +316,16 @@ async fn permissions_tenancy_and_the_audit_trail() {
         "limit=0",
         "colour=red",
     ] {
-        assert_eq!(
-            app.get(&auditor, &format!("/api/v1/audit-events?{bad}"))
-                .await
-                .status(),
-            StatusCode::BAD_REQUEST,
-            "{bad}"
-        );
+        auditor.audit(bad).await.expect_status(400);
     }
-    let by_actor = body(app.get(&auditor, "/api/v1/audit-events?actor=nobody").await).await;
+    let by_actor = auditor.audit("actor=nobody").await.into_json();
     assert_eq!(by_actor["events"], json!([]));
     // Another tenant's trail is empty.
-    let theirs = body(
-        app.get(
-            &with_permissions("globex", &["external-service:audit"]),
-            "/api/v1/audit-events",
-        )
-        .await,
-    )
-    .await;
+    let theirs = app
+        .api(with_permissions("globex", &["external-service:audit"]))
+        .audit("")
+        .await
+        .into_json();
     assert_eq!(theirs["events"], json!([]));
 }
 
@@ -469,73 +352,33 @@ async fn the_secret_is_nowhere_but_in_a_credential_read() {
     let Some(url) = postgres_url(&app) else {
         return check_sqlite_file(&app).await;
     };
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let mut request = service_body("Stripe");
     request["auth_type"] = json!("basic");
     request["credentials"] = json!({"username": "svc", "password": CANARY});
     // Under an Idempotency-Key, so the dump covers what a keyed create keeps.
-    let created = app
-        .client
-        .post(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .header("Idempotency-Key", "canary-create")
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!created.contains(CANARY));
-    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let texts = [
+    let created = api
+        .create_service(&request)
+        .idempotency_key("canary-create")
+        .await;
+    assert!(!created.text.contains(CANARY));
+    let id = created.id();
+    let replies = [
         put_keyed(
-            &app,
-            &token,
+            &api,
             &id,
             &json!({"auth_type": "custom", "credentials": {"nested": {"value": CANARY}}}),
         )
-        .await
-        .text()
-        .await
-        .unwrap(),
-        app.get(&token, &format!("/api/v1/services/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap(),
-        app.get(&token, "/api/v1/services")
-            .await
-            .text()
-            .await
-            .unwrap(),
-        app.get(
-            &token,
-            &format!("/api/v1/services/{id}/credentials/versions"),
-        )
-        .await
-        .text()
-        .await
-        .unwrap(),
-        app.get(&token, "/api/v1/audit-events")
-            .await
-            .text()
-            .await
-            .unwrap(),
+        .await,
+        api.get_service(&id).await,
+        api.list_services("").await,
+        api.versions(&id).await,
+        api.audit("").await,
     ];
-    for text in &texts {
-        assert!(!text.contains(CANARY), "leaked: {text}");
+    for reply in &replies {
+        assert!(!reply.text.contains(CANARY), "leaked: {}", reply.text);
     }
-    assert!(reveal(&app, &token, &id, "?version=1")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .contains(CANARY));
-
+    assert!(api.reveal_version(&id, 1).await.text.contains(CANARY));
     let dump = Command::new("pg_dump")
         .args(["--data-only", &url])
         .output()
@@ -569,24 +412,15 @@ async fn check_sqlite_file(app: &TestApp) {
     let Backend::Sqlite(db) = &app.backend else {
         return;
     };
-    let token = admin("acme");
-    let id = app.create_ok(&token, &service_body("Stripe")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
     put_keyed(
-        app,
-        &token,
+        &api,
         &id,
         &json!({"auth_type": "bearer", "credentials": {"token": CANARY}}),
     )
     .await;
-    assert!(reveal(app, &token, &id, "")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .contains(CANARY));
+    assert!(api.reveal(&id).await.text.contains(CANARY));
     let bytes = std::fs::read(&db.path).unwrap();
     let wal = std::fs::read(db.path.with_extension("db-wal")).unwrap_or_default();
     for file in [bytes, wal] {
@@ -619,38 +453,27 @@ fn copy_ciphertext(app: &TestApp, from: &str, to: &str) {
 #[tokio::test]
 async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let victim = app.create_ok(&token, &service_body("Victim")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let thief = app.create_ok(&token, &service_body("Thief")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    put(
-        &app,
-        &token,
+    let api = app.api(admin("acme"));
+    let victim = api.new_service(&service_body("Victim")).await;
+    let thief = api.new_service(&service_body("Thief")).await;
+    api.put_credentials(
         &victim,
         &json!({"auth_type": "bearer", "credentials": {"token": CANARY}}),
     )
     .await;
-    put(
-        &app,
-        &token,
+    api.put_credentials(
         &thief,
         &json!({"auth_type": "bearer", "credentials": {"token": "mine"}}),
     )
     .await;
     copy_ciphertext(&app, &victim, &thief);
-    let response = reveal(&app, &token, &thief, "").await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let text = response.text().await.unwrap();
+    let response = api.reveal(&thief).await.expect_status(500);
+    let text = &response.text;
     assert!(
         text.contains("INTERNAL_ERROR") && !text.contains(CANARY) && !text.contains("mine"),
         "{text}"
     );
     // The server is fine, and the victim's own credential still opens.
-    let own = body(reveal(&app, &token, &victim, "").await).await;
+    let own = api.reveal(&victim).await.into_json();
     assert_eq!(own["credentials"]["token"], CANARY);
 }

@@ -7,43 +7,19 @@ use actix_web::web;
 use exsvc_testkit::app::service_body;
 use exsvc_testkit::tokens::admin;
 use exsvc_testkit::{TestApp, TestOptions};
-use reqwest::StatusCode;
+use reqwest::Method;
 use serde_json::Value;
-
-async fn envelope(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert!(
-        response.headers().contains_key("x-request-id"),
-        "no X-Request-Id"
-    );
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"),
-        "not JSON"
-    );
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].is_string());
-    assert!(body["error"]["details"].is_object());
-    body
-}
 
 #[tokio::test]
 async fn bad_bodies() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let post = |content_type: Option<&'static str>, body: Vec<u8>| {
-        let mut request = app
-            .client
-            .post(app.url("/api/v1/services"))
-            .bearer_auth(&token)
-            .body(body);
-        if let Some(ct) = content_type {
-            request = request.header("content-type", ct);
+        let call = api.post("/api/v1/services");
+        match content_type {
+            Some(ct) => call.body(ct, body),
+            None => call.raw(|b| b.body(body)),
         }
-        request.send()
     };
     for malformed in [
         &b"{"[..],
@@ -52,39 +28,20 @@ async fn bad_bodies() {
         b"\xff\xfe",
         b"{\"a\":1}{",
     ] {
-        envelope(
-            post(Some("application/json"), malformed.to_vec())
-                .await
-                .unwrap(),
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-        )
-        .await;
+        post(Some("application/json"), malformed.to_vec())
+            .await
+            .expect_error(400, "INVALID_JSON");
     }
-    envelope(
-        post(Some("application/json"), Vec::new()).await.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_JSON",
-    )
-    .await;
+    post(Some("application/json"), Vec::new())
+        .await
+        .expect_error(400, "INVALID_JSON");
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    envelope(
-        post(Some("application/json"), deep.into_bytes())
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "INVALID_JSON",
-    )
-    .await;
-    let not_object = envelope(
-        post(Some("application/json"), b"[1,2]".to_vec())
-            .await
-            .unwrap(),
-        StatusCode::BAD_REQUEST,
-        "VALIDATION_ERROR",
-    )
-    .await;
-    assert!(not_object["error"]["details"]["fields"]["body"].is_string());
+    post(Some("application/json"), deep.into_bytes())
+        .await
+        .expect_error(400, "INVALID_JSON");
+    post(Some("application/json"), b"[1,2]".to_vec())
+        .await
+        .expect_invalid_field("body");
 
     let json = serde_json::to_vec(&service_body("Stripe")).unwrap();
     for content_type in [
@@ -93,60 +50,42 @@ async fn bad_bodies() {
         Some("application/x-www-form-urlencoded"),
         Some("application/merge-patch+json"),
     ] {
-        envelope(
-            post(content_type, json.clone()).await.unwrap(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-        )
-        .await;
+        post(content_type, json.clone())
+            .await
+            .expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
     }
     // Parameters of the media type are fine.
-    assert_eq!(
-        post(Some("application/json; charset=utf-8"), json)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
+    post(Some("application/json; charset=utf-8"), json)
+        .await
+        .expect_status(201);
 }
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_413() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let mut big = service_body("Big");
     big["description"] = Value::String("x".repeat(70 * 1024));
-    let sized = app
-        .client
-        .post(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .json(&big)
-        .send()
+    api.create_service(&big)
         .await
-        .unwrap();
-    envelope(sized, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+        .expect_error(413, "PAYLOAD_TOO_LARGE");
 
     // Without a Content-Length (chunked), the limit still holds while reading.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
-    let chunked = app
-        .client
-        .post(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
+    api.post("/api/v1/services")
+        .body(
+            "application/json",
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+        )
         .await
-        .unwrap();
-    envelope(chunked, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+        .expect_error(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     for path in [
         "/",
         "/api",
@@ -154,48 +93,26 @@ async fn unknown_routes_and_wrong_methods() {
         "/api/v1/services/a/b",
         "/api/v1/servicesx",
     ] {
-        let response = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        envelope(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        api.get(path).await.expect_error(404, "NOT_FOUND");
     }
     let cases = [
-        (reqwest::Method::PUT, "/api/v1/services", "GET, HEAD, POST"),
+        (Method::PUT, "/api/v1/services", "GET, HEAD, POST"),
+        (Method::DELETE, "/api/v1/services", "GET, HEAD, POST"),
         (
-            reqwest::Method::DELETE,
-            "/api/v1/services",
-            "GET, HEAD, POST",
-        ),
-        (
-            reqwest::Method::POST,
+            Method::POST,
             "/api/v1/services/abc",
             "GET, HEAD, PUT, PATCH, DELETE",
         ),
         (
-            reqwest::Method::OPTIONS,
+            Method::OPTIONS,
             "/api/v1/services/abc",
             "GET, HEAD, PUT, PATCH, DELETE",
         ),
     ];
     for (method, path, allow) in cases {
-        let response = app
-            .client
-            .request(method.clone(), app.url(path))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
-        envelope(
-            response,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-        )
-        .await;
+        let response = api.request(method.clone(), path).await;
+        assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+        response.expect_error(405, "METHOD_NOT_ALLOWED");
     }
 }
 
@@ -204,11 +121,8 @@ async fn unknown_routes_and_wrong_methods() {
 #[tokio::test]
 async fn control_characters_in_any_query_parameter_are_400() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let id = app.create_ok(&token, &service_body("Stripe")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
     for (path, parameter) in [
         ("/api/v1/audit-events?actor=%00".to_owned(), "actor"),
         ("/api/v1/audit-events?actor=a%0Ab".to_owned(), "actor"),
@@ -221,24 +135,19 @@ async fn control_characters_in_any_query_parameter_are_400() {
             "version",
         ),
     ] {
-        let response = app.get(&token, &path).await;
-        let body = envelope(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-        assert!(
-            body["error"]["details"]["fields"][parameter].is_string(),
-            "{path}: {body}"
-        );
+        api.get(&path).await.expect_invalid_field(parameter);
     }
 }
 
 #[tokio::test]
 async fn an_id_that_is_not_a_uuid_is_not_found() {
     let app = TestApp::spawn().await;
-    let response = app.get(&admin("acme"), "/api/v1/services/abc123").await;
-    let body = envelope(response, StatusCode::NOT_FOUND, "SERVICE_NOT_FOUND").await;
-    assert_eq!(
-        body["error"]["message"],
-        "Service with ID 'abc123' not found"
-    );
+    let error = app
+        .api(admin("acme"))
+        .get_service("abc123")
+        .await
+        .expect_error(404, "SERVICE_NOT_FOUND");
+    assert_eq!(error["message"], "Service with ID 'abc123' not found");
 }
 
 fn panicking_route(config: &mut web::ServiceConfig) {
@@ -256,44 +165,36 @@ async fn a_panic_is_a_500_envelope_and_the_server_keeps_serving() {
     })
     .await;
     for _ in 0..3 {
-        let response = app.client.get(app.url("/test/panic")).send().await.unwrap();
-        let body = envelope(
-            response,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-        )
-        .await;
+        let response = app.anonymous().get("/test/panic").await;
         assert!(
-            !body.to_string().contains("handler bug"),
+            !response.text.contains("handler bug"),
             "the cause stays in the log"
         );
+        response.expect_error(500, "INTERNAL_ERROR");
     }
-    let after = app.get(&admin("acme"), "/api/v1/services").await;
-    assert_eq!(after.status(), StatusCode::OK);
+    app.api(admin("acme"))
+        .list_services("")
+        .await
+        .expect_status(200);
 }
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let app = TestApp::spawn().await;
-    let echoed = app
-        .client
-        .get(app.url("/api/v1/services"))
+    let anonymous = app.anonymous();
+    let echoed = anonymous
+        .list_services("")
         .header("x-request-id", "trace-abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "trace-abc-123");
+        .await;
+    assert_eq!(echoed.must_header("x-request-id"), "trace-abc-123");
     // A hostile id is replaced, not reflected.
-    let replaced = app
-        .client
-        .get(app.url("/api/v1/services"))
+    let replaced = anonymous
+        .list_services("")
         .header("x-request-id", "<script>")
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(replaced.headers()["x-request-id"], "<script>");
-    let ok = app.get(&admin("acme"), "/api/v1/services").await;
-    let generated = ok.headers()["x-request-id"].to_str().unwrap();
+        .await;
+    assert_ne!(replaced.must_header("x-request-id"), "<script>");
+    let ok = app.api(admin("acme")).list_services("").await;
+    let generated = ok.must_header("x-request-id");
     assert!(uuid::Uuid::parse_str(generated).is_ok());
 }
 
@@ -306,41 +207,20 @@ async fn an_unreachable_database_is_503_without_internals() {
         ..TestOptions::default()
     })
     .await;
-    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
-    envelope(
-        ready,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-    )
-    .await;
-    let token = admin("acme");
+    app.anonymous().get("/healthz").await.expect_status(200);
+    app.anonymous()
+        .get("/readyz")
+        .await
+        .expect_error(503, "SERVICE_UNAVAILABLE");
+    let api = app.api(admin("acme"));
     let requests = [
-        app.client
-            .get(app.url("/api/v1/services"))
-            .bearer_auth(&token),
-        app.client
-            .post(app.url("/api/v1/services"))
-            .bearer_auth(&token)
-            .json(&service_body("Stripe")),
+        api.list_services(""),
+        api.create_service(&service_body("Stripe")),
     ];
     for request in requests {
-        let response = request.send().await.unwrap();
-        assert!(
-            response.headers()["retry-after"]
-                .to_str()
-                .unwrap()
-                .parse::<u32>()
-                .unwrap()
-                >= 1
-        );
-        let body = envelope(
-            response,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-        )
-        .await;
+        let response = request.await;
+        assert!(response.must_header("retry-after").parse::<u32>().unwrap() >= 1);
+        let body = response.expect_error(503, "SERVICE_UNAVAILABLE");
         let text = body.to_string().to_lowercase();
         for leak in [
             "postgres",
@@ -357,15 +237,13 @@ async fn an_unreachable_database_is_503_without_internals() {
 #[tokio::test]
 async fn sql_looking_input_is_just_data() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let name = "Robert'); DROP TABLE services;--";
-    let created = app.create_ok(&token, &service_body(name)).await;
-    assert_eq!(created["name"], name);
-    let listed: Value = app
-        .get(&token, "/api/v1/services?q=%27%29%3B")
+    let created = api
+        .create_service(&service_body(name))
         .await
-        .json()
-        .await
-        .unwrap();
+        .expect_status(201);
+    assert_eq!(created.json()["name"], name);
+    let listed = api.list_services("q=%27%29%3B").await.into_json();
     assert_eq!(listed["services"][0]["name"], name);
 }

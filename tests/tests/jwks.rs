@@ -27,13 +27,7 @@ async fn app(server: &JwksServer) -> TestApp {
 }
 
 async fn status(app: &TestApp, token: &str) -> StatusCode {
-    app.client
-        .get(app.url("/api/v1/services"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    app.api(token).list_services("").await.status
 }
 
 #[tokio::test]
@@ -141,16 +135,9 @@ async fn hostile_kid_values_are_refused_and_never_used_as_paths() {
     ] {
         // Signed by the trusted key, but naming a kid the JWKS does not have.
         let token = RSA.sign(&header(Algorithm::RS256, Some(kid)), &claims());
-        let response = app
-            .client
-            .get(app.url("/api/v1/services"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "kid {kid:?}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+        let response = app.api(&token).list_services("").await;
+        assert_eq!(response.code(), 401, "kid {kid:?}");
+        response.expect_error(401, "UNAUTHORIZED");
     }
     assert!(!std::path::Path::new("/tmp/pwned").exists());
 }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
+use exsvc_testkit::snapshot::assert_snapshot;
 use exsvc_testkit::tokens::admin;
 use exsvc_testkit::TestApp;
 use reqwest::{Method, StatusCode};
@@ -10,15 +11,12 @@ use serde_json::Value;
 #[tokio::test]
 async fn every_documented_operation_is_served() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
+    let doc = app
+        .anonymous()
+        .get("/api-docs/openapi.json")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect_status(200)
+        .into_json();
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "OpenAPI 3.1"
@@ -28,7 +26,7 @@ async fn every_documented_operation_is_served() {
         "bearer"
     );
 
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "post", "put", "patch", "delete"] {
@@ -48,22 +46,16 @@ async fn every_documented_operation_is_served() {
                 );
             }
             let concrete = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
-            let response = app
-                .client
+            let response = api
                 .request(
                     Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                    app.url(&concrete),
+                    &concrete,
                 )
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body("{}")
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+                .body("application/json", "{}")
+                .await;
+            let body: Value = serde_json::from_str(&response.text).unwrap_or(Value::Null);
             assert_ne!(
-                status,
+                response.status,
                 StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path} documented but not served"
             );
@@ -79,27 +71,14 @@ async fn every_documented_operation_is_served() {
 #[tokio::test]
 async fn swagger_ui_is_served_offline() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/swagger-ui/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("swagger"), "not the Swagger UI page");
+    let html = app.anonymous().get("/swagger-ui/").await.expect_status(200);
+    assert!(html.text.contains("swagger"), "not the Swagger UI page");
     let config = app
-        .client
-        .get(app.url("/swagger-ui/swagger-initializer.js"))
-        .send()
+        .anonymous()
+        .get("/swagger-ui/swagger-initializer.js")
         .await
-        .unwrap();
-    assert_eq!(config.status(), StatusCode::OK);
-    assert!(config
-        .text()
-        .await
-        .unwrap()
-        .contains("/api-docs/openapi.json"));
+        .expect_status(200);
+    assert!(config.text.contains("/api-docs/openapi.json"));
 }
 
 /// The document's rules for a service body are the service's: for each sample
@@ -109,15 +88,12 @@ async fn swagger_ui_is_served_offline() {
 #[tokio::test]
 async fn write_body_patterns_agree_with_the_service() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
+    let doc = app
+        .anonymous()
+        .get("/api-docs/openapi.json")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect_status(200)
+        .into_json();
     let properties = &doc["components"]["schemas"]["ServiceWrite"]["properties"];
     let pattern = |field: &str| {
         let text = properties[field]["pattern"]
@@ -125,7 +101,7 @@ async fn write_body_patterns_agree_with_the_service() {
             .unwrap_or_else(|| panic!("{field} has no pattern"));
         regex::Regex::new(text).unwrap()
     };
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let samples: [(&str, Vec<String>); 4] = [
         (
             "name",
@@ -191,7 +167,7 @@ async fn write_body_patterns_agree_with_the_service() {
             n += 1;
             let mut body = exsvc_testkit::app::service_body(&format!("pattern sample {n}"));
             body[field] = Value::from(value.clone());
-            let status = app.create(&token, &body).await.status();
+            let status = api.create_service(&body).await.status;
             // A name taken by an earlier sample (after trimming) was valid too.
             let accepted = status == StatusCode::CREATED || status == StatusCode::CONFLICT;
             assert!(
@@ -213,15 +189,12 @@ async fn write_body_patterns_agree_with_the_service() {
 #[tokio::test]
 async fn document_states_the_input_rules() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
+    let doc = app
+        .anonymous()
+        .get("/api-docs/openapi.json")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect_status(200)
+        .into_json();
     for method in ["put", "patch", "delete"] {
         let parameters = doc["paths"]["/api/v1/services/{id}"][method]["parameters"]
             .as_array()
@@ -280,37 +253,18 @@ async fn document_states_the_input_rules() {
 #[tokio::test]
 async fn served_document_matches_the_snapshot() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
+    let doc = app
+        .anonymous()
+        .get("/api-docs/openapi.json")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect_status(200)
+        .into_json();
     // serde_json's map is ordered by key: the text is stable.
     let served = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
-    if std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
-        std::fs::write(&path, &served).unwrap();
-        return;
-    }
-    let kept = std::fs::read_to_string(&path).unwrap_or_default();
-    if kept != served {
-        let line = kept
-            .lines()
-            .zip(served.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| kept.lines().count().min(served.lines().count()));
-        let show = |text: &str| text.lines().nth(line).unwrap_or("<end of file>").to_owned();
-        panic!(
-            "the served OpenAPI document differs from docs/openapi.json, first at line {}:\n  kept:   {}\n  served: {}\n\
-             If the change is intended, rewrite the snapshot and review its diff:\n  \
-             UPDATE_SNAPSHOTS=1 cargo test -p exsvc-e2e --test openapi served_document_matches_the_snapshot",
-            line + 1,
-            show(&kept),
-            show(&served),
-        );
-    }
+    assert_snapshot(
+        &path,
+        &served,
+        "cargo test -p exsvc-e2e --test openapi served_document_matches_the_snapshot",
+    );
 }

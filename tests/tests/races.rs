@@ -4,36 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use exsvc_testkit::app::service_body;
 use exsvc_testkit::tokens::admin;
-use exsvc_testkit::TestApp;
-use reqwest::StatusCode;
+use exsvc_testkit::{ApiClient, Call, Reply, TestApp};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 
-/// Runs `n` requests on tasks of their own, released together by a barrier, and
-/// returns each one's status and JSON body (in the order of `i`).
-async fn all_at_once<F, Fut>(n: usize, request: F) -> Vec<(StatusCode, Value)>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
-{
+/// Runs `n` calls on tasks of their own, released together by a barrier, and
+/// returns each one's reply, whose body must be JSON (in the order of `i`).
+async fn all_at_once(n: usize, call: impl Fn(usize) -> Call) -> Vec<Reply> {
     let barrier = Arc::new(Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let barrier = barrier.clone();
-            let send = request(i);
+            let send = call(i).send();
             tokio::spawn(async move {
                 barrier.wait().await;
-                let response = send.await.expect("a response");
-                let status = response.status();
-                let text = response.text().await.expect("a complete body");
-                let body = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"));
-                (status, body)
+                let reply = send.await;
+                reply.json();
+                reply
             })
         })
         .collect();
@@ -44,97 +35,59 @@ where
     results
 }
 
-fn count(results: &[(StatusCode, Value)], status: StatusCode) -> usize {
-    results.iter().filter(|(s, _)| *s == status).count()
-}
-
-/// Every answer that is not `winner` is `loser` with the error `code`.
-fn assert_one_winner(
-    results: &[(StatusCode, Value)],
-    winner: StatusCode,
-    loser: StatusCode,
-    code: &str,
-) {
-    assert_eq!(
-        count(results, winner),
-        1,
-        "exactly one {winner}: {results:?}"
-    );
-    for (status, body) in results.iter().filter(|(s, _)| *s != winner) {
-        assert_eq!(*status, loser, "{body}");
-        assert_eq!(body["error"]["code"], code, "{body}");
+/// Exactly one answer is `winner`; every other one is the error `loser`, `code`.
+/// Returns the winner's index.
+fn assert_one_winner(results: &[Reply], winner: u16, loser: u16, code: &str) -> usize {
+    let winners: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].code() == winner)
+        .collect();
+    let texts: Vec<_> = results.iter().map(|r| (r.code(), &r.text)).collect();
+    assert_eq!(winners.len(), 1, "exactly one {winner}: {texts:?}");
+    for reply in results.iter().filter(|r| r.code() != winner) {
+        reply.clone().expect_error(loser, code);
     }
+    winners[0]
 }
 
-async fn services_named(app: &TestApp, token: &str, q: &str) -> Vec<Value> {
-    let response = app
-        .get(token, &format!("/api/v1/services?limit=100&q={q}"))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let listed: Value = response.json().await.unwrap();
-    listed["services"].as_array().unwrap().clone()
+async fn services_named(api: &ApiClient<'_>, q: &str) -> Vec<Value> {
+    let listed = api
+        .list_services(&format!("limit=100&q={q}"))
+        .await
+        .expect_status(200);
+    listed.json()["services"].as_array().unwrap().clone()
 }
 
-async fn update_events(app: &TestApp, token: &str, id: &str) -> usize {
-    let response = app
-        .get(
-            token,
-            &format!("/api/v1/audit-events?limit=100&action=service.update&service_id={id}"),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let events: Value = response.json().await.unwrap();
-    events["events"].as_array().unwrap().len()
+async fn update_events(api: &ApiClient<'_>, id: &str) -> usize {
+    let events = api
+        .audit(&format!("limit=100&action=service.update&service_id={id}"))
+        .await
+        .expect_status(200);
+    events.json()["events"].as_array().unwrap().len()
 }
 
 /// 50 creations of one name at once: one 201, 49 × 409, one stored service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_one_name_make_exactly_one_service() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let results = all_at_once(50, |_| {
-        app.client
-            .post(app.url("/api/v1/services"))
-            .bearer_auth(&token)
-            .json(&service_body("Stripe"))
-            .send()
-    })
-    .await;
-    assert_one_winner(
-        &results,
-        StatusCode::CREATED,
-        StatusCode::CONFLICT,
-        "SERVICE_ALREADY_EXISTS",
-    );
-    let (_, created) = results
-        .iter()
-        .find(|(s, _)| *s == StatusCode::CREATED)
-        .unwrap();
-    let listed = services_named(&app, &token, "stripe").await;
-    assert_eq!(listed, vec![created.clone()]);
+    let api = app.api(admin("acme"));
+    let results = all_at_once(50, |_| api.create_service(&service_body("Stripe"))).await;
+    let winner = assert_one_winner(&results, 201, 409, "SERVICE_ALREADY_EXISTS");
+    let listed = services_named(&api, "stripe").await;
+    assert_eq!(listed, vec![results[winner].json().clone()]);
 }
 
 /// The same name in different cases at once: names are unique case-insensitively.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_differing_only_in_case_make_exactly_one_service() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
+    let api = app.api(admin("acme"));
     let spellings = ["Stripe", "STRIPE", "stripe", "sTrIpE", " Stripe "];
     let results = all_at_once(20, |i| {
-        app.client
-            .post(app.url("/api/v1/services"))
-            .bearer_auth(&token)
-            .json(&service_body(spellings[i % spellings.len()]))
-            .send()
+        api.create_service(&service_body(spellings[i % spellings.len()]))
     })
     .await;
-    assert_one_winner(
-        &results,
-        StatusCode::CREATED,
-        StatusCode::CONFLICT,
-        "SERVICE_ALREADY_EXISTS",
-    );
-    assert_eq!(services_named(&app, &token, "stripe").await.len(), 1);
+    assert_one_winner(&results, 201, 409, "SERVICE_ALREADY_EXISTS");
+    assert_eq!(services_named(&api, "stripe").await.len(), 1);
 }
 
 /// 20 PATCHes under the same current ETag: one applies, 19 get 412 and change
@@ -142,38 +95,26 @@ async fn concurrent_creates_differing_only_in_case_make_exactly_one_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_under_one_etag_apply_exactly_once() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let service = app.create_ok(&token, &service_body("Stripe")).await;
-    let id = service["id"].as_str().unwrap().to_owned();
-    let url = app.url(&format!("/api/v1/services/{id}"));
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
     let results = all_at_once(20, |i| {
-        app.client
-            .patch(&url)
-            .bearer_auth(&token)
-            .header("if-match", "\"1\"")
-            .json(&json!({"description": format!("writer {i}")}))
-            .send()
+        api.patch_service(&id, &json!({"description": format!("writer {i}")}))
+            .if_match("\"1\"")
     })
     .await;
-    assert_one_winner(
-        &results,
-        StatusCode::OK,
-        StatusCode::PRECONDITION_FAILED,
-        "PRECONDITION_FAILED",
-    );
-    let winner = results
-        .iter()
-        .position(|(s, _)| *s == StatusCode::OK)
-        .unwrap();
-    let answered = &results[winner].1;
+    let winner = assert_one_winner(&results, 200, 412, "PRECONDITION_FAILED");
+    let answered = results[winner].json();
     assert_eq!(answered["description"], format!("writer {winner}"));
     assert_eq!(answered["version"], 2);
 
-    let stored = app.get(&token, &format!("/api/v1/services/{id}")).await;
-    assert_eq!(stored.headers()["etag"], "\"2\"");
-    let stored: Value = stored.json().await.unwrap();
-    assert_eq!(&stored, answered, "the stored service is the winner's");
-    assert_eq!(update_events(&app, &token, &id).await, 1);
+    let stored = api.get_service(&id).await.expect_status(200);
+    assert_eq!(stored.etag(), "\"2\"");
+    assert_eq!(
+        stored.json(),
+        answered,
+        "the stored service is the winner's"
+    );
+    assert_eq!(update_events(&api, &id).await, 1);
 }
 
 /// 40 merge patches at once without `If-Match`, each adding its own metadata
@@ -181,25 +122,19 @@ async fn concurrent_patches_under_one_etag_apply_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_without_if_match_lose_no_update() {
     let app = TestApp::spawn().await;
-    let token = admin("acme");
-    let service = app.create_ok(&token, &service_body("Stripe")).await;
-    let id = service["id"].as_str().unwrap().to_owned();
-    let url = app.url(&format!("/api/v1/services/{id}"));
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
     let results = all_at_once(40, |i| {
-        app.client
-            .patch(&url)
-            .bearer_auth(&token)
-            .header("content-type", "application/merge-patch+json")
-            .body(json!({"metadata": {format!("key{i}"): i}}).to_string())
-            .send()
+        api.merge_patch_service(
+            &id,
+            &json!({"metadata": {format!("key{i}"): i}}).to_string(),
+        )
     })
     .await;
-    for (status, body) in &results {
-        assert_eq!(*status, StatusCode::OK, "{body}");
-    }
+    let results: Vec<Reply> = results.into_iter().map(|r| r.expect_status(200)).collect();
     let versions: std::collections::BTreeSet<i64> = results
         .iter()
-        .map(|(_, b)| b["version"].as_i64().unwrap())
+        .map(|r| r.json()["version"].as_i64().unwrap())
         .collect();
     assert_eq!(
         versions,
@@ -207,15 +142,10 @@ async fn concurrent_patches_without_if_match_lose_no_update() {
         "each patch made a version of its own"
     );
 
-    let stored: Value = app
-        .get(&token, &format!("/api/v1/services/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored = api.get_service(&id).await.into_json();
     let expected: serde_json::Map<String, Value> =
         (0..40).map(|i| (format!("key{i}"), json!(i))).collect();
     assert_eq!(stored["metadata"], Value::Object(expected));
     assert_eq!(stored["version"], 41);
-    assert_eq!(update_events(&app, &token, &id).await, 40);
+    assert_eq!(update_events(&api, &id).await, 40);
 }

@@ -6,21 +6,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use exsvc_app::ratelimit::OnStoreError;
 use exsvc_testkit::tokens::admin;
-use exsvc_testkit::{TestApp, TestOptions};
-use reqwest::{Response, StatusCode};
-use serde_json::Value;
+use exsvc_testkit::{Reply, TestApp, TestOptions};
+use reqwest::Method;
 
-fn header(response: &Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .to_str()
-        .unwrap()
-        .to_owned()
+fn header(response: &Reply, name: &str) -> String {
+    response.must_header(name).to_owned()
 }
 
-fn number(response: &Response, name: &str) -> u64 {
+fn number(response: &Reply, name: &str) -> u64 {
     header(response, name).parse().unwrap()
 }
 
@@ -37,10 +30,9 @@ fn unique_tenant(name: &str) -> String {
 
 async fn burst_then_refusal(app: &TestApp) {
     let tenant = unique_tenant("burst");
-    let token = admin(&tenant);
+    let api = app.api(admin(&tenant));
     for expected in (0..5u64).rev() {
-        let response = app.get(&token, "/api/v1/services").await;
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = api.list_services("").await.expect_status(200);
         assert_eq!(number(&response, "x-ratelimit-limit"), 5);
         assert_eq!(number(&response, "x-ratelimit-remaining"), expected);
         let reset = number(&response, "x-ratelimit-reset");
@@ -54,18 +46,17 @@ async fn burst_then_refusal(app: &TestApp) {
         );
         assert!(header(&response, "ratelimit").starts_with(&format!("\"default\";r={expected};t=")));
     }
-    let refused = app.get(&token, "/api/v1/services").await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let refused = api.list_services("").await;
     let retry = number(&refused, "retry-after");
     assert!((1..=12).contains(&retry), "Retry-After {retry}");
     assert_eq!(number(&refused, "x-ratelimit-remaining"), 0);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    refused.expect_error(429, "RATE_LIMIT_EXCEEDED");
     // Another tenant is untouched.
     let other = app
-        .get(&admin(&unique_tenant("other")), "/api/v1/services")
-        .await;
-    assert_eq!(other.status(), StatusCode::OK);
+        .api(admin(&unique_tenant("other")))
+        .list_services("")
+        .await
+        .expect_status(200);
     assert_eq!(number(&other, "x-ratelimit-remaining"), 4);
 }
 
@@ -78,31 +69,19 @@ async fn unknown_routes_and_wrong_methods_spend_the_budget() {
         ..TestOptions::default()
     })
     .await;
-    let token = admin(&unique_tenant("probe"));
-    let unknown = app.get(&token, "/api/v1/nothing-here").await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let api = app.api(admin(&unique_tenant("probe")));
+    let unknown = api.get("/api/v1/nothing-here").await.expect_status(404);
     assert_eq!(number(&unknown, "x-ratelimit-remaining"), 2);
-    let wrong_method = app
-        .client
-        .delete(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let wrong_method = api.delete("/api/v1/services").await.expect_status(405);
     assert_eq!(header(&wrong_method, "allow"), "GET, HEAD, POST");
     assert_eq!(number(&wrong_method, "x-ratelimit-remaining"), 1);
-    let head = app
-        .client
-        .head(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .send()
+    // HEAD is served where GET is.
+    let head = api
+        .request(Method::HEAD, "/api/v1/services")
         .await
-        .unwrap();
-    assert_eq!(head.status(), StatusCode::OK, "HEAD is served where GET is");
+        .expect_status(200);
     assert_eq!(number(&head, "x-ratelimit-remaining"), 0);
-    let refused = app.get(&token, "/api/v1/nothing-here").await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let refused = api.get("/api/v1/nothing-here").await.expect_status(429);
     assert!(number(&refused, "retry-after") >= 1);
 }
 
@@ -135,11 +114,11 @@ async fn retry_after_is_honoured() {
         ..TestOptions::default()
     })
     .await;
-    let token = admin(&unique_tenant("retry"));
+    let api = app.api(admin(&unique_tenant("retry")));
     let mut refused = None;
     for _ in 0..61 {
-        let response = app.get(&token, "/api/v1/services").await;
-        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        let response = api.list_services("").await;
+        if response.code() == 429 {
             refused = Some(response);
             break;
         }
@@ -148,11 +127,8 @@ async fn retry_after_is_honoured() {
     let retry = number(&refused, "retry-after");
     assert!((1..=2).contains(&retry), "{retry}");
     tokio::time::sleep(Duration::from_secs(retry)).await;
-    assert_eq!(
-        app.get(&token, "/api/v1/services").await.status(),
-        StatusCode::OK,
-        "a retry after Retry-After passes"
-    );
+    // A retry after Retry-After passes.
+    api.list_services("").await.expect_status(200);
 }
 
 #[tokio::test]
@@ -162,25 +138,17 @@ async fn errors_after_authentication_carry_the_headers_too() {
         ..TestOptions::default()
     })
     .await;
-    let token = admin(&unique_tenant("errors"));
-    let missing = app
-        .get(
-            &token,
-            &format!("/api/v1/services/{}", uuid::Uuid::now_v7()),
-        )
-        .await;
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(number(&missing, "x-ratelimit-remaining"), 49);
-    let invalid = app
-        .client
-        .post(app.url("/api/v1/services"))
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
+    let api = app.api(admin(&unique_tenant("errors")));
+    let missing = api
+        .get_service(&uuid::Uuid::now_v7().to_string())
         .await
-        .unwrap();
-    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+        .expect_status(404);
+    assert_eq!(number(&missing, "x-ratelimit-remaining"), 49);
+    let invalid = api
+        .post("/api/v1/services")
+        .body("application/json", "{")
+        .await
+        .expect_status(400);
     assert_eq!(number(&invalid, "x-ratelimit-remaining"), 48);
 }
 
@@ -193,34 +161,18 @@ async fn requests_without_a_valid_token_have_their_own_budget() {
     })
     .await;
     for _ in 0..3 {
-        let response = app
-            .client
-            .get(app.url("/api/v1/services"))
-            .bearer_auth("not-a-token")
-            .send()
+        app.api("not-a-token")
+            .list_services("")
             .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            .expect_status(401);
     }
-    let refused = app
-        .client
-        .get(app.url("/api/v1/services"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.anonymous().list_services("").await.expect_status(429);
     // Tenants do not pay for the anonymous traffic of their address.
-    let token = admin(&unique_tenant("separate"));
+    let api = app.api(admin(&unique_tenant("separate")));
     for _ in 0..3 {
-        assert_eq!(
-            app.get(&token, "/api/v1/services").await.status(),
-            StatusCode::OK
-        );
+        api.list_services("").await.expect_status(200);
     }
-    assert_eq!(
-        app.get(&token, "/api/v1/services").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    api.list_services("").await.expect_status(429);
 }
 
 #[tokio::test]
@@ -231,12 +183,9 @@ async fn health_metrics_and_docs_are_never_limited() {
         ..TestOptions::default()
     })
     .await;
-    let token = admin(&unique_tenant("spent"));
-    app.get(&token, "/api/v1/services").await;
-    assert_eq!(
-        app.get(&token, "/api/v1/services").await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let api = app.api(admin(&unique_tenant("spent")));
+    api.list_services("").await;
+    api.list_services("").await.expect_status(429);
     for _ in 0..20 {
         for path in [
             "/healthz",
@@ -245,36 +194,20 @@ async fn health_metrics_and_docs_are_never_limited() {
             "/api-docs/openapi.json",
             "/swagger-ui/",
         ] {
-            let response = app.client.get(app.url(path)).send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{path}");
-            assert!(
-                response.headers().get("x-ratelimit-limit").is_none(),
-                "{path}"
-            );
+            let response = app.anonymous().get(path).await.expect_status(200);
+            assert!(response.header("x-ratelimit-limit").is_none(), "{path}");
         }
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.anonymous().get("/metrics").await.text;
     assert!(
         metrics.contains("exsvc_rate_limit_refusals_total{scope=\"tenant\"} 1"),
         "{metrics}"
     );
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
+    let doc = app
+        .anonymous()
+        .get("/api-docs/openapi.json")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .into_json();
     let get = &doc["paths"]["/api/v1/services"]["get"]["responses"];
     assert!(get["429"]["headers"]["Retry-After"].is_object());
     assert!(get["200"]["headers"]["X-RateLimit-Remaining"].is_object());
@@ -283,27 +216,16 @@ async fn health_metrics_and_docs_are_never_limited() {
 
 #[tokio::test]
 async fn when_the_store_fails_the_policy_decides() {
-    for (policy, expected) in [
-        (OnStoreError::Allow, StatusCode::OK),
-        (OnStoreError::Deny, StatusCode::TOO_MANY_REQUESTS),
-    ] {
+    for (policy, expected) in [(OnStoreError::Allow, 200), (OnStoreError::Deny, 429)] {
         let app = TestApp::spawn_with(TestOptions {
             failing_rate_limit_store: true,
             rate_limit_on_store_error: policy,
             ..TestOptions::default()
         })
         .await;
-        let response = app.get(&admin("acme"), "/api/v1/services").await;
-        assert_eq!(response.status(), expected, "{policy:?}");
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let response = app.api(admin("acme")).list_services("").await;
+        assert_eq!(response.code(), expected, "{policy:?}");
+        let metrics = app.anonymous().get("/metrics").await.text;
         assert!(
             metrics.contains("exsvc_rate_limit_store_errors_total 1"),
             "{metrics}"
@@ -322,29 +244,21 @@ async fn authentication_and_the_budget_come_before_body_errors() {
     })
     .await;
     let post = |token: Option<String>| {
-        let mut request = app
-            .client
-            .post(app.url("/api/v1/services"))
-            .header("content-type", "text/plain")
-            .body("{");
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send()
+        let api = match token {
+            Some(token) => app.api(token),
+            None => app.anonymous(),
+        };
+        api.post("/api/v1/services").body("text/plain", "{")
     };
-    assert_eq!(post(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    post(None).await.expect_status(401);
     let token = admin(&unique_tenant("ordering"));
-    let first = post(Some(token.clone())).await.unwrap();
-    assert_eq!(first.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let first = post(Some(token.clone())).await.expect_status(415);
     assert_eq!(
         number(&first, "x-ratelimit-remaining"),
         0,
         "the failed request spent its budget"
     );
-    assert_eq!(
-        post(Some(token)).await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    post(Some(token)).await.expect_status(429);
 }
 
 /// Behind a trusted load balancer, anonymous clients are told apart by
@@ -352,10 +266,12 @@ async fn authentication_and_the_budget_come_before_body_errors() {
 #[tokio::test]
 async fn clients_behind_a_trusted_proxy_have_budgets_of_their_own() {
     let anonymous = |app: &TestApp, client: &'static str| {
-        app.client
-            .get(app.url("/api/v1/services"))
+        let status = app
+            .anonymous()
+            .list_services("")
             .header("x-forwarded-for", client)
-            .send()
+            .send();
+        async move { status.await.code() }
     };
     let behind = TestApp::spawn_with(TestOptions {
         rate_limit_unauthenticated_per_minute: 1,
@@ -363,17 +279,11 @@ async fn clients_behind_a_trusted_proxy_have_budgets_of_their_own() {
         ..TestOptions::default()
     })
     .await;
+    assert_eq!(anonymous(&behind, "203.0.113.1").await, 401);
+    assert_eq!(anonymous(&behind, "203.0.113.1").await, 429);
     assert_eq!(
-        anonymous(&behind, "203.0.113.1").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        anonymous(&behind, "203.0.113.1").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    assert_eq!(
-        anonymous(&behind, "203.0.113.2").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED,
+        anonymous(&behind, "203.0.113.2").await,
+        401,
         "another client"
     );
 
@@ -382,13 +292,10 @@ async fn clients_behind_a_trusted_proxy_have_budgets_of_their_own() {
         ..TestOptions::default()
     })
     .await;
+    assert_eq!(anonymous(&direct, "203.0.113.1").await, 401);
     assert_eq!(
-        anonymous(&direct, "203.0.113.1").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        anonymous(&direct, "203.0.113.2").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS,
+        anonymous(&direct, "203.0.113.2").await,
+        429,
         "the header is not trusted"
     );
 }

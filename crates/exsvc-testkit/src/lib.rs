@@ -7,12 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failed setup must fail the test, loudly.
 
 pub mod app;
+pub mod client;
 pub mod contract;
 pub mod db;
 pub mod jwks_server;
 pub mod keys;
+pub mod snapshot;
 pub mod sqlite;
 pub mod tokens;
 
 pub use app::{TestApp, TestOptions};
+pub use client::{ApiClient, Call, Reply};
 pub use db::TestDatabase;
