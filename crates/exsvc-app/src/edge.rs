@@ -286,18 +286,22 @@ impl<T> Guarded<T> {
             });
             return;
         }
+        let request_line = self
+            .pending
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or(self.pending.len());
         let status = match error {
             // No line end within the limit: the request line itself is too long.
-            ParseError::TooLarge if !self.pending.windows(2).any(|w| w == b"\r\n") => {
-                StatusCode::URI_TOO_LONG
-            }
+            ParseError::TooLarge if request_line == self.pending.len() => StatusCode::URI_TOO_LONG,
+            // A whole line whose target the `http` crate will not hold (64 KiB
+            // and more): too long, not malformed, as below 64 KiB (check_limits).
+            ParseError::Uri(_) if request_line > MAX_URI_LEN => StatusCode::URI_TOO_LONG,
             ParseError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         let message = match error {
-            ParseError::TooLarge if status == StatusCode::URI_TOO_LONG => {
-                "The request line is too long".to_owned()
-            }
+            _ if status == StatusCode::URI_TOO_LONG => "The request line is too long".to_owned(),
             ParseError::TooLarge => "The request head is too large".to_owned(),
             other => format!("The request is not valid HTTP/1.1: {other}"),
         };
