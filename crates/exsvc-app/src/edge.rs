@@ -430,3 +430,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "edge_tests.rs"]
+mod tests;
