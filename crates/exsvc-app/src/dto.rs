@@ -281,24 +281,26 @@ pub struct AuditEventListDto {
     pub next_cursor: Option<String>,
 }
 
+impl From<&AuditEvent> for AuditEventDto {
+    fn from(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            tenant_id: e.tenant_id.as_str().to_owned(),
+            actor: e.actor.clone(),
+            action: e.action.as_str().to_owned(),
+            service_id: e.service_id.map(|s| s.as_uuid()),
+            credential_version: e.credential_version,
+            outcome: e.outcome.as_str().to_owned(),
+            request_id: e.request_id.clone(),
+        }
+    }
+}
+
 impl From<&Page<AuditEvent>> for AuditEventListDto {
     fn from(page: &Page<AuditEvent>) -> Self {
         Self {
-            events: page
-                .items
-                .iter()
-                .map(|e| AuditEventDto {
-                    id: e.id,
-                    occurred_at: e.occurred_at,
-                    tenant_id: e.tenant_id.as_str().to_owned(),
-                    actor: e.actor.clone(),
-                    action: e.action.as_str().to_owned(),
-                    service_id: e.service_id.map(|s| s.as_uuid()),
-                    credential_version: e.credential_version,
-                    outcome: e.outcome.as_str().to_owned(),
-                    request_id: e.request_id.clone(),
-                })
-                .collect(),
+            events: page.items.iter().map(AuditEventDto::from).collect(),
             next_cursor: page.next_cursor.clone(),
         }
     }
