@@ -10,7 +10,7 @@ use exsvc_auth::HmacSecret;
 use exsvc::config::auth::JWT_SECRET;
 use exsvc::config::credentials::{MASTER_KEYS, MASTER_KEY_FILE};
 use exsvc::config::deployment::{DATA_DIR, ENV};
-use exsvc::config::{layered, process_env, Config, ConfigError, Settings};
+use exsvc::config::{layered, process_env, unrecognized, Config, ConfigError, Settings};
 use exsvc::{devkeys, serve, token, EXIT_CONFIG, EXIT_FAILURE};
 
 #[derive(Parser)]
@@ -117,13 +117,18 @@ fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match process_env().and_then(|env| layered(cli.config.as_deref(), env)) {
+    let env = match process_env() {
+        Ok(env) => env,
+        Err(error) => return config_error(&error),
+    };
+    let unrecognized = unrecognized(&env);
+    let settings = match layered(cli.config.as_deref(), env) {
         Ok(values) => Settings::new(values),
         Err(error) => return config_error(&error),
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => match settings.load() {
-            Ok(config) => serve::run(config),
+            Ok(config) => serve::run(config, &unrecognized),
             Err(error) => config_error(&error),
         },
         Command::Migrate => match settings.database() {

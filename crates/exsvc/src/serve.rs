@@ -126,10 +126,22 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
     }
 }
 
-pub fn run(config: Config) -> ExitCode {
+/// `unrecognized`: the `EXSVC_*` variables that are no setting, with the
+/// setting each most likely means (`config::unrecognized`), warned about once
+/// logging is up.
+pub fn run(config: Config, unrecognized: &[(String, Option<&'static str>)]) -> ExitCode {
     if let Err(error) = init_tracing(&config.log.filter, config.log.format) {
         eprintln!("exsvc: configuration error: {error}");
         return ExitCode::from(EXIT_CONFIG);
+    }
+    for (variable, closest) in unrecognized {
+        match closest {
+            Some(setting) => tracing::warn!(
+                variable,
+                "{variable} is not a setting and is ignored; did you mean {setting}?"
+            ),
+            None => tracing::warn!(variable, "{variable} is not a setting and is ignored"),
+        }
     }
     let secret = if config.auth.development_keys() {
         match devkeys::hmac_secret(&config.deployment.data_dir) {

@@ -342,6 +342,24 @@ async fn serve_end_to_end_then_sigterm_exits_0() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A misspelt variable would leave its setting at the default without a word:
+/// the server names it and the setting it likely means.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_variable_is_named_at_start() {
+    let dir = scratch_dir();
+    let server = Server::start(&dir, &[("EXSVC_DB_POOL_SIZ", "4")]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = server.logs();
+    assert!(
+        logs.contains(
+            "EXSVC_DB_POOL_SIZ is not a setting and is ignored; did you mean EXSVC_DB_POOL_SIZE?"
+        ),
+        "{logs}"
+    );
+    drop(server);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// SIGTERM while a request is in flight: the request still completes, then the
 /// process exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,26 @@ fn known(variable: &str) -> bool {
         .any(|s| s.name == variable)
 }
 
+/// The `EXSVC_*` variables of `env` that are no setting, each with the setting
+/// it most likely means: a misspelt name would otherwise leave its setting at
+/// the default without a word. `EXSVC_TEST_*` are the test suite's own.
+pub fn unrecognized(env: &[(String, String)]) -> Vec<(String, Option<&'static str>)> {
+    env.iter()
+        .map(|(name, _)| name)
+        .filter(|name| !known(name) && !name.starts_with("EXSVC_TEST_"))
+        .map(|name| {
+            let closest = SETTINGS
+                .iter()
+                .copied()
+                .flatten()
+                .map(|s| (strsim::damerau_levenshtein(name, s.name), s.name))
+                .filter(|(distance, _)| *distance <= 3)
+                .min();
+            (name.clone(), closest.map(|(_, setting)| setting))
+        })
+        .collect()
+}
+
 /// The settings: the file's, overridden by the environment's. Environment values
 /// stay raw text (figment would otherwise read a secret like `[x]` as a list).
 ///
@@ -138,6 +158,23 @@ mod tests {
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Settings::new(layered(None, env(vars))?).load()
+    }
+
+    #[test]
+    fn a_variable_that_is_no_setting_is_named_with_the_setting_it_likely_means() {
+        let found = unrecognized(&env(&[
+            ("EXSVC_DB_POOL_SIZ", "4"),
+            ("EXSVC_LISTEN", "127.0.0.1:1"),
+            ("EXSVC_TEST_BACKEND", "sqlite"),
+            ("EXSVC_SOMETHING_ELSE_ENTIRELY", "1"),
+        ]));
+        assert_eq!(
+            found,
+            [
+                ("EXSVC_DB_POOL_SIZ".to_owned(), Some("EXSVC_DB_POOL_SIZE")),
+                ("EXSVC_SOMETHING_ELSE_ENTIRELY".to_owned(), None),
+            ]
+        );
     }
 
     #[test]
