@@ -229,3 +229,96 @@ async fn debug_endpoints_can_be_turned_off() {
         .await
         .expect_error(404, "NOT_FOUND");
 }
+
+/// docs/api.md §3: a caller without the permission is refused before anything
+/// of the request is read, whatever its body, query, key or path hold.
+#[tokio::test]
+async fn a_missing_permission_is_403_whatever_the_request_holds() {
+    let app = TestApp::spawn().await;
+    let id = app
+        .api(exsvc_testkit::tokens::admin("acme"))
+        .new_service(
+            &json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com"}),
+        )
+        .await;
+    let reader = app.api(exsvc_testkit::tokens::with_permissions(
+        "acme",
+        &["external-service:read"],
+    ));
+    let auditor = app.api(exsvc_testkit::tokens::with_permissions(
+        "acme",
+        &["external-service:audit"],
+    ));
+    let not_an_object = json!([1, 2]);
+    let bad_key = "k".repeat(300);
+    let cases = vec![
+        (
+            "create: no object, a bad key",
+            reader
+                .create_service(&not_an_object)
+                .idempotency_key(&bad_key),
+            "external-service:create",
+        ),
+        (
+            "create: text/plain",
+            reader.post("/api/v1/services").body("text/plain", "x"),
+            "external-service:create",
+        ),
+        (
+            "replace: no object, a malformed id",
+            reader.replace_service("nope", &not_an_object),
+            "external-service:update",
+        ),
+        (
+            "patch: no object",
+            reader.patch_service(&id, &json!(1)),
+            "external-service:update",
+        ),
+        (
+            "delete: a malformed id",
+            reader.delete_service("nope"),
+            "external-service:delete",
+        ),
+        (
+            "store a credential: no object, a bad key",
+            reader
+                .put_credentials(&id, &not_an_object)
+                .idempotency_key(&bad_key),
+            "external-service:update",
+        ),
+        (
+            "destroy credentials: a malformed id",
+            reader.delete_credentials("nope"),
+            "external-service:update",
+        ),
+        (
+            "reveal: a bad version, a malformed id",
+            reader.reveal_version("nope", "x"),
+            "external-service:credentials",
+        ),
+        (
+            "list: unknown and bad parameters",
+            auditor.list_services("bogus=1&limit=0"),
+            "external-service:read",
+        ),
+        (
+            "get: a malformed id",
+            auditor.get_service("nope"),
+            "external-service:read",
+        ),
+        (
+            "versions: a malformed id",
+            auditor.versions("nope"),
+            "external-service:read",
+        ),
+        (
+            "audit: unknown and bad parameters",
+            reader.audit("since=x&bogus=1"),
+            "external-service:audit",
+        ),
+    ];
+    for (what, call, permission) in cases {
+        let error = call.await.expect_error(403, "FORBIDDEN");
+        assert_eq!(error["details"]["required"], permission, "{what}");
+    }
+}

@@ -301,6 +301,10 @@ impl<T> Guarded<T> {
             _ => StatusCode::BAD_REQUEST,
         };
         let message = match error {
+            // The words of check_limits, which answers the shorter ones.
+            ParseError::Uri(_) if status == StatusCode::URI_TOO_LONG => {
+                format!("The request target exceeds {MAX_URI_LEN} bytes")
+            }
             _ if status == StatusCode::URI_TOO_LONG => "The request line is too long".to_owned(),
             ParseError::TooLarge => "The request head is too large".to_owned(),
             other => format!("The request is not valid HTTP/1.1: {other}"),

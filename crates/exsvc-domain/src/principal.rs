@@ -181,14 +181,6 @@ pub struct Permit<'p> {
 }
 
 impl<'p> Permit<'p> {
-    pub fn principal(&self) -> &'p Principal {
-        self.principal
-    }
-
-    pub fn permission(&self) -> Permission {
-        self.permission
-    }
-
     /// The caller, when this permit is for `needed`. A permit for another
     /// permission proves nothing about `needed`: refused as if absent.
     ///

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
 use exsvc_domain::pagination::{Cursor, CursorKey, ListQuery, RawListParams, ServiceFilter};
-use exsvc_domain::service::{apply_merge_patch, BaseUrl, ServiceSpec, UrlPolicy};
-use exsvc_domain::usecases::CredentialInput;
+use exsvc_domain::service::{
+    apply_merge_patch, BaseUrl, ServiceDocument, ServicePatch, ServiceSpec, UrlPolicy,
+};
+use exsvc_domain::usecases::{AuditListRequest, CredentialInput, RawAuditParams};
 use exsvc_domain::TenantId;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -72,6 +74,28 @@ proptest! {
         // RFC 7396: patching with an object never leaves a non-object.
         if patch.is_object() {
             prop_assert!(target.is_object());
+        }
+    }
+
+    #[test]
+    fn audit_parameters(limit in ".{0,12}", service in ".{0,40}", action in ".{0,30}", actor in ".{0,60}", since in ".{0,40}", until in ".{0,40}") {
+        let raw = RawAuditParams {
+            limit: Some(&limit),
+            cursor: None,
+            service_id: Some(&service),
+            action: Some(&action),
+            actor: Some(&actor),
+            since: Some(&since),
+            until: Some(&until),
+        };
+        let _ = AuditListRequest::parse(&raw);
+    }
+
+    #[test]
+    fn replacement_bodies_and_patches(body in json()) {
+        let _ = ServicePatch::parse(&body);
+        if let Value::Object(map) = body {
+            let _ = ServiceDocument::parse(map);
         }
     }
 

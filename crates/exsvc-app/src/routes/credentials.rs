@@ -78,6 +78,9 @@ pub async fn put_credentials(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    // 403 before anything of the request is read; the write below takes its
+    // own permit from the principal it owns.
+    auth.principal().permit(Permission::Update)?;
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
     let raw_id = req.match_info().get("id").unwrap_or("").to_owned();

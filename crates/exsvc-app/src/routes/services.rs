@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::HashSet;
 
 use exsvc_domain::pagination::{RawListParams, ServiceListRequest};
-use exsvc_domain::service::ServicePatch;
-use exsvc_domain::usecases::{service_id, NewService, Precondition};
+use exsvc_domain::service::{ServiceDocument, ServicePatch};
+use exsvc_domain::usecases::{service_id, Precondition};
 use exsvc_domain::validation::FieldErrors;
-use exsvc_domain::{Permission, Principal, Service, ServiceId, ServiceSpec};
+use exsvc_domain::{Permission, Principal, Service, ServiceId};
 use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
@@ -176,11 +176,14 @@ pub async fn create_service(
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    // 403 before anything of the request is read; the write below takes its
+    // own permit from the principal it owns.
+    auth.principal().permit(Permission::Create)?;
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
     let create = |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
         let permit = principal.permit(Permission::Create)?;
-        let input = NewService::parse(&body)?;
+        let input = app.use_cases.catalog.parse_new(&body)?;
         let service = app.use_cases.catalog.create(permit, input).await?;
         let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
@@ -243,11 +246,11 @@ pub async fn replace_service(
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Update)?;
     let id = path_service(&req)?;
-    let spec = ServiceSpec::parse(&object_body(body)?)?;
+    let document = ServiceDocument::parse(object_body(body)?)?;
     let service = state
         .use_cases
         .catalog
-        .replace(permit, id, spec, precondition(&req))
+        .replace(permit, id, document, precondition(&req))
         .await?;
     Ok(service_response(HttpResponse::Ok(), &service))
 }

@@ -15,25 +15,6 @@ pub struct UrlPolicy {
     pub allow_http: bool,
 }
 
-impl UrlPolicy {
-    /// The widest policy: what a request body is parsed under, before the use
-    /// case applies the deployment's own (`check`).
-    pub const HTTP_ALLOWED: UrlPolicy = UrlPolicy { allow_http: true };
-
-    /// Whether this deployment accepts the spec's `base_url` (parsed under
-    /// `HTTP_ALLOWED`, so it is `http://` or `https://`, in lowercase).
-    ///
-    /// # Errors
-    /// A `base_url` field error for `http://` where only https is allowed.
-    pub fn check(self, spec: &ServiceSpec) -> Result<(), FieldErrors> {
-        if self.allow_http || spec.base_url.as_str().starts_with("https://") {
-            Ok(())
-        } else {
-            Err(FieldErrors::single("base_url", "must use https"))
-        }
-    }
-}
-
 const WRITABLE_FIELDS: [&str; 7] = [
     "name",
     "description",
@@ -140,16 +121,6 @@ impl ServiceSpec {
         }
     }
 
-    /// A request body's document (POST, PUT), under `UrlPolicy::HTTP_ALLOWED`:
-    /// the deployment's URL policy is the use case's to apply, since a URL that a
-    /// change leaves as it is stays acceptable even if the policy has tightened.
-    ///
-    /// # Errors
-    /// As `from_document`.
-    pub fn parse(doc: &Map<String, Value>) -> Result<Self, FieldErrors> {
-        Self::from_document(doc, UrlPolicy::HTTP_ALLOWED)
-    }
-
     /// The writable fields as a JSON object (the inverse of `from_document`).
     pub fn to_document(&self) -> Map<String, Value> {
         let mut doc = Map::new();
@@ -172,9 +143,28 @@ impl ServiceSpec {
     }
 }
 
+/// A replacement body (PUT) that names only writable fields. Its values are
+/// judged once the service is read (`ServiceSpec::from_document`), because the
+/// URL policy applies only to a `base_url` the change gives a new value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceDocument(Map<String, Value>);
+
+impl ServiceDocument {
+    /// # Errors
+    /// Each read-only or unknown field.
+    pub fn parse(body: Map<String, Value>) -> Result<Self, FieldErrors> {
+        check_field_names(&body).into_result(Self(body))
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
 /// A validated JSON Merge Patch (RFC 7396) of a service: an object that names
 /// only writable fields. Whether its result is a valid service is known only
-/// once it is applied to the service as stored (`apply_to`, then `parse`).
+/// once it is applied to the service as stored (`apply_to`, then
+/// `ServiceSpec::from_document`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServicePatch(Map<String, Value>);
 

@@ -4,7 +4,9 @@
 mod document;
 mod values;
 
-pub use document::{apply_merge_patch, check_field_names, ServicePatch, UrlPolicy};
+pub use document::{
+    apply_merge_patch, check_field_names, ServiceDocument, ServicePatch, UrlPolicy,
+};
 pub use values::{
     ApiVersion, BaseUrl, Description, Metadata, ServiceId, ServiceName, ServiceStatus, ServiceType,
 };

@@ -74,6 +74,12 @@ impl CredentialInput {
     }
 }
 
+/// The permit to reveal a credential, made only by
+/// `CredentialVault::permit_reveal`: the one way to a secret goes through the
+/// step that records a refusal as `denied`.
+#[derive(Debug)]
+pub struct RevealPermit<'p>(Permit<'p>);
+
 /// A revealed credential: the one value in the system that holds a plaintext.
 #[derive(Debug)]
 pub struct RevealedCredential {
@@ -251,9 +257,9 @@ impl CredentialVault {
         &self,
         principal: &'p Principal,
         service: Option<ServiceId>,
-    ) -> Result<Permit<'p>, UseCaseError> {
+    ) -> Result<RevealPermit<'p>, UseCaseError> {
         let refusal = match principal.permit(Permission::Credentials) {
-            Ok(permit) => return Ok(permit),
+            Ok(permit) => return Ok(RevealPermit(permit)),
             Err(refusal) => refusal,
         };
         let denied = self.event(
@@ -280,11 +286,11 @@ impl CredentialVault {
     /// be written), `Internal` (the ciphertext does not open).
     pub async fn reveal(
         &self,
-        permit: Permit<'_>,
+        permit: RevealPermit<'_>,
         id: ServiceId,
         version: Option<i64>,
     ) -> Result<RevealedCredential, UseCaseError> {
-        let principal = permit.holder_of(Permission::Credentials)?;
+        let principal = permit.0.holder_of(Permission::Credentials)?;
         let service = self
             .services
             .find(principal.tenant(), id)
@@ -575,9 +581,11 @@ mod tests {
         let v = vault(services, credentials, audit);
         let err = v
             .reveal(
-                principal(&[Permission::Credentials])
-                    .permit(Permission::Credentials)
-                    .unwrap(),
+                RevealPermit(
+                    principal(&[Permission::Credentials])
+                        .permit(Permission::Credentials)
+                        .unwrap(),
+                ),
                 id,
                 None,
             )
@@ -609,9 +617,11 @@ mod tests {
         let v = vault(services, credentials, audit);
         let revealed = v
             .reveal(
-                principal(&[Permission::Credentials])
-                    .permit(Permission::Credentials)
-                    .unwrap(),
+                RevealPermit(
+                    principal(&[Permission::Credentials])
+                        .permit(Permission::Credentials)
+                        .unwrap(),
+                ),
                 id,
                 None,
             )

@@ -9,7 +9,7 @@ mod wiring;
 
 pub use audit::{AuditListRequest, AuditTrail, RawAuditParams};
 pub use credentials::{
-    parse_version, CredentialInput, CredentialVault, RevealedCredential, RewrapReport,
+    parse_version, CredentialInput, CredentialVault, RevealPermit, RevealedCredential, RewrapReport,
 };
 pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
 pub use services::{CatalogSettings, NewService, Precondition, ServiceCatalog};

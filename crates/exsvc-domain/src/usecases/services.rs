@@ -7,7 +7,7 @@ use crate::pagination::{Cursor, CursorKey, Page, ServiceListRequest};
 use crate::ports::{Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository};
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::CredentialSummary;
-use crate::service::{Service, ServiceId, ServicePatch, ServiceSpec, UrlPolicy};
+use crate::service::{Service, ServiceDocument, ServiceId, ServicePatch, ServiceSpec, UrlPolicy};
 use crate::usecases::credentials::{seal, CredentialInput};
 use crate::usecases::{audit_event, plain_store_error};
 use crate::validation::FieldErrors;
@@ -45,11 +45,13 @@ pub struct NewService {
 }
 
 impl NewService {
-    /// Every problem of the service's fields and of the credential, at once.
+    /// Every problem of the service's fields (under the deployment's URL
+    /// `policy`) and of the credential, at once. The HTTP adapter calls it
+    /// through `ServiceCatalog::parse_new`, which supplies the policy.
     ///
     /// # Errors
     /// The field errors.
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, FieldErrors> {
+    pub(crate) fn parse(body: &Map<String, Value>, policy: UrlPolicy) -> Result<Self, FieldErrors> {
         let mut fields = body.clone();
         let mut credential_fields = Map::new();
         for key in ["auth_type", "credentials"] {
@@ -57,7 +59,7 @@ impl NewService {
                 credential_fields.insert(key.to_owned(), value);
             }
         }
-        let spec = ServiceSpec::parse(&fields);
+        let spec = ServiceSpec::from_document(&fields, policy);
         let credential =
             (!credential_fields.is_empty()).then(|| CredentialInput::parse(&credential_fields));
         match (spec, credential.transpose()) {
@@ -108,19 +110,25 @@ impl ServiceCatalog {
         }
     }
 
-    /// Registers a service.
+    /// A create body, validated under this deployment's URL policy.
     ///
     /// # Errors
-    /// `Forbidden` without a permit of `external-service:create`; `Validation`
-    /// for a `base_url` this deployment does not accept; `AlreadyExists` when the
-    /// tenant has a service of that name in any case.
+    /// Every field error at once.
+    pub fn parse_new(&self, body: &Map<String, Value>) -> Result<NewService, FieldErrors> {
+        NewService::parse(body, self.settings.url_policy)
+    }
+
+    /// Registers a service (`input` from `parse_new`).
+    ///
+    /// # Errors
+    /// `Forbidden` without a permit of `external-service:create`;
+    /// `AlreadyExists` when the tenant has a service of that name in any case.
     pub async fn create(
         &self,
         permit: Permit<'_>,
         input: NewService,
     ) -> Result<Service, UseCaseError> {
         let principal = permit.holder_of(Permission::Create)?;
-        self.settings.url_policy.check(&input.spec)?;
         let NewService { spec, credential } = input;
         let now = self.clock.now();
         let id = self.ids.new_service_id();
@@ -206,12 +214,12 @@ impl ServiceCatalog {
         &self,
         permit: Permit<'_>,
         id: ServiceId,
-        spec: ServiceSpec,
+        document: ServiceDocument,
         precondition: Option<Precondition>,
     ) -> Result<Service, UseCaseError> {
         let principal = permit.holder_of(Permission::Update)?;
         self.modify(principal, id, precondition, |current| {
-            self.admit_change(spec.clone(), current)
+            self.validate_change(document.as_map(), current)
         })
         .await
     }
@@ -229,8 +237,7 @@ impl ServiceCatalog {
     ) -> Result<Service, UseCaseError> {
         let principal = permit.holder_of(Permission::Update)?;
         self.modify(principal, id, precondition, |current| {
-            let spec = ServiceSpec::parse(&patch.apply_to(&current.spec))?;
-            self.admit_change(spec, current)
+            self.validate_change(&patch.apply_to(&current.spec), current)
         })
         .await
     }
@@ -303,18 +310,22 @@ impl ServiceCatalog {
             .ok_or_else(|| UseCaseError::NotFound(id.to_string()))
     }
 
-    /// Applies the URL policy to the new spec of an existing service. A
-    /// `base_url` the change leaves as it is stays acceptable even if the policy
-    /// has since been tightened: only new URLs must follow the current policy.
-    fn admit_change(
+    /// Validates the new document of an existing service, every problem at
+    /// once. A `base_url` the change leaves as it is stays acceptable even if
+    /// the URL policy has since been tightened: only new URLs must follow it.
+    fn validate_change(
         &self,
-        spec: ServiceSpec,
+        doc: &Map<String, Value>,
         current: &Service,
     ) -> Result<ServiceSpec, UseCaseError> {
-        if spec.base_url != current.spec.base_url {
-            self.settings.url_policy.check(&spec)?;
-        }
-        Ok(spec)
+        let unchanged_url =
+            doc.get("base_url").and_then(Value::as_str) == Some(current.spec.base_url.as_str());
+        let policy = if unchanged_url {
+            UrlPolicy { allow_http: true }
+        } else {
+            self.settings.url_policy
+        };
+        Ok(ServiceSpec::from_document(doc, policy)?)
     }
 
     /// Read, change, write back under the read version: an optimistic

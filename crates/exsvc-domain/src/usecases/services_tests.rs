@@ -12,6 +12,7 @@ use super::*;
 use crate::pagination::{CursorKey, RawListParams, ServiceListRequest};
 use crate::ports::{MockClock, MockIdGenerator, MockServiceRepository};
 use crate::principal::TenantId;
+use crate::service::ServiceDocument;
 use crate::usecases::service_id;
 
 fn t0() -> DateTime<Utc> {
@@ -66,7 +67,7 @@ impl Adapter {
         body: &Map<String, Value>,
     ) -> Result<Service, UseCaseError> {
         let permit = p.permit(Permission::Create)?;
-        self.0.create(permit, NewService::parse(body)?).await
+        self.0.create(permit, self.0.parse_new(body)?).await
     }
 
     async fn get(&self, p: &Principal, raw_id: &str) -> Result<Service, UseCaseError> {
@@ -92,9 +93,8 @@ impl Adapter {
     ) -> Result<Service, UseCaseError> {
         let permit = p.permit(Permission::Update)?;
         let id = service_id(raw_id)?;
-        self.0
-            .replace(permit, id, ServiceSpec::parse(body)?, precondition)
-            .await
+        let document = ServiceDocument::parse(body.clone())?;
+        self.0.replace(permit, id, document, precondition).await
     }
 
     async fn patch(
@@ -169,8 +169,8 @@ async fn each_use_case_requires_its_permit() {
         Err(UseCaseError::Forbidden(got)) => assert_eq!(got, p),
         other => panic!("expected Forbidden({p}), got {other:?}"),
     };
-    let input = NewService::parse(&body()).unwrap();
-    let spec = input.spec.clone();
+    let input = c.parse_new(&body()).unwrap();
+    let document = ServiceDocument::parse(body()).unwrap();
     let patch = ServicePatch::parse(&json!({})).unwrap();
     let request = ServiceListRequest::parse(&RawListParams::default()).unwrap();
     forbidden(
@@ -183,7 +183,9 @@ async fn each_use_case_requires_its_permit() {
         Permission::Read,
     );
     forbidden(
-        c.replace(wrong(&reader), id, spec, None).await.map(drop),
+        c.replace(wrong(&reader), id, document, None)
+            .await
+            .map(drop),
         Permission::Update,
     );
     forbidden(
@@ -662,6 +664,39 @@ async fn a_base_url_left_unchanged_survives_a_tightened_policy() {
         .await
         .unwrap_err();
     assert!(matches!(err, UseCaseError::Validation(f) if f.get("base_url").is_some()));
+}
+
+/// docs/api.md §1: every problem in one answer, the URL policy's too.
+#[tokio::test]
+async fn a_refused_scheme_is_reported_with_the_other_problems() {
+    let current = stored(1);
+    let id = current.id;
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    let c = catalog(repo); // https only
+    let bad = obj(json!({"name": "", "type": "payment", "base_url": "http://x.example"}));
+    let fields = |err: UseCaseError| match err {
+        UseCaseError::Validation(f) => (f.get("name").is_some(), f.get("base_url").is_some()),
+        other => panic!("expected a validation error, got {other:?}"),
+    };
+    let create = c.create(&everyone(), &bad).await.unwrap_err();
+    assert_eq!(fields(create), (true, true), "create");
+    let replace = c
+        .replace(&everyone(), &id.to_string(), &bad, None)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(replace), (true, true), "replace");
+    let patch = c
+        .patch(
+            &everyone(),
+            &id.to_string(),
+            &json!({"name": "", "base_url": "http://x.example"}),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fields(patch), (true, true), "patch");
 }
 
 #[tokio::test]
