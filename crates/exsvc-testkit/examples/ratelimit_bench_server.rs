@@ -19,11 +19,7 @@ async fn main() {
     };
     let app = TestApp::spawn_with(options).await;
     let token = admin("bench");
-    let service = app.create_ok(&token, &service_body("Bench")).await;
-    println!(
-        "{}/api/v1/services/{} {token}",
-        app.address,
-        service["id"].as_str().unwrap()
-    );
+    let id = app.api(&token).new_service(&service_body("Bench")).await;
+    println!("{}/api/v1/services/{id} {token}", app.address);
     tokio::signal::ctrl_c().await.unwrap();
 }

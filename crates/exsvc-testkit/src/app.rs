@@ -244,35 +244,6 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
-
-    /// POST /api/v1/services with `body`; returns the response.
-    pub async fn create(&self, token: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/services"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// Creates a service and returns its JSON, asserting 201.
-    pub async fn create_ok(&self, token: &str, body: &Value) -> Value {
-        let response = self.create(token, body).await;
-        let status = response.status();
-        let json: Value = response.json().await.expect("json body");
-        assert_eq!(status, 201, "create failed: {json}");
-        json
-    }
-
-    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
 }
 
 impl Drop for TestApp {
