@@ -201,8 +201,9 @@ async fn typed_validation() {
             "expires_at",
         ),
         (
-            json!({"auth_type": "bearer", "credentials": {"token": "t"}, "colour": "red"}),
-            "colour",
+            // A misplaced key is not named: its name could be a secret.
+            json!({"auth_type": "bearer", "credentials": {"token": "t"}, "CANARY-key": "red"}),
+            "body",
         ),
     ];
     for (request, field) in cases {

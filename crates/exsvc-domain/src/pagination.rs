@@ -205,10 +205,17 @@ pub fn parse_timestamp(
     errors: &mut FieldErrors,
 ) -> Option<DateTime<Utc>> {
     raw.and_then(|text| {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| errors.add(field, "must be an RFC 3339 timestamp"))
-            .ok()
+        let Ok(at) = DateTime::parse_from_rfc3339(text) else {
+            errors.add(field, "must be an RFC 3339 timestamp");
+            return None;
+        };
+        // chrono reads `23:59:60` as a leap second, which neither store keeps:
+        // it would read back as the next minute, not as sent.
+        if at.timestamp_subsec_nanos() >= 1_000_000_000 {
+            errors.add(field, "must be an RFC 3339 timestamp without a leap second");
+            return None;
+        }
+        Some(at.with_timezone(&Utc))
     })
 }
 
@@ -422,6 +429,17 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leap_second_is_refused_as_it_would_not_read_back() {
+        let mut errors = FieldErrors::new();
+        assert!(parse_timestamp("at", Some("2027-01-01T00:00:60Z"), &mut errors).is_none());
+        assert!(errors.get("at").is_some());
+        let mut errors = FieldErrors::new();
+        let at = parse_timestamp("at", Some("2027-01-01T00:00:59.999999Z"), &mut errors);
+        assert_eq!(at.unwrap().to_rfc3339(), "2027-01-01T00:00:59.999999+00:00");
+        assert!(errors.is_empty());
+    }
 
     fn key() -> CursorKey {
         CursorKey::derive(b"a deployment secret")

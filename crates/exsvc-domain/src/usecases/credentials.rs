@@ -45,10 +45,16 @@ impl CredentialInput {
     /// Field errors naming each problem.
     pub fn parse(body: &Map<String, Value>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
-        for key in body.keys() {
-            if !["auth_type", "credentials", "expires_at"].contains(&key.as_str()) {
-                errors.add(key.clone(), "is not a field of a credential");
-            }
+        // Not named: a key in the wrong place can itself be a secret
+        // (docs/api.md §1.2), as inside `credentials`.
+        if body
+            .keys()
+            .any(|key| !["auth_type", "credentials", "expires_at"].contains(&key.as_str()))
+        {
+            errors.add(
+                "body",
+                "has a key that is not a field of a credential (auth_type, credentials, expires_at)",
+            );
         }
         let expires_at = match body.get("expires_at") {
             None | Some(Value::Null) => None,
@@ -470,6 +476,14 @@ mod tests {
 
     fn t0() -> DateTime<Utc> {
         DateTime::from_timestamp(1_750_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn a_misplaced_key_is_refused_without_its_name() {
+        let body = json!({"auth_type": "bearer", "credentials": {"token": "x"}, "CANARY-7f3a": 1});
+        let errors = CredentialInput::parse(body.as_object().unwrap()).unwrap_err();
+        assert!(errors.get("body").is_some(), "{errors:?}");
+        assert!(!format!("{errors:?}").contains("CANARY"), "{errors:?}");
     }
 
     fn principal(permissions: &[Permission]) -> Principal {
