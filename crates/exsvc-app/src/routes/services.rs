@@ -57,9 +57,11 @@ fn precondition(req: &HttpRequest) -> Option<Precondition> {
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect();
-    if tags.contains(&"*") {
+    if tags == ["*"] {
         return Some(Precondition::Any);
     }
+    // `*` is a whole field value (RFC 9110 §13.1.1): beside tags it is no tag
+    // of ours, and matches nothing like any other unparseable one.
     let versions = tags
         .iter()
         .filter_map(|tag| {
@@ -338,5 +340,14 @@ mod tests {
         // Weak and malformed tags never match.
         assert_eq!(parse("W/\"3\""), Some(Precondition::Versions(vec![])));
         assert_eq!(parse("3"), Some(Precondition::Versions(vec![])));
+        // `*` beside a tag, in one field or two.
+        assert_eq!(parse("*, \"3\""), Some(Precondition::Versions(vec![3])));
+        let two_fields = precondition(
+            &TestRequest::default()
+                .insert_header((header::IF_MATCH, "*"))
+                .append_header((header::IF_MATCH, "\"999\""))
+                .to_http_request(),
+        );
+        assert_eq!(two_fields, Some(Precondition::Versions(vec![999])));
     }
 }
