@@ -109,3 +109,25 @@ impl AuditTrail {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::MockAuditLog;
+    use crate::principal::{Principal, TenantId};
+
+    #[tokio::test]
+    async fn the_listing_requires_an_audit_permit() {
+        // No expectations: a call to the log would panic.
+        let trail = AuditTrail::new(Arc::new(MockAuditLog::new()), CursorKey::derive(b"t"));
+        let reader = Principal::new(TenantId::parse("acme").unwrap(), "a", [Permission::Read]);
+        let request = AuditListRequest::parse(&RawAuditParams::default()).unwrap();
+        let refused = trail
+            .list(reader.permit(Permission::Read).unwrap(), request)
+            .await;
+        assert!(matches!(
+            refused,
+            Err(UseCaseError::Forbidden(Permission::Audit))
+        ));
+    }
+}

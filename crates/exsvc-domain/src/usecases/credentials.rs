@@ -546,6 +546,39 @@ mod tests {
         )
     }
 
+    /// Each vault use case refuses a permit for another permission, before
+    /// touching a store (the mocks have no expectations: any call panics).
+    #[tokio::test]
+    async fn each_use_case_requires_its_permit() {
+        let v = vault(
+            MockServiceRepository::new(),
+            MockCredentialRepository::new(),
+            MockAuditLog::new(),
+        );
+        let id = ServiceId::from_uuid(Uuid::now_v7());
+        let reader = principal(&[Permission::Read]);
+        let updater = principal(&[Permission::Update]);
+        let read = || reader.permit(Permission::Read).unwrap();
+        let update = || updater.permit(Permission::Update).unwrap();
+        let input = CredentialInput::parse(
+            json!({"auth_type": "bearer", "credentials": {"token": "x"}})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        let forbidden = |r: Result<(), UseCaseError>, p: Permission| match r {
+            Err(UseCaseError::Forbidden(got)) => assert_eq!(got, p),
+            other => panic!("expected Forbidden({p}), got {other:?}"),
+        };
+        forbidden(v.put(read(), id, input).await.map(drop), Permission::Update);
+        forbidden(v.delete(read(), id).await, Permission::Update);
+        forbidden(v.versions(update(), id).await.map(drop), Permission::Read);
+        forbidden(
+            v.reveal(RevealPermit(update()), id, None).await.map(drop),
+            Permission::Credentials,
+        );
+    }
+
     #[tokio::test]
     async fn a_refused_read_is_recorded_as_denied_and_reveals_nothing() {
         let id = ServiceId::from_uuid(Uuid::now_v7());
