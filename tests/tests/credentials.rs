@@ -478,3 +478,14 @@ async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
     let own = api.reveal(&victim).await.into_json();
     assert_eq!(own["credentials"]["token"], CANARY);
 }
+
+/// docs/api.md §3: after the permission, a path id that is no id is 404,
+/// before the body is looked at, as on every route.
+#[tokio::test]
+async fn a_malformed_id_is_404_before_the_body() {
+    let app = TestApp::spawn().await;
+    app.api(admin("acme"))
+        .put_credentials("nope", &json!([1]))
+        .await
+        .expect_error(404, "SERVICE_NOT_FOUND");
+}

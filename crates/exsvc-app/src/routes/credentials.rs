@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use exsvc_domain::usecases::{parse_version, service_id, CredentialInput};
+use exsvc_domain::usecases::{parse_version, CredentialInput};
 use exsvc_domain::{Permission, Principal, ServiceId};
 use serde_json::{Map, Value};
 
@@ -81,13 +81,14 @@ pub async fn put_credentials(
     // 403 before anything of the request is read; the write below takes its
     // own permit from the principal it owns.
     auth.principal().permit(Permission::Update)?;
+    let id = path_service(&req)?;
     let body = object_body(body)?;
     let key = idempotency::key_of(&req)?;
-    let raw_id = req.match_info().get("id").unwrap_or("").to_owned();
+    // The target as sent, as in every kept request's fingerprint.
+    let raw_id = req.match_info().get("id").unwrap_or("");
     let operation = format!("PUT /api/v1/services/{raw_id}/credentials");
     let put = move |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
         let permit = principal.permit(Permission::Update)?;
-        let id = service_id(&raw_id)?;
         let input = CredentialInput::parse(&body)?;
         let (meta, first) = app.use_cases.vault.put(permit, id, input).await?;
         let mut response = if first {
