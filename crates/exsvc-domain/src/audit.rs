@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::pagination::{Cursor, CursorScope};
+use crate::pagination::{Cursor, CursorScope, Scoped};
 use crate::principal::TenantId;
 use crate::service::ServiceId;
 
@@ -94,9 +94,8 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-impl AuditFilter {
-    /// The tenant's audit listing under this filter, as the scope a cursor is bound to.
-    pub fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
+impl Scoped for AuditFilter {
+    fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
         let service = self.service_id.map(|s| s.to_string());
         let since = self.since.map(|t| t.timestamp_micros().to_string());
         let until = self.until.map(|t| t.timestamp_micros().to_string());

@@ -97,6 +97,18 @@ impl CursorScope<'_> {
     }
 }
 
+/// A listing's filter, as the scope its cursors are bound to: the one way a
+/// cursor is opened or made, for every listing.
+pub trait Scoped {
+    /// Runs `f` with the scope of `tenant`'s listing under this filter.
+    fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T;
+
+    /// The opaque cursor of the page after `position`.
+    fn cursor_after(&self, tenant: &TenantId, key: &CursorKey, position: Cursor) -> String {
+        self.with_scope(tenant, |scope| position.encode(scope, key))
+    }
+}
+
 /// The position after which the next page starts: the (time, id) of the last
 /// row of a page, for any listing ordered newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,9 +259,10 @@ impl ServiceFilter {
         pattern.push('%');
         Some(pattern)
     }
+}
 
-    /// The tenant's listing under this filter, as the scope a cursor is bound to.
-    pub fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
+impl Scoped for ServiceFilter {
+    fn with_scope<T>(&self, tenant: &TenantId, f: impl FnOnce(&CursorScope<'_>) -> T) -> T {
         let expires_before = self
             .credential_expires_before
             .map(|t| t.timestamp_micros().to_string());
@@ -349,9 +362,7 @@ impl ServiceListRequest {
     /// # Errors
     /// `InvalidCursor` for a cursor not issued for this tenant, listing and filter.
     pub fn open(self, tenant: &TenantId, key: &CursorKey) -> Result<ListQuery, UseCaseError> {
-        let after = self
-            .filter
-            .with_scope(tenant, |scope| self.open_cursor(scope, key))?;
+        let after = self.open_cursor(tenant, key)?;
         Ok(ListQuery {
             limit: self.limit,
             after,
@@ -360,20 +371,23 @@ impl ServiceListRequest {
     }
 }
 
-impl<F> ListRequest<F> {
-    /// The position the request's cursor names, if it was issued for `scope`.
+impl<F: Scoped> ListRequest<F> {
+    /// The position the request's cursor names, if it was issued for
+    /// `tenant`'s listing under this filter.
     ///
     /// # Errors
     /// `InvalidCursor`.
     pub fn open_cursor(
         &self,
-        scope: &CursorScope<'_>,
+        tenant: &TenantId,
         key: &CursorKey,
     ) -> Result<Option<Cursor>, UseCaseError> {
-        self.cursor
-            .as_deref()
-            .map(|text| Cursor::decode(text, scope, key))
-            .transpose()
+        let Some(text) = self.cursor.as_deref() else {
+            return Ok(None);
+        };
+        self.filter
+            .with_scope(tenant, |scope| Cursor::decode(text, scope, key))
+            .map(Some)
     }
 }
 
@@ -404,18 +418,16 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// A page from the `limit + 1` rows a store returned for it: a row beyond
     /// `limit` only says that a next page exists, which starts after the last
-    /// row kept (`position` of it, encoded for `scope`).
+    /// row kept (`cursor_after` of it; not called on a last page).
     pub fn from_rows(
         mut rows: Vec<T>,
         limit: u16,
-        position: impl Fn(&T) -> Cursor,
-        scope: &CursorScope<'_>,
-        key: &CursorKey,
+        cursor_after: impl FnOnce(&T) -> String,
     ) -> Self {
         let limit = usize::from(limit);
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
-            rows.last().map(|last| position(last).encode(scope, key))
+            rows.last().map(cursor_after)
         } else {
             None
         };

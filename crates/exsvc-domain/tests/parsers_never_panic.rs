@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
 
-use exsvc_domain::pagination::{Cursor, CursorKey, ListQuery, RawListParams, ServiceFilter};
+use exsvc_domain::pagination::{
+    Cursor, CursorKey, ListQuery, RawListParams, Scoped, ServiceFilter,
+};
 use exsvc_domain::service::{
     apply_merge_patch, BaseUrl, ServiceDocument, ServicePatch, ServiceSpec, UrlPolicy,
 };
@@ -93,7 +95,7 @@ proptest! {
 
     #[test]
     fn replacement_bodies_and_patches(body in json()) {
-        let _ = ServicePatch::parse(&body);
+        let _ = ServicePatch::parse(body.clone());
         if let Value::Object(map) = body {
             let _ = ServiceDocument::parse(map);
         }

@@ -185,7 +185,7 @@ pub async fn create_service(
     let key = idempotency::key_of(&req)?;
     let create = |app: web::Data<AppState>, principal: Principal, body: Map<String, Value>| async move {
         let permit = principal.permit(Permission::Create)?;
-        let input = app.use_cases.catalog.parse_new(&body)?;
+        let input = app.use_cases.catalog.parse_new(body)?;
         let service = app.use_cases.catalog.create(permit, input).await?;
         let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
@@ -278,7 +278,7 @@ pub async fn patch_service(
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Update)?;
     let id = path_service(&req)?;
-    let patch = ServicePatch::parse(&body.value()?)?;
+    let patch = ServicePatch::parse(body.value()?)?;
     let service = state
         .use_cases
         .catalog

@@ -171,14 +171,14 @@ pub struct ServicePatch(Map<String, Value>);
 impl ServicePatch {
     /// # Errors
     /// `body` when the patch is not an object; each read-only or unknown field.
-    pub fn parse(patch: &Value) -> Result<Self, FieldErrors> {
+    pub fn parse(patch: Value) -> Result<Self, FieldErrors> {
         let Value::Object(members) = patch else {
             return Err(FieldErrors::single(
                 "body",
                 "a merge patch must be a JSON object",
             ));
         };
-        check_field_names(members).into_result(Self(members.clone()))
+        check_field_names(&members).into_result(Self(members))
     }
 
     /// The document `spec` becomes under this patch.

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use crate::audit::{AuditAction, AuditEvent, AuditFilter, AuditQuery};
-use crate::pagination::{parse_limit, parse_timestamp, Cursor, CursorKey, ListRequest, Page};
+use crate::pagination::{
+    parse_limit, parse_timestamp, Cursor, CursorKey, ListRequest, Page, Scoped,
+};
 use crate::ports::AuditLog;
 use crate::principal::{Permission, Permit};
 use crate::service::ServiceId;
@@ -82,9 +84,7 @@ impl AuditTrail {
     ) -> Result<Page<AuditEvent>, UseCaseError> {
         let principal = permit.holder_of(Permission::Audit)?;
         let tenant = principal.tenant();
-        let after = request
-            .filter
-            .with_scope(tenant, |scope| request.open_cursor(scope, &self.cursor_key))?;
+        let after = request.open_cursor(tenant, &self.cursor_key)?;
         let query = AuditQuery {
             limit: request.limit,
             after,
@@ -95,17 +95,14 @@ impl AuditTrail {
             .list(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        Ok(query.filter.with_scope(tenant, |scope| {
-            Page::from_rows(
-                rows,
-                request.limit,
-                |event| Cursor {
-                    at: event.occurred_at,
-                    id: event.id,
-                },
-                scope,
-                &self.cursor_key,
-            )
+        Ok(Page::from_rows(rows, query.limit, |last| {
+            let position = Cursor {
+                at: last.occurred_at,
+                id: last.id,
+            };
+            query
+                .filter
+                .cursor_after(tenant, &self.cursor_key, position)
         }))
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::pagination::{Cursor, CursorKey, Page, ServiceListRequest};
+use crate::pagination::{Cursor, CursorKey, Page, Scoped, ServiceListRequest};
 use crate::ports::{Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository};
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::CredentialSummary;
@@ -51,8 +51,10 @@ impl NewService {
     ///
     /// # Errors
     /// The field errors.
-    pub(crate) fn parse(body: &Map<String, Value>, policy: UrlPolicy) -> Result<Self, FieldErrors> {
-        let mut fields = body.clone();
+    pub(crate) fn parse(
+        mut fields: Map<String, Value>,
+        policy: UrlPolicy,
+    ) -> Result<Self, FieldErrors> {
         let mut credential_fields = Map::new();
         for key in ["auth_type", "credentials"] {
             if let Some(value) = fields.remove(key) {
@@ -114,7 +116,7 @@ impl ServiceCatalog {
     ///
     /// # Errors
     /// Every field error at once.
-    pub fn parse_new(&self, body: &Map<String, Value>) -> Result<NewService, FieldErrors> {
+    pub fn parse_new(&self, body: Map<String, Value>) -> Result<NewService, FieldErrors> {
         NewService::parse(body, self.settings.url_policy)
     }
 
@@ -190,17 +192,14 @@ impl ServiceCatalog {
             .list(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        Ok(query.filter.with_scope(tenant, |scope| {
-            Page::from_rows(
-                rows,
-                query.limit,
-                |service| Cursor {
-                    at: service.created_at,
-                    id: service.id.as_uuid(),
-                },
-                scope,
-                &self.settings.cursor_key,
-            )
+        Ok(Page::from_rows(rows, query.limit, |last| {
+            let position = Cursor {
+                at: last.created_at,
+                id: last.id.as_uuid(),
+            };
+            query
+                .filter
+                .cursor_after(tenant, &self.settings.cursor_key, position)
         }))
     }
 

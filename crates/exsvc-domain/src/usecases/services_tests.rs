@@ -67,7 +67,7 @@ impl Adapter {
         body: &Map<String, Value>,
     ) -> Result<Service, UseCaseError> {
         let permit = p.permit(Permission::Create)?;
-        self.0.create(permit, self.0.parse_new(body)?).await
+        self.0.create(permit, self.0.parse_new(body.clone())?).await
     }
 
     async fn get(&self, p: &Principal, raw_id: &str) -> Result<Service, UseCaseError> {
@@ -107,7 +107,12 @@ impl Adapter {
         let permit = p.permit(Permission::Update)?;
         let id = service_id(raw_id)?;
         self.0
-            .patch(permit, id, ServicePatch::parse(patch)?, precondition)
+            .patch(
+                permit,
+                id,
+                ServicePatch::parse(patch.clone())?,
+                precondition,
+            )
             .await
     }
 
@@ -169,9 +174,9 @@ async fn each_use_case_requires_its_permit() {
         Err(UseCaseError::Forbidden(got)) => assert_eq!(got, p),
         other => panic!("expected Forbidden({p}), got {other:?}"),
     };
-    let input = c.parse_new(&body()).unwrap();
+    let input = c.parse_new(body()).unwrap();
     let document = ServiceDocument::parse(body()).unwrap();
-    let patch = ServicePatch::parse(&json!({})).unwrap();
+    let patch = ServicePatch::parse(json!({})).unwrap();
     let request = ServiceListRequest::parse(&RawListParams::default()).unwrap();
     forbidden(
         c.create(wrong(&reader), input).await.map(drop),
