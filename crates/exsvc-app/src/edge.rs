@@ -70,7 +70,7 @@ pub fn check_limits(req: &ServiceRequest) -> Result<(), ApiError> {
     if target > MAX_URI_LEN {
         return Err(ApiError::http_layer(
             StatusCode::URI_TOO_LONG,
-            format!("The request target exceeds {MAX_URI_LEN} bytes"),
+            target_too_long(),
         ));
     }
     let mut total = 0;
@@ -91,6 +91,11 @@ pub fn check_limits(req: &ServiceRequest) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The one wording of a 414, whichever layer finds the target too long.
+fn target_too_long() -> String {
+    format!("The request target exceeds {MAX_URI_LEN} bytes")
 }
 
 /// Whether `path`, its `%HH` escapes decoded, is UTF-8.
@@ -291,23 +296,25 @@ impl<T> Guarded<T> {
             .windows(2)
             .position(|w| w == b"\r\n")
             .unwrap_or(self.pending.len());
-        let status = match error {
+        let (status, message) = match error {
             // No line end within the limit: the request line itself is too long.
-            ParseError::TooLarge if request_line == self.pending.len() => StatusCode::URI_TOO_LONG,
+            ParseError::TooLarge if request_line == self.pending.len() => (
+                StatusCode::URI_TOO_LONG,
+                "The request line is too long".to_owned(),
+            ),
             // A whole line whose target the `http` crate will not hold (64 KiB
             // and more): too long, not malformed, as below 64 KiB (check_limits).
-            ParseError::Uri(_) if request_line > MAX_URI_LEN => StatusCode::URI_TOO_LONG,
-            ParseError::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let message = match error {
-            // The words of check_limits, which answers the shorter ones.
-            ParseError::Uri(_) if status == StatusCode::URI_TOO_LONG => {
-                format!("The request target exceeds {MAX_URI_LEN} bytes")
+            ParseError::Uri(_) if request_line > MAX_URI_LEN => {
+                (StatusCode::URI_TOO_LONG, target_too_long())
             }
-            _ if status == StatusCode::URI_TOO_LONG => "The request line is too long".to_owned(),
-            ParseError::TooLarge => "The request head is too large".to_owned(),
-            other => format!("The request is not valid HTTP/1.1: {other}"),
+            ParseError::TooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "The request head is too large".to_owned(),
+            ),
+            other => (
+                StatusCode::BAD_REQUEST,
+                format!("The request is not valid HTTP/1.1: {other}"),
+            ),
         };
         tracing::warn!(
             request_id = %id,
