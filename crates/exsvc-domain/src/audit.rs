@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::access::Reach;
 use crate::pagination::{Cursor, CursorScope, Scoped};
 use crate::principal::TenantId;
 use crate::service::ServiceId;
@@ -16,16 +17,28 @@ pub enum AuditAction {
     CredentialsRead,
     CredentialsWrite,
     CredentialsDelete,
+    CredentialsUse,
+    RoleCreate,
+    RoleUpdate,
+    RoleDelete,
+    RoleBindingCreate,
+    RoleBindingDelete,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 12] = [
         AuditAction::ServiceCreate,
         AuditAction::ServiceUpdate,
         AuditAction::ServiceDelete,
         AuditAction::CredentialsRead,
         AuditAction::CredentialsWrite,
         AuditAction::CredentialsDelete,
+        AuditAction::CredentialsUse,
+        AuditAction::RoleCreate,
+        AuditAction::RoleUpdate,
+        AuditAction::RoleDelete,
+        AuditAction::RoleBindingCreate,
+        AuditAction::RoleBindingDelete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +49,12 @@ impl AuditAction {
             AuditAction::CredentialsRead => "credentials.read",
             AuditAction::CredentialsWrite => "credentials.write",
             AuditAction::CredentialsDelete => "credentials.delete",
+            AuditAction::CredentialsUse => "credentials.use",
+            AuditAction::RoleCreate => "role.create",
+            AuditAction::RoleUpdate => "role.update",
+            AuditAction::RoleDelete => "role.delete",
+            AuditAction::RoleBindingCreate => "role_binding.create",
+            AuditAction::RoleBindingDelete => "role_binding.delete",
         }
     }
 
@@ -80,6 +99,10 @@ pub struct AuditEvent {
     pub credential_version: Option<i64>,
     pub outcome: AuditOutcome,
     pub request_id: Option<String>,
+    /// What the action was about beyond a service: the role or binding of an
+    /// access change (`{"role"}`, `{"binding_id", "role", "subject"}`), a
+    /// credential use's outcome. `None` for the other actions.
+    pub details: Option<serde_json::Value>,
 }
 
 /// What the audit listing may be narrowed to.
@@ -121,6 +144,10 @@ pub struct AuditQuery {
     /// Strictly older than this (occurred_at, id).
     pub after: Option<Cursor>,
     pub filter: AuditFilter,
+    /// The services whose events the caller may see (`audit` on them). With
+    /// `Reach::Matching`, only events of existing services that a selector
+    /// matches; tenant-level events (role changes) need `audit` tenant-wide.
+    pub reach: Reach,
 }
 
 #[cfg(test)]

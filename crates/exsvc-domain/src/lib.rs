@@ -2,6 +2,7 @@
 //! ports the adapters implement, and the use cases that enforce tenancy and
 //! permissions. Nothing here performs I/O; adapters live in their own crates.
 
+pub mod access;
 pub mod audit;
 pub mod credential;
 pub mod error;

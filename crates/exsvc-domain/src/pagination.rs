@@ -10,6 +10,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::access::Reach;
 use crate::principal::TenantId;
 use crate::service::{ServiceStatus, ServiceType};
 use crate::validation::FieldErrors;
@@ -298,6 +299,9 @@ pub struct ListQuery {
     pub limit: u16,
     pub after: Option<Cursor>,
     pub filter: ServiceFilter,
+    /// The services the caller may read: part of the query, so a page holds
+    /// `limit` visible services and paging stays keyset-fast.
+    pub reach: Reach,
 }
 
 /// The query parameters of a listing, as the client sent them.
@@ -361,12 +365,15 @@ impl ServiceListRequest {
     ///
     /// # Errors
     /// `InvalidCursor` for a cursor not issued for this tenant, listing and filter.
+    /// The query reaches the whole tenant; the use case narrows it to the
+    /// caller's reach.
     pub fn open(self, tenant: &TenantId, key: &CursorKey) -> Result<ListQuery, UseCaseError> {
         let after = self.open_cursor(tenant, key)?;
         Ok(ListQuery {
             limit: self.limit,
             after,
             filter: self.filter,
+            reach: Reach::Tenant,
         })
     }
 }

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
+
+use crate::access::Grant;
 
 /// The longest tenant identifier a token may carry.
 pub const TENANT_ID_MAX_CHARS: usize = 128;
@@ -66,16 +69,35 @@ pub enum Permission {
     /// Read the plaintext of stored credentials.
     Credentials,
     Audit,
+    /// Have exsvc use a credential for the caller without revealing it.
+    Use,
+    /// Manage roles and bindings and review who can reach a service. Only a
+    /// token grants it: a role cannot (docs/api.md §4.5).
+    Access,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Read,
         Permission::Create,
         Permission::Update,
         Permission::Delete,
         Permission::Credentials,
         Permission::Audit,
+        Permission::Use,
+        Permission::Access,
+    ];
+
+    /// What a role may grant: every permission but `Access`, so that nobody
+    /// holding a binding can widen their own reach.
+    pub const GRANTABLE: [Permission; 7] = [
+        Permission::Read,
+        Permission::Create,
+        Permission::Update,
+        Permission::Delete,
+        Permission::Credentials,
+        Permission::Audit,
+        Permission::Use,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +108,8 @@ impl Permission {
             Permission::Delete => "external-service:delete",
             Permission::Credentials => "external-service:credentials",
             Permission::Audit => "external-service:audit",
+            Permission::Use => "external-service:use",
+            Permission::Access => "external-service:access",
         }
     }
 
@@ -102,12 +126,27 @@ impl fmt::Display for Permission {
     }
 }
 
-/// An authenticated caller.
+/// Who a token says the caller is, beyond the tenant: what a role binding's
+/// subject is compared with (docs/api.md §4.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub sub: Option<String>,
+    pub client_id: Option<String>,
+    /// The token's `roles` (and `role`), as named by the Auth Manager.
+    pub roles: Vec<String>,
+}
+
+/// An authenticated caller: its tenant, its actor, the permissions its token
+/// grants tenant-wide, and the role bindings that apply to it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     tenant: TenantId,
     actor: String,
+    identity: CallerIdentity,
+    /// Granted by the token, for every service of the tenant.
     permissions: BTreeSet<Permission>,
+    /// Granted by bindings, each for the services its role's selector matches.
+    grants: Arc<[Arc<Grant>]>,
     /// The request this caller is making, for the audit trail.
     request_id: Option<String>,
 }
@@ -121,9 +160,24 @@ impl Principal {
         Self {
             tenant,
             actor: actor.into(),
+            identity: CallerIdentity::default(),
             permissions: permissions.into_iter().collect(),
+            grants: Arc::from(Vec::new()),
             request_id: None,
         }
+    }
+
+    /// The same caller, known by these subjects.
+    pub fn with_identity(mut self, identity: CallerIdentity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The same caller, with the bindings that apply to it now
+    /// (`AccessDirectory::resolve`).
+    pub fn with_grants(mut self, grants: Arc<[Arc<Grant>]>) -> Self {
+        self.grants = grants;
+        self
     }
 
     /// The same caller, making the request `request_id`.
@@ -144,23 +198,36 @@ impl Principal {
         &self.actor
     }
 
-    /// The effective permissions, sorted.
+    pub fn identity(&self) -> &CallerIdentity {
+        &self.identity
+    }
+
+    /// The permissions the token grants tenant-wide, sorted.
     pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
         self.permissions.iter().copied()
     }
 
+    /// The bindings that apply to this caller now.
+    pub fn grants(&self) -> &[Arc<Grant>] {
+        &self.grants
+    }
+
+    /// Whether the token grants `permission` tenant-wide.
     pub fn has(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }
 
-    /// The first step of every decision (docs/api.md §3): a caller who does not
-    /// hold `permission` is refused before anything of the request is read or
-    /// looked up, so the refusal says nothing about the input or the service.
+    /// The first step of every decision (docs/api.md §4.5, step 0): a caller
+    /// who holds `permission` neither tenant-wide nor through any binding is
+    /// refused before anything of the request is read or looked up, so the
+    /// refusal says nothing about the input or the service.
     ///
     /// # Errors
     /// `UseCaseError::Forbidden(permission)` when the caller lacks it.
     pub fn permit(&self, permission: Permission) -> Result<Permit<'_>, crate::UseCaseError> {
-        if self.has(permission) {
+        let somewhere =
+            self.has(permission) || self.grants.iter().any(|g| g.grants(permission));
+        if somewhere {
             Ok(Permit {
                 principal: self,
                 permission,
@@ -171,9 +238,11 @@ impl Principal {
     }
 }
 
-/// Proof that a caller holds a permission, obtained before the request's input
-/// is parsed. A use case takes a permit and validated input, so "403 before 400"
-/// is the order in which an adapter can call it at all, not a convention.
+/// Proof that a caller holds a permission somewhere, obtained before the
+/// request's input is parsed. A use case takes a permit and validated input,
+/// so "403 before 400" is the order in which an adapter can call it at all,
+/// not a convention. Which services the permit reaches is decided by
+/// `access::decide` when the service is known.
 #[derive(Debug, Clone, Copy)]
 pub struct Permit<'p> {
     principal: &'p Principal,
@@ -192,6 +261,14 @@ impl<'p> Permit<'p> {
         } else {
             Err(crate::UseCaseError::Forbidden(needed))
         }
+    }
+
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
+
+    pub fn principal(&self) -> &'p Principal {
+        self.principal
     }
 }
 

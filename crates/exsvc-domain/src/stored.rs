@@ -243,6 +243,8 @@ pub struct AuditColumns {
     pub credential_version: Option<i64>,
     pub outcome: String,
     pub request_id: Option<String>,
+    /// `AuditEvent::details` as JSON text.
+    pub details: Option<String>,
 }
 
 impl From<&AuditEvent> for AuditColumns {
@@ -257,6 +259,7 @@ impl From<&AuditEvent> for AuditColumns {
             credential_version: e.credential_version,
             outcome: e.outcome.as_str().to_owned(),
             request_id: e.request_id.clone(),
+            details: e.details.as_ref().map(Value::to_string),
         }
     }
 }
@@ -279,6 +282,11 @@ impl AuditColumns {
             outcome: AuditOutcome::parse(&self.outcome)
                 .ok_or_else(|| corrupt(format!("unknown outcome {:?}", self.outcome)))?,
             request_id: self.request_id,
+            details: self
+                .details
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|_| corrupt("details are not JSON".into()))?,
         })
     }
 }

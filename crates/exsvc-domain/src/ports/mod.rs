@@ -1,6 +1,7 @@
 //! The ports: what the domain needs from the outside world. Adapters implement
 //! them; use cases hold them as `Arc<dyn Port>` so the store is chosen at run time.
 
+mod access;
 mod cipher;
 mod clock;
 mod idempotency;
@@ -8,6 +9,7 @@ mod ratelimit;
 mod repository;
 mod token;
 
+pub use access::{AccessChanges, AccessQuery, AccessRepository, SecretReader};
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 pub use idempotency::IdempotencyStore;
@@ -26,22 +28,31 @@ pub struct Stores {
     pub credentials: Arc<dyn CredentialRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub access: Arc<dyn AccessRepository>,
 }
 
 impl Stores {
     pub fn of<S>(store: S) -> Self
     where
-        S: ServiceRepository + CredentialRepository + AuditLog + IdempotencyStore + Clone,
+        S: ServiceRepository
+            + CredentialRepository
+            + AuditLog
+            + IdempotencyStore
+            + AccessRepository
+            + Clone,
     {
         Self {
             services: Arc::new(store.clone()),
             credentials: Arc::new(store.clone()),
             audit: Arc::new(store.clone()),
-            idempotency: Arc::new(store),
+            idempotency: Arc::new(store.clone()),
+            access: Arc::new(store),
         }
     }
 }
 
+#[cfg(any(test, feature = "mock"))]
+pub use access::MockAccessRepository;
 #[cfg(any(test, feature = "mock"))]
 pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]

@@ -13,8 +13,11 @@ pub enum RepositoryError {
     /// Another service of the tenant has the same name, compared case-insensitively.
     #[error("a service with that name already exists in the tenant")]
     Duplicate,
-    #[error("no such service in the tenant")]
+    #[error("no such entity in the tenant")]
     NotFound,
+    /// A role cannot be deleted while a binding names it.
+    #[error("the role is named by a binding")]
+    InUse,
     /// The stored version is not the expected one: someone else changed it first.
     #[error("the service was changed concurrently")]
     VersionConflict,

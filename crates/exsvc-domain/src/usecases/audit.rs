@@ -73,7 +73,9 @@ impl AuditTrail {
         Self { log, cursor_key }
     }
 
-    /// One page of the caller's tenant's events, newest first.
+    /// One page of the caller's tenant's events, newest first: of every
+    /// service with `audit` tenant-wide, else of the services the caller's
+    /// bindings grant `audit` on.
     ///
     /// # Errors
     /// `Forbidden` without a permit of `external-service:audit`, `InvalidCursor`.
@@ -89,6 +91,7 @@ impl AuditTrail {
             limit: request.limit,
             after,
             filter: request.filter,
+            reach: permit.reach(),
         };
         let rows = self
             .log

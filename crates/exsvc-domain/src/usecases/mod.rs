@@ -50,6 +50,7 @@ pub(crate) fn audit_event(
         credential_version,
         outcome,
         request_id: principal.request_id().map(str::to_owned),
+        details: None,
     }
 }
 
@@ -57,7 +58,7 @@ pub(crate) fn audit_event(
 /// is unreachable (503) or something else went wrong (500, the cause logged).
 /// Expected refusals (`NotFound`, `Duplicate`, `VersionConflict`) are matched by
 /// each use case before it falls back to this.
-pub(crate) fn plain_store_error(error: RepositoryError) -> UseCaseError {
+pub fn plain_store_error(error: RepositoryError) -> UseCaseError {
     match error {
         RepositoryError::Unavailable => UseCaseError::Unavailable,
         RepositoryError::Internal(source) => UseCaseError::Internal(source),
