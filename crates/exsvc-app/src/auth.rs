@@ -104,6 +104,13 @@ impl FromRequest for Authenticated {
             {
                 req.extensions_mut().insert(spent);
             }
+            // The bindings that apply to the caller now: from the replica's
+            // copy, so deciding costs no query (docs/operations.md).
+            verified.principal = state
+                .use_cases
+                .directory
+                .resolve(verified.principal)
+                .await?;
             // The audit trail records which request a caller made.
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
             if let Some(id) = request_id {

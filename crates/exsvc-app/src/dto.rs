@@ -66,14 +66,14 @@ pub struct ServiceDto {
 
 /// RFC 3339 in UTC with exactly six fractional digits, so timestamps of one
 /// listing compare correctly as strings too.
-fn rfc3339_micros<S: serde::Serializer>(
+pub(crate) fn rfc3339_micros<S: serde::Serializer>(
     at: &DateTime<Utc>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
-fn optional_rfc3339_micros<S: serde::Serializer>(
+pub(crate) fn optional_rfc3339_micros<S: serde::Serializer>(
     at: &Option<DateTime<Utc>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -269,6 +269,10 @@ pub struct AuditEventDto {
     pub outcome: String,
     #[schema(required = true)]
     pub request_id: Option<String>,
+    /// What an access change was about (`{"role"}`, `{"binding_id", "role",
+    /// "subject"}`); null for the other actions.
+    #[schema(required = true, value_type = Option<Object>)]
+    pub details: Option<Value>,
 }
 
 /// One page of audit events, newest first.
@@ -293,6 +297,7 @@ impl From<&AuditEvent> for AuditEventDto {
             credential_version: e.credential_version,
             outcome: e.outcome.as_str().to_owned(),
             request_id: e.request_id.clone(),
+            details: e.details.clone(),
         }
     }
 }

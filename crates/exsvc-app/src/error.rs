@@ -333,6 +333,26 @@ impl From<UseCaseError> for ApiError {
                 "SERVICE_ALREADY_EXISTS",
                 format!("A service named '{name}' already exists"),
             ),
+            UseCaseError::RoleNotFound(name) => Self::new(
+                StatusCode::NOT_FOUND,
+                "ROLE_NOT_FOUND",
+                format!("Role '{name}' not found"),
+            ),
+            UseCaseError::BindingNotFound(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                "ROLE_BINDING_NOT_FOUND",
+                format!("Role binding '{id}' not found"),
+            ),
+            UseCaseError::RoleAlreadyExists(name) => Self::new(
+                StatusCode::CONFLICT,
+                "ROLE_ALREADY_EXISTS",
+                format!("A role named '{name}' already exists"),
+            ),
+            UseCaseError::RoleInUse(name) => Self::new(
+                StatusCode::CONFLICT,
+                "ROLE_IN_USE",
+                format!("Role '{name}' is named by a role binding; delete its bindings first"),
+            ),
             UseCaseError::Validation(fields) => Self::validation(&fields),
             UseCaseError::InvalidCursor => Self::new(
                 StatusCode::BAD_REQUEST,
@@ -342,7 +362,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::PreconditionFailed => Self::new(
                 StatusCode::PRECONDITION_FAILED,
                 "PRECONDITION_FAILED",
-                "The service has changed since the version named in If-Match",
+                "The resource has changed since the version named in If-Match",
             ),
             UseCaseError::Forbidden(permission) => Self::forbidden(permission),
             UseCaseError::IdempotencyKeyReused => Self::new(

@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod dto;
+mod dto_access;
 pub mod edge;
 mod error;
 mod headers;

@@ -15,11 +15,19 @@ pub enum UseCaseError {
     CredentialsNotFound(String),
     #[error("A service named '{0}' already exists")]
     AlreadyExists(String),
+    #[error("Role '{0}' not found")]
+    RoleNotFound(String),
+    #[error("Role binding '{0}' not found")]
+    BindingNotFound(String),
+    #[error("A role named '{0}' already exists")]
+    RoleAlreadyExists(String),
+    #[error("Role '{0}' is named by a role binding; delete the bindings first")]
+    RoleInUse(String),
     #[error("{0}")]
     Validation(FieldErrors),
     #[error("The cursor is not one this server issued")]
     InvalidCursor,
-    #[error("The service has changed since the version named in If-Match")]
+    #[error("The resource has changed since the version named in If-Match")]
     PreconditionFailed,
     #[error("Missing permission '{}'", .0.as_str())]
     Forbidden(Permission),

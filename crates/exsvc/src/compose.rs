@@ -12,6 +12,7 @@ use exsvc_app::ratelimit::RateLimits;
 use exsvc_app::AppState;
 use exsvc_auth::{HmacSecret, JwtVerifier, VerifierSettings};
 use exsvc_crypto::{EnvelopeCipher, Keyring};
+use exsvc_domain::access::{AccessDirectory, POLL_INTERVAL};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{CredentialCipher, RateLimiter};
 use exsvc_domain::service::UrlPolicy;
@@ -84,6 +85,7 @@ pub async fn app_state(
         keys.keyring,
         settings,
     )?;
+    poll_access_changes(&use_cases.directory);
     let verifier = JwtVerifier::new(VerifierSettings {
         hmac_secret: keys.hmac_secret,
         public_keys: config.auth.public_keys.clone(),
@@ -105,6 +107,37 @@ pub async fn app_state(
         debug_endpoints: config.deployment.debug_endpoints,
         body_timeout: config.http.body_timeout,
     }))
+}
+
+/// Keeps the replica's copy of role bindings in step with the store: every
+/// `POLL_INTERVAL` it asks what other replicas changed (docs/operations.md).
+/// The task holds the copy weakly, so it ends with the application.
+fn poll_access_changes(directory: &Arc<AccessDirectory>) {
+    let directory = Arc::downgrade(directory);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            let Some(directory) = directory.upgrade() else {
+                break;
+            };
+            match directory.poll().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("role binding changes are followed again");
+                }
+                Ok(()) => {}
+                // Once per outage, not twice a second.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "role binding changes cannot be read; bindings are loaded again per tenant once the store answers");
+                }
+                Err(_) => {}
+            }
+        }
+    });
 }
 
 /// The key that authenticates listing cursors: derived from the HMAC secret,

@@ -17,7 +17,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto::{ServiceDto, ServiceListDto, ServiceStatusDto};
 use crate::error::{ErrorBody, ErrorResponse};
-use crate::routes::{audit, credentials, debug, ops, services};
+use crate::dto_access;
+use crate::routes::{access, audit, credentials, debug, ops, services};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +43,16 @@ use crate::routes::{audit, credentials, debug, ops, services};
         credentials::delete_credentials,
         audit::list_audit_events,
         debug::debug_auth,
+        access::list_roles,
+        access::create_role,
+        access::get_role,
+        access::replace_role,
+        access::delete_role,
+        access::list_bindings,
+        access::create_binding,
+        access::get_binding,
+        access::delete_binding,
+        access::review_access,
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceStatusDto,
@@ -49,6 +60,10 @@ use crate::routes::{audit, credentials, debug, ops, services};
         crate::dto::AuthTypeDto, crate::dto::CredentialMetaDto,
         crate::dto::CredentialVersionsDto, crate::dto::CredentialVersionDto, crate::dto::CredentialDto,
         crate::dto::AuditEventDto, crate::dto::AuditEventListDto, debug::DebugAuthDto, debug::TokenInfoDto,
+        debug::DebugBindingDto,
+        dto_access::SelectorDto, dto_access::RoleDto, dto_access::RoleListDto,
+        dto_access::SubjectDto, dto_access::RoleBindingDto, dto_access::RoleBindingListDto,
+        dto_access::ReviewedBindingDto, dto_access::SecretReaderDto, dto_access::AccessReviewDto,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -57,6 +72,7 @@ use crate::routes::{audit, credentials, debug, ops, services};
         (name = "debug", description = "Authentication diagnostics"),
         (name = "credentials", description = "Credentials of a service, encrypted at rest"),
         (name = "audit", description = "The audit trail"),
+        (name = "access", description = "Roles, role bindings and access reviews: least privilege inside a tenant"),
     ),
 )]
 struct ApiDoc;

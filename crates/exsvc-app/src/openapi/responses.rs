@@ -60,7 +60,7 @@ pub(crate) fn error_example(code: &str) -> Option<(&'static str, Value)> {
             json!({}),
         ),
         "PRECONDITION_FAILED" => (
-            "The service has changed since the version named in If-Match",
+            "The resource has changed since the version named in If-Match",
             json!({}),
         ),
         "PAYLOAD_TOO_LARGE" => ("The request body exceeds 64 KiB", json!({})),

@@ -20,10 +20,23 @@ pub struct DebugAuthDto {
     /// Effective permissions, sorted (admin roles expand to all).
     pub permissions: Vec<String>,
     pub roles: Vec<String>,
+    /// The role bindings that apply to the caller now (docs/api.md §4.5).
+    pub bindings: Vec<DebugBindingDto>,
     pub token: TokenInfoDto,
     /// Every claim of the payload.
     #[schema(schema_with = crate::openapi::any_object)]
     pub claims: Map<String, Value>,
+}
+
+/// A binding that applies to the caller: its role's permissions on the
+/// services its selector matches.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DebugBinding)]
+pub struct DebugBindingDto {
+    pub id: uuid::Uuid,
+    pub role: String,
+    pub permissions: Vec<String>,
+    pub services: crate::dto_access::SelectorDto,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +110,17 @@ pub async fn debug_auth(auth: Authenticated) -> HttpResponse {
             client_id: text("client_id"),
             permissions,
             roles: roles(claims),
+            bindings: token
+                .principal
+                .grants()
+                .iter()
+                .map(|g| DebugBindingDto {
+                    id: g.binding_id,
+                    role: g.role.to_string(),
+                    permissions: g.permissions.granted().map(|p| p.as_str().to_owned()).collect(),
+                    services: crate::dto_access::SelectorDto::from(&g.selector),
+                })
+                .collect(),
             token: TokenInfoDto {
                 alg: token.algorithm.clone(),
                 kid: token.key_id.clone(),

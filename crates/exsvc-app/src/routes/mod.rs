@@ -1,6 +1,7 @@
 //! The route table. Every API route is declared once here; registration and the
 //! OpenAPI coverage test both read this table.
 
+pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod debug;
@@ -67,6 +68,36 @@ pub fn api_routes() -> Vec<RouteDef> {
         ),
         route(Method::GET, "/api/v1/audit-events", || {
             web::route().to(audit::list_audit_events)
+        }),
+        route(Method::GET, "/api/v1/services/{id}/access", || {
+            web::route().to(access::review_access)
+        }),
+        route(Method::GET, "/api/v1/roles", || {
+            web::route().to(access::list_roles)
+        }),
+        route(Method::POST, "/api/v1/roles", || {
+            web::route().to(access::create_role)
+        }),
+        route(Method::GET, "/api/v1/roles/{name}", || {
+            web::route().to(access::get_role)
+        }),
+        route(Method::PUT, "/api/v1/roles/{name}", || {
+            web::route().to(access::replace_role)
+        }),
+        route(Method::DELETE, "/api/v1/roles/{name}", || {
+            web::route().to(access::delete_role)
+        }),
+        route(Method::GET, "/api/v1/role-bindings", || {
+            web::route().to(access::list_bindings)
+        }),
+        route(Method::POST, "/api/v1/role-bindings", || {
+            web::route().to(access::create_binding)
+        }),
+        route(Method::GET, "/api/v1/role-bindings/{id}", || {
+            web::route().to(access::get_binding)
+        }),
+        route(Method::DELETE, "/api/v1/role-bindings/{id}", || {
+            web::route().to(access::delete_binding)
         }),
     ]
 }

@@ -43,7 +43,7 @@ pub(crate) fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError
 
 /// `If-Match`: `*` or a list of entity tags. Our tags are strong (`"<version>"`);
 /// a weak or unparseable tag matches nothing, so the request gets 412.
-fn precondition(req: &HttpRequest) -> Option<Precondition> {
+pub(crate) fn precondition(req: &HttpRequest) -> Option<Precondition> {
     let values: Vec<&str> = req
         .headers()
         .get_all(header::IF_MATCH)

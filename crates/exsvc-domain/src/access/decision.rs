@@ -88,6 +88,11 @@ pub fn reach(principal: &Principal, permission: Permission) -> Reach {
 }
 
 impl Permit<'_> {
+    /// Whether the token grants the permission for every service of the tenant.
+    pub fn is_tenant_wide(&self) -> bool {
+        self.principal().has(self.permission())
+    }
+
     /// Whether this permit's holder may act on `service` (an existing one, or
     /// one being created or changed into this form).
     ///

@@ -15,7 +15,7 @@ use crate::ports::{
 };
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::{Service, ServiceId};
-use crate::usecases::{audit_event, plain_store_error};
+use crate::usecases::{audit_event, check_reach, find_reachable, plain_store_error};
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
@@ -209,6 +209,7 @@ impl CredentialVault {
         input: CredentialInput,
     ) -> Result<(CredentialMeta, bool), UseCaseError> {
         let principal = permit.holder_of(Permission::Update)?;
+        check_reach(self.services.as_ref(), &permit, id).await?;
         for _ in 0..MAX_VERSION_ATTEMPTS {
             let state = match self.credentials.version_state(principal.tenant(), id).await {
                 Ok(state) => state,
@@ -268,6 +269,14 @@ impl CredentialVault {
             Ok(permit) => return Ok(RevealPermit(permit)),
             Err(refusal) => refusal,
         };
+        self.record_denied(principal, service).await;
+        Err(refusal)
+    }
+
+    /// Records a refused read as `denied`. The refusal stands whether or not
+    /// it could be recorded; a gap in the trail must at least be visible in
+    /// the log.
+    async fn record_denied(&self, principal: &Principal, service: Option<ServiceId>) {
         let denied = self.event(
             principal,
             AuditAction::CredentialsRead,
@@ -275,12 +284,9 @@ impl CredentialVault {
             None,
             AuditOutcome::Denied,
         );
-        // The refusal stands whether or not it could be recorded; a gap in the
-        // trail must at least be visible in the log.
         if let Err(error) = self.audit.record(&denied).await {
             tracing::warn!(%error, service = ?service, "a refused credential read could not be recorded");
         }
-        Err(refusal)
     }
 
     /// Reveals the current version, or `version`. The read is recorded before the
@@ -297,12 +303,13 @@ impl CredentialVault {
         version: Option<i64>,
     ) -> Result<RevealedCredential, UseCaseError> {
         let principal = permit.0.holder_of(Permission::Credentials)?;
-        let service = self
-            .services
-            .find(principal.tenant(), id)
-            .await
-            .map_err(plain_store_error)?
-            .ok_or_else(|| UseCaseError::NotFound(id.to_string()))?;
+        let service = match find_reachable(self.services.as_ref(), &permit.0, id).await {
+            Err(refusal @ UseCaseError::Forbidden(_)) => {
+                self.record_denied(principal, Some(id)).await;
+                return Err(refusal);
+            }
+            other => other?,
+        };
         let record = self
             .credentials
             .find(principal.tenant(), id, version)
@@ -362,15 +369,7 @@ impl CredentialVault {
         id: ServiceId,
     ) -> Result<Vec<CredentialMeta>, UseCaseError> {
         let principal = permit.holder_of(Permission::Read)?;
-        if self
-            .services
-            .find(principal.tenant(), id)
-            .await
-            .map_err(plain_store_error)?
-            .is_none()
-        {
-            return Err(UseCaseError::NotFound(id.to_string()));
-        }
+        find_reachable(self.services.as_ref(), &permit, id).await?;
         // A service without a credential has no versions: an empty list, the
         // answer a client expects of an existing resource (docs/api.md §2).
         self.credentials
@@ -387,6 +386,7 @@ impl CredentialVault {
     /// `Forbidden` without `external-service:update`, `NotFound`.
     pub async fn delete(&self, permit: Permit<'_>, id: ServiceId) -> Result<(), UseCaseError> {
         let principal = permit.holder_of(Permission::Update)?;
+        check_reach(self.services.as_ref(), &permit, id).await?;
         match self.credentials.version_state(principal.tenant(), id).await {
             Ok(state) if state.current.is_some() => {}
             Ok(_) => return Ok(()),

@@ -1,12 +1,17 @@
 //! Use cases: each checks the caller's permission, scopes every read and write
 //! to the caller's tenant, applies the business rules and calls the ports.
 
+mod access;
 mod audit;
 mod credentials;
 mod idempotency;
 mod services;
 mod wiring;
 
+pub use access::{
+    binding_id, role_name, AccessAdmin, AccessReview, BindingListRequest, RawBindingParams,
+    ReviewedBinding, RoleListRequest, REVIEW_WINDOW_DAYS,
+};
 pub use audit::{AuditListRequest, AuditTrail, RawAuditParams};
 pub use credentials::{
     parse_version, CredentialInput, CredentialVault, RevealPermit, RevealedCredential, RewrapReport,
@@ -16,9 +21,9 @@ pub use services::{CatalogSettings, NewService, Precondition, ServiceCatalog};
 pub use wiring::{UseCaseSettings, UseCases};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::ports::{Clock, IdGenerator, RepositoryError};
-use crate::principal::Principal;
-use crate::service::ServiceId;
+use crate::ports::{Clock, IdGenerator, RepositoryError, ServiceRepository};
+use crate::principal::{Permit, Principal};
+use crate::service::{Service, ServiceId};
 use crate::UseCaseError;
 
 /// The service a path's `{id}` names. Text that is no service id names no
@@ -28,6 +33,42 @@ use crate::UseCaseError;
 /// `NotFound`, echoing the text (bounded, so a huge path does not make a huge body).
 pub fn service_id(raw: &str) -> Result<ServiceId, UseCaseError> {
     ServiceId::parse(raw).ok_or_else(|| UseCaseError::NotFound(raw.chars().take(100).collect()))
+}
+
+/// The service `id` of the caller's tenant, when the permit reaches it
+/// (docs/api.md §4.5, steps 1–3).
+///
+/// # Errors
+/// `NotFound` when the tenant has no such service or no grant of the caller
+/// covers it, `Forbidden` when one covers it but none allows the permission.
+pub(crate) async fn find_reachable(
+    services: &dyn ServiceRepository,
+    permit: &Permit<'_>,
+    id: ServiceId,
+) -> Result<Service, UseCaseError> {
+    let service = services
+        .find(permit.principal().tenant(), id)
+        .await
+        .map_err(plain_store_error)?
+        .ok_or_else(|| UseCaseError::NotFound(id.to_string()))?;
+    permit.check(&service)?;
+    Ok(service)
+}
+
+/// As `find_reachable` for a use case that does not need the service: a
+/// tenant-wide permit reaches every service, so nothing is looked up for it.
+///
+/// # Errors
+/// As `find_reachable`.
+pub(crate) async fn check_reach(
+    services: &dyn ServiceRepository,
+    permit: &Permit<'_>,
+    id: ServiceId,
+) -> Result<(), UseCaseError> {
+    if permit.is_tenant_wide() {
+        return Ok(());
+    }
+    find_reachable(services, permit, id).await.map(drop)
 }
 
 /// The one builder of audit events: `principal` did `action` now, in its request.

@@ -9,7 +9,7 @@ use crate::principal::{Permission, Permit, Principal};
 use crate::service::CredentialSummary;
 use crate::service::{Service, ServiceDocument, ServiceId, ServicePatch, ServiceSpec, UrlPolicy};
 use crate::usecases::credentials::{seal, CredentialInput};
-use crate::usecases::{audit_event, plain_store_error};
+use crate::usecases::{audit_event, find_reachable, plain_store_error};
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
@@ -123,8 +123,8 @@ impl ServiceCatalog {
     /// Registers a service (`input` from `parse_new`).
     ///
     /// # Errors
-    /// `Forbidden` without a permit of `external-service:create`;
-    /// `AlreadyExists` when the tenant has a service of that name in any case.
+    /// `Forbidden` without a permit of `external-service:create` that covers
+    /// the new service; `AlreadyExists` when the tenant has a service of that name in any case.
     pub async fn create(
         &self,
         permit: Permit<'_>,
@@ -150,6 +150,8 @@ impl ServiceCatalog {
             updated_at: now,
             version: 1,
         };
+        // Only a grant that covers the service as it would be may create it.
+        permit.check_new(&service)?;
         let mut audit = vec![self.audit(principal, AuditAction::ServiceCreate, Some(id), None)];
         if let Some(record) = &record {
             audit.push(self.audit(
@@ -167,14 +169,15 @@ impl ServiceCatalog {
     }
 
     /// # Errors
-    /// `Forbidden` without a permit of `external-service:read`; `NotFound` when
-    /// the caller's tenant has no service `id`.
+    /// `Forbidden` without a permit of `external-service:read`, or with one
+    /// that does not reach a service the caller can see; `NotFound` when the
+    /// caller's tenant has no service `id` or none of its grants covers it.
     pub async fn get(&self, permit: Permit<'_>, id: ServiceId) -> Result<Service, UseCaseError> {
-        let principal = permit.holder_of(Permission::Read)?;
-        self.find(principal, id).await
+        permit.holder_of(Permission::Read)?;
+        find_reachable(self.repository.as_ref(), &permit, id).await
     }
 
-    /// One page of the caller's services, newest first.
+    /// One page of the services the caller may read, newest first.
     ///
     /// # Errors
     /// `Forbidden` without a permit of `external-service:read`; `InvalidCursor`
@@ -186,7 +189,8 @@ impl ServiceCatalog {
     ) -> Result<Page<Service>, UseCaseError> {
         let principal = permit.holder_of(Permission::Read)?;
         let tenant = principal.tenant();
-        let query = request.open(tenant, &self.settings.cursor_key)?;
+        let mut query = request.open(tenant, &self.settings.cursor_key)?;
+        query.reach = permit.reach();
         let rows = self
             .repository
             .list(tenant, &query)
@@ -216,8 +220,8 @@ impl ServiceCatalog {
         document: ServiceDocument,
         precondition: Option<Precondition>,
     ) -> Result<Service, UseCaseError> {
-        let principal = permit.holder_of(Permission::Update)?;
-        self.modify(principal, id, precondition, |current| {
+        permit.holder_of(Permission::Update)?;
+        self.modify(permit, id, precondition, |current| {
             self.validate_change(document.as_map(), current)
         })
         .await
@@ -234,8 +238,8 @@ impl ServiceCatalog {
         patch: ServicePatch,
         precondition: Option<Precondition>,
     ) -> Result<Service, UseCaseError> {
-        let principal = permit.holder_of(Permission::Update)?;
-        self.modify(principal, id, precondition, |current| {
+        permit.holder_of(Permission::Update)?;
+        self.modify(permit, id, precondition, |current| {
             self.validate_change(&patch.apply_to(&current.spec), current)
         })
         .await
@@ -253,25 +257,39 @@ impl ServiceCatalog {
         precondition: Option<Precondition>,
     ) -> Result<(), UseCaseError> {
         let principal = permit.holder_of(Permission::Delete)?;
-        let expected_version = match precondition {
-            None => None,
-            Some(precondition) => {
-                let current = self.find(principal, id).await?;
-                if !precondition.matches(current.version) {
-                    return Err(UseCaseError::PreconditionFailed);
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            // A caller whose reach comes from bindings deletes the service it
+            // was allowed to, not one changed meanwhile: the version it read
+            // guards the delete, as an `If-Match` does.
+            let expected_version = if precondition.is_none() && permit.is_tenant_wide() {
+                None
+            } else {
+                let current = find_reachable(self.repository.as_ref(), &permit, id).await?;
+                if let Some(precondition) = &precondition {
+                    if !precondition.matches(current.version) {
+                        return Err(UseCaseError::PreconditionFailed);
+                    }
                 }
                 Some(current.version)
+            };
+            let audit = self.audit(principal, AuditAction::ServiceDelete, Some(id), None);
+            match self
+                .repository
+                .delete(principal.tenant(), id, expected_version, &audit)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(RepositoryError::NotFound) => {
+                    return Err(UseCaseError::NotFound(id.to_string()))
+                }
+                Err(RepositoryError::VersionConflict) if precondition.is_none() => continue,
+                Err(RepositoryError::VersionConflict) => {
+                    return Err(UseCaseError::PreconditionFailed)
+                }
+                Err(other) => return Err(plain_store_error(other)),
             }
-        };
-        let audit = self.audit(principal, AuditAction::ServiceDelete, Some(id), None);
-        self.repository
-            .delete(principal.tenant(), id, expected_version, &audit)
-            .await
-            .map_err(|e| match e {
-                RepositoryError::NotFound => UseCaseError::NotFound(id.to_string()),
-                RepositoryError::VersionConflict => UseCaseError::PreconditionFailed,
-                other => plain_store_error(other),
-            })
+        }
+        Err(UseCaseError::Unavailable)
     }
 
     /// Whether the store answers now (readiness). Needs no permission.
@@ -301,14 +319,6 @@ impl ServiceCatalog {
         )
     }
 
-    async fn find(&self, principal: &Principal, id: ServiceId) -> Result<Service, UseCaseError> {
-        self.repository
-            .find(principal.tenant(), id)
-            .await
-            .map_err(plain_store_error)?
-            .ok_or_else(|| UseCaseError::NotFound(id.to_string()))
-    }
-
     /// Validates the new document of an existing service, every problem at
     /// once. A `base_url` the change leaves as it is stays acceptable even if
     /// the URL policy has since been tightened: only new URLs must follow it.
@@ -331,15 +341,18 @@ impl ServiceCatalog {
     /// read-modify-write. A lost race is retried on the newer version, where the
     /// precondition is checked again: a stale `If-Match` then fails with 412, while
     /// `*` or no precondition re-applies the change, so no concurrent update is lost.
+    /// The caller needs `update` on the service as it is and as it would
+    /// become: nobody moves a service into or out of their reach.
     async fn modify(
         &self,
-        principal: &Principal,
+        permit: Permit<'_>,
         id: ServiceId,
         precondition: Option<Precondition>,
         change: impl Fn(&Service) -> Result<ServiceSpec, UseCaseError>,
     ) -> Result<Service, UseCaseError> {
+        let principal = permit.principal();
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = self.find(principal, id).await?;
+            let current = find_reachable(self.repository.as_ref(), &permit, id).await?;
             // An invalid change is refused as such whatever `If-Match` says: a
             // 412 would send the client to re-read and resend the same bad body.
             let spec = change(&current)?;
@@ -358,6 +371,7 @@ impl ServiceCatalog {
                 version: current.version + 1,
                 ..current.clone()
             };
+            permit.check_new(&updated)?;
             let audit = self.audit(principal, AuditAction::ServiceUpdate, Some(id), None);
             match self
                 .repository

@@ -1,9 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::AccessDirectory;
 use crate::ports::{CredentialCipher, Stores, SystemClock, UuidV7Generator};
 use crate::usecases::{
-    AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+    AccessAdmin, AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
 };
 
 /// What the use cases are configured with beyond the store and the cipher.
@@ -25,6 +26,10 @@ pub struct UseCases {
     pub vault: CredentialVault,
     pub audit_trail: AuditTrail,
     pub idempotency: IdempotencyGuard,
+    pub access: AccessAdmin,
+    /// The replica's copy of role bindings: every request's caller is
+    /// resolved through it, and the composition root polls it.
+    pub directory: Arc<AccessDirectory>,
 }
 
 impl UseCases {
@@ -51,6 +56,18 @@ impl UseCases {
             Arc::new(UuidV7Generator),
             settings.store_timeout,
         );
+        let directory = Arc::new(AccessDirectory::new(
+            stores.access.clone(),
+            Arc::new(SystemClock),
+        ));
+        let access = AccessAdmin::new(
+            stores.access.clone(),
+            stores.services.clone(),
+            directory.clone(),
+            Arc::new(SystemClock),
+            Arc::new(UuidV7Generator),
+            settings.catalog.cursor_key.clone(),
+        );
         let catalog = ServiceCatalog::new(
             stores.services.clone(),
             Arc::new(SystemClock),
@@ -63,6 +80,8 @@ impl UseCases {
             vault,
             audit_trail,
             idempotency,
+            access,
+            directory,
         }
     }
 }
