@@ -179,7 +179,11 @@ impl From<&ReviewedBinding> for ReviewedBindingDto {
             binding_id: r.binding.id,
             role: r.binding.role.to_string(),
             subject: SubjectDto::from(&r.binding.subject),
-            permissions: r.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            permissions: r
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             expires_at: r.binding.expires_at,
         }
     }

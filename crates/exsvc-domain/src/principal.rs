@@ -225,8 +225,7 @@ impl Principal {
     /// # Errors
     /// `UseCaseError::Forbidden(permission)` when the caller lacks it.
     pub fn permit(&self, permission: Permission) -> Result<Permit<'_>, crate::UseCaseError> {
-        let somewhere =
-            self.has(permission) || self.grants.iter().any(|g| g.grants(permission));
+        let somewhere = self.has(permission) || self.grants.iter().any(|g| g.grants(permission));
         if somewhere {
             Ok(Permit {
                 principal: self,

@@ -16,8 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{ServiceDto, ServiceListDto, ServiceStatusDto};
-use crate::error::{ErrorBody, ErrorResponse};
 use crate::dto_access;
+use crate::error::{ErrorBody, ErrorResponse};
 use crate::routes::{access, audit, credentials, debug, ops, services};
 
 #[derive(OpenApi)]

@@ -84,7 +84,11 @@ pub async fn create_role(
             return Err(errors.into());
         }
     };
-    let role = state.use_cases.access.create_role(permit, name, spec).await?;
+    let role = state
+        .use_cases
+        .access
+        .create_role(permit, name, spec)
+        .await?;
     let mut builder = HttpResponse::Created();
     if let Some(value) = location(&state, &format!("/api/v1/roles/{}", role.name)) {
         builder.insert_header((header::LOCATION, value));
@@ -134,7 +138,11 @@ pub async fn replace_role(
     let name = path_role(&req)?;
     let (named, spec) = RoleSpec::parse(&object_body(body)?)?;
     if named.is_some_and(|n| n != name) {
-        return Err(FieldErrors::single("name", "must be the name in the path (a role cannot be renamed)").into());
+        return Err(FieldErrors::single(
+            "name",
+            "must be the name in the path (a role cannot be renamed)",
+        )
+        .into());
     }
     let role = state
         .use_cases
@@ -196,7 +204,11 @@ pub async fn list_bindings(
         subject_value: query.get("subject_value"),
     };
     let request = BindingListRequest::parse(&raw)?;
-    let page = state.use_cases.access.list_bindings(permit, request).await?;
+    let page = state
+        .use_cases
+        .access
+        .list_bindings(permit, request)
+        .await?;
     Ok(HttpResponse::Ok().json(RoleBindingListDto::from(&page)))
 }
 

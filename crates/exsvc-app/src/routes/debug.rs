@@ -117,7 +117,11 @@ pub async fn debug_auth(auth: Authenticated) -> HttpResponse {
                 .map(|g| DebugBindingDto {
                     id: g.binding_id,
                     role: g.role.to_string(),
-                    permissions: g.permissions.granted().map(|p| p.as_str().to_owned()).collect(),
+                    permissions: g
+                        .permissions
+                        .granted()
+                        .map(|p| p.as_str().to_owned())
+                        .collect(),
                     services: crate::dto_access::SelectorDto::from(&g.selector),
                 })
                 .collect(),

@@ -158,10 +158,16 @@ impl NewRoleBinding {
     }
 
     fn subject(fields: &Map<String, Value>, errors: &mut FieldErrors) -> Option<Subject> {
-        if let Some(key) = fields.keys().find(|k| !["type", "value"].contains(&k.as_str())) {
+        if let Some(key) = fields
+            .keys()
+            .find(|k| !["type", "value"].contains(&k.as_str()))
+        {
             errors.add(format!("subject.{key}"), "is not a field of a subject");
         }
-        let kind = fields.get("type").and_then(Value::as_str).and_then(SubjectType::parse);
+        let kind = fields
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(SubjectType::parse);
         let Some(kind) = kind else {
             errors.add("subject.type", "must be one of sub, client_id, role");
             return None;

@@ -53,7 +53,11 @@ impl TenantAccess {
     }
 
     /// The grants of the bindings that apply to `identity` at `now`.
-    pub fn grants_for(&self, identity: &CallerIdentity, now: chrono::DateTime<chrono::Utc>) -> Grants {
+    pub fn grants_for(
+        &self,
+        identity: &CallerIdentity,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Grants {
         if self.bindings.is_empty() {
             return Arc::from(Vec::new());
         }
@@ -67,7 +71,12 @@ impl TenantAccess {
                     .iter()
                     .map(|v| (crate::access::SubjectType::ClientId, v)),
             )
-            .chain(identity.roles.iter().map(|v| (crate::access::SubjectType::Role, v)));
+            .chain(
+                identity
+                    .roles
+                    .iter()
+                    .map(|v| (crate::access::SubjectType::Role, v)),
+            );
         let mut grants: Vec<Arc<Grant>> = Vec::new();
         for (kind, value) in subjects {
             let key = Subject {
@@ -170,7 +179,11 @@ impl AccessDirectory {
     /// may have missed a change (requests load again, or answer 503).
     pub async fn poll(&self) -> Result<(), UseCaseError> {
         let after = self.read().clock;
-        let changes = match self.repository.changes_since(after.unwrap_or(i64::MAX)).await {
+        let changes = match self
+            .repository
+            .changes_since(after.unwrap_or(i64::MAX))
+            .await
+        {
             Ok(changes) => changes,
             Err(e) => {
                 let mut state = self.write();
@@ -197,10 +210,14 @@ impl AccessDirectory {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -17,3 +17,6 @@ pub use role::{
     Role, RoleName, RolePermissions, RoleSpec, SelectorValue, ServiceSelector, ALL_GRANTABLE,
     ROLE_NAME_MAX_CHARS, SELECTOR_MAX_IDS, SELECTOR_MAX_METADATA_KEYS, SELECTOR_MAX_TYPES,
 };
+
+#[cfg(test)]
+mod tests;

@@ -67,7 +67,9 @@ pub enum SelectorValue {
 }
 
 impl SelectorValue {
-    fn parse(value: &Value) -> Result<Self, String> {
+    /// # Errors
+    /// The rule a value breaks.
+    pub fn parse_value(value: &Value) -> Result<Self, String> {
         match value {
             Value::String(s) if s.chars().count() <= SELECTOR_STRING_MAX_CHARS && !s.contains('\0') => {
                 Ok(Self::String(s.clone()))
@@ -183,41 +185,43 @@ impl ServiceSelector {
                         ok = false;
                     }
                 },
-                "metadata" => match value {
-                    Value::Object(entries) if entries.len() <= SELECTOR_MAX_METADATA_KEYS => {
-                        for (key, value) in entries {
-                            if key.is_empty()
-                                || key.chars().count() > SELECTOR_KEY_MAX_CHARS
-                                || key.contains('\0')
-                            {
-                                errors.add(
+                "metadata" => {
+                    match value {
+                        Value::Object(entries) if entries.len() <= SELECTOR_MAX_METADATA_KEYS => {
+                            for (key, value) in entries {
+                                if key.is_empty()
+                                    || key.chars().count() > SELECTOR_KEY_MAX_CHARS
+                                    || key.contains('\0')
+                                {
+                                    errors.add(
                                     &field,
                                     format!("each key must be 1-{SELECTOR_KEY_MAX_CHARS} characters"),
                                 );
-                                ok = false;
-                                continue;
-                            }
-                            match SelectorValue::parse(value) {
-                                Ok(v) => selector.metadata.push((key.clone(), v)),
-                                Err(reason) => {
-                                    errors.add(&field, reason);
                                     ok = false;
+                                    continue;
+                                }
+                                match SelectorValue::parse_value(value) {
+                                    Ok(v) => selector.metadata.push((key.clone(), v)),
+                                    Err(reason) => {
+                                        errors.add(&field, reason);
+                                        ok = false;
+                                    }
                                 }
                             }
                         }
+                        Value::Object(_) => {
+                            errors.add(
+                                &field,
+                                format!("must have at most {SELECTOR_MAX_METADATA_KEYS} keys"),
+                            );
+                            ok = false;
+                        }
+                        _ => {
+                            errors.add(&field, "must be an object");
+                            ok = false;
+                        }
                     }
-                    Value::Object(_) => {
-                        errors.add(
-                            &field,
-                            format!("must have at most {SELECTOR_MAX_METADATA_KEYS} keys"),
-                        );
-                        ok = false;
-                    }
-                    _ => {
-                        errors.add(&field, "must be an object");
-                        ok = false;
-                    }
-                },
+                }
                 _ => {
                     errors.add(&field, "is not a selector field (ids, types, metadata)");
                     ok = false;
@@ -260,7 +264,10 @@ fn strings<'v>(value: &'v Value, max: usize, what: &str) -> Result<Vec<&'v str>,
     }
     items
         .iter()
-        .map(|v| v.as_str().ok_or_else(|| "must be an array of strings".to_owned()))
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| "must be an array of strings".to_owned())
+        })
         .collect()
 }
 
@@ -274,7 +281,8 @@ pub struct RolePermissions {
 
 impl RolePermissions {
     fn parse(value: &Value) -> Result<Self, String> {
-        const RULE: &str = "must be a non-empty array of external-service permissions (or external-service:*)";
+        const RULE: &str =
+            "must be a non-empty array of external-service permissions (or external-service:*)";
         let items = value.as_array().filter(|a| !a.is_empty()).ok_or(RULE)?;
         let mut names = Vec::new();
         let mut granted = BTreeSet::new();

@@ -41,8 +41,7 @@ pub fn role_name(raw: &str) -> Result<RoleName, UseCaseError> {
 /// # Errors
 /// `BindingNotFound`, echoing the text (bounded).
 pub fn binding_id(raw: &str) -> Result<Uuid, UseCaseError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| UseCaseError::BindingNotFound(raw.chars().take(100).collect()))
+    Uuid::parse_str(raw).map_err(|_| UseCaseError::BindingNotFound(raw.chars().take(100).collect()))
 }
 
 /// The query parameters of the bindings listing, as sent.
@@ -186,12 +185,18 @@ impl AccessAdmin {
             created_at: now,
             updated_at: now,
         };
-        let audit = self.event(principal, AuditAction::RoleCreate, json!({"role": role.name.as_str()}));
+        let audit = self.event(
+            principal,
+            AuditAction::RoleCreate,
+            json!({"role": role.name.as_str()}),
+        );
         self.repository
             .insert_role(&role, &audit)
             .await
             .map_err(|e| match e {
-                RepositoryError::Duplicate => UseCaseError::RoleAlreadyExists(role.name.to_string()),
+                RepositoryError::Duplicate => {
+                    UseCaseError::RoleAlreadyExists(role.name.to_string())
+                }
                 other => plain_store_error(other),
             })?;
         self.changed(principal);
@@ -200,12 +205,20 @@ impl AccessAdmin {
 
     /// # Errors
     /// `Forbidden`, `RoleNotFound`.
-    pub async fn get_role(&self, permit: Permit<'_>, name: &RoleName) -> Result<Role, UseCaseError> {
+    pub async fn get_role(
+        &self,
+        permit: Permit<'_>,
+        name: &RoleName,
+    ) -> Result<Role, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         self.find_role(principal, name).await
     }
 
-    async fn find_role(&self, principal: &Principal, name: &RoleName) -> Result<Role, UseCaseError> {
+    async fn find_role(
+        &self,
+        principal: &Principal,
+        name: &RoleName,
+    ) -> Result<Role, UseCaseError> {
         self.repository
             .find_role(principal.tenant(), name)
             .await
@@ -269,7 +282,11 @@ impl AccessAdmin {
                 updated_at: self.clock.now().max(current.updated_at),
                 ..current.clone()
             };
-            let audit = self.event(principal, AuditAction::RoleUpdate, json!({"role": name.as_str()}));
+            let audit = self.event(
+                principal,
+                AuditAction::RoleUpdate,
+                json!({"role": name.as_str()}),
+            );
             match self
                 .repository
                 .update_role(&updated, current.version, &audit)
@@ -309,7 +326,11 @@ impl AccessAdmin {
                 Some(current.version)
             }
         };
-        let audit = self.event(principal, AuditAction::RoleDelete, json!({"role": name.as_str()}));
+        let audit = self.event(
+            principal,
+            AuditAction::RoleDelete,
+            json!({"role": name.as_str()}),
+        );
         self.repository
             .delete_role(principal.tenant(), name, expected_version, &audit)
             .await
@@ -345,7 +366,11 @@ impl AccessAdmin {
             created_at: now,
             created_by: principal.actor().to_owned(),
         };
-        let audit = self.event(principal, AuditAction::RoleBindingCreate, binding_details(&binding));
+        let audit = self.event(
+            principal,
+            AuditAction::RoleBindingCreate,
+            binding_details(&binding),
+        );
         self.repository
             .insert_binding(&binding, &audit)
             .await
@@ -362,7 +387,11 @@ impl AccessAdmin {
 
     /// # Errors
     /// `Forbidden`, `BindingNotFound`.
-    pub async fn get_binding(&self, permit: Permit<'_>, id: Uuid) -> Result<RoleBinding, UseCaseError> {
+    pub async fn get_binding(
+        &self,
+        permit: Permit<'_>,
+        id: Uuid,
+    ) -> Result<RoleBinding, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         self.repository
             .find_binding(principal.tenant(), id)
@@ -404,7 +433,11 @@ impl AccessAdmin {
     pub async fn delete_binding(&self, permit: Permit<'_>, id: Uuid) -> Result<(), UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         let binding = self.get_binding(permit, id).await?;
-        let audit = self.event(principal, AuditAction::RoleBindingDelete, binding_details(&binding));
+        let audit = self.event(
+            principal,
+            AuditAction::RoleBindingDelete,
+            binding_details(&binding),
+        );
         self.repository
             .delete_binding(principal.tenant(), id, &audit)
             .await
@@ -421,7 +454,11 @@ impl AccessAdmin {
     ///
     /// # Errors
     /// `Forbidden`, `NotFound`.
-    pub async fn review(&self, permit: Permit<'_>, id: ServiceId) -> Result<AccessReview, UseCaseError> {
+    pub async fn review(
+        &self,
+        permit: Permit<'_>,
+        id: ServiceId,
+    ) -> Result<AccessReview, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         let service = find_reachable(self.services.as_ref(), &permit, id).await?;
         let now = self.clock.now();

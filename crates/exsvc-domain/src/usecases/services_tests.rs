@@ -765,3 +765,100 @@ fn precondition_matching() {
     assert!(Precondition::Versions(vec![1, 7]).matches(7));
     assert!(!Precondition::Versions(vec![]).matches(7));
 }
+
+/// A caller whose only grant is a binding of `permissions` on services of
+/// type `payment`.
+fn bound_to_payments(permissions: Value) -> Principal {
+    use crate::access::{Grant, RoleName, RoleSpec};
+    let spec = RoleSpec::parse(&obj(
+        json!({"permissions": permissions, "services": {"types": ["payment"]}}),
+    ))
+    .unwrap()
+    .1;
+    let grant = Arc::new(Grant {
+        binding_id: Uuid::now_v7(),
+        role: RoleName::parse("payments").unwrap(),
+        permissions: spec.permissions,
+        selector: spec.services,
+        expires_at: None,
+    });
+    Principal::new(tenant(), "worker", []).with_grants(Arc::from(vec![grant]))
+}
+
+#[tokio::test]
+async fn a_bound_caller_reaches_only_what_its_selector_matches() {
+    let stripe = stored(1);
+    let mut mail = stored(1);
+    mail.spec.service_type = crate::service::ServiceType::parse("mail").unwrap();
+    let (stripe_id, mail_id) = (stripe.id, mail.id);
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find().returning(move |_, id| {
+        Ok(Some(if id == stripe_id {
+            stripe.clone()
+        } else {
+            mail.clone()
+        }))
+    });
+    let adapter = catalog(repo);
+    let worker = bound_to_payments(json!(["external-service:read"]));
+    assert!(adapter.get(&worker, &stripe_id.to_string()).await.is_ok());
+    assert!(matches!(
+        adapter.get(&worker, &mail_id.to_string()).await,
+        Err(UseCaseError::NotFound(_))
+    ));
+    // Visible, but `delete` is not granted: 403, not 404.
+    let reader_deleter =
+        bound_to_payments(json!(["external-service:read", "external-service:update"]));
+    assert!(matches!(
+        adapter
+            .delete(&reader_deleter, &stripe_id.to_string(), None)
+            .await,
+        Err(UseCaseError::Forbidden(Permission::Delete))
+    ));
+}
+
+#[tokio::test]
+async fn the_listing_asks_the_store_for_the_callers_reach_only() {
+    let mut repo = MockServiceRepository::new();
+    repo.expect_list()
+        .withf(|_, q| match &q.reach {
+            crate::access::Reach::Matching(selectors) => {
+                selectors.len() == 1 && selectors[0].types[0].as_str() == "payment"
+            }
+            crate::access::Reach::Tenant => false,
+        })
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    let worker = bound_to_payments(json!(["external-service:read"]));
+    catalog(repo)
+        .list(&worker, &RawListParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nobody_moves_a_service_out_of_or_into_their_reach() {
+    let current = stored(1);
+    let id = current.id;
+    let mut repo = MockServiceRepository::new();
+    repo.expect_find()
+        .returning(move |_, _| Ok(Some(current.clone())));
+    // No expectation of `update`: a write would panic.
+    let adapter = catalog(repo);
+    let worker = bound_to_payments(json!(["external-service:update"]));
+    let moved = adapter
+        .patch(&worker, &id.to_string(), &json!({"type": "mail"}), None)
+        .await;
+    assert!(matches!(
+        moved,
+        Err(UseCaseError::Forbidden(Permission::Update))
+    ));
+
+    let creator = bound_to_payments(json!(["external-service:create"]));
+    let mut outside = body();
+    outside.insert("type".into(), json!("mail"));
+    assert!(matches!(
+        adapter.create(&creator, &outside).await,
+        Err(UseCaseError::Forbidden(Permission::Create))
+    ));
+}
