@@ -368,6 +368,7 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
             "discriminator": {"propertyName": "auth_type", "mapping": mapping},
         }),
     ));
+    schemas.extend(access_schemas());
     schemas.push((
         "ServiceCreate".to_owned(),
         json!({
@@ -376,6 +377,112 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
         }),
     ));
     schemas
+}
+
+/// The bodies of roles and bindings (docs/api.md §4.5).
+fn access_schemas() -> Vec<(String, Value)> {
+    use exsvc_domain::access::{
+        ROLE_NAME_MAX_CHARS, SELECTOR_MAX_IDS, SELECTOR_MAX_METADATA_KEYS, SELECTOR_MAX_TYPES,
+        SUBJECT_VALUE_MAX_CHARS,
+    };
+    let grantable: Vec<&str> = exsvc_domain::Permission::GRANTABLE
+        .iter()
+        .map(|p| p.as_str())
+        .chain([exsvc_domain::access::ALL_GRANTABLE])
+        .collect();
+    let mut selector = Map::new();
+    selector.insert(
+        "ids".into(),
+        json!({"type": "array", "maxItems": SELECTOR_MAX_IDS, "items": {"type": "string", "format": "uuid"},
+               "description": "The service's id is one of these."}),
+    );
+    selector.insert(
+        "types".into(),
+        json!({"type": "array", "maxItems": SELECTOR_MAX_TYPES, "items": {"type": "string", "pattern": TYPE_PATTERN},
+               "description": "The service's `type` is one of these."}),
+    );
+    selector.insert(
+        "metadata".into(),
+        json!({"type": "object", "maxProperties": SELECTOR_MAX_METADATA_KEYS,
+               "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": NO_NUL_PATTERN},
+               "additionalProperties": {"oneOf": [
+                   {"type": "string", "maxLength": 1000, "pattern": NO_NUL_PATTERN},
+                   {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+                   {"type": "boolean"}]},
+               "description": "For each key, the service's metadata holds it with an equal value (a string, an integer or a boolean)."}),
+    );
+    let mut role = Map::new();
+    role.insert(
+        "name".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
+               "description": "Unique per tenant; the key in paths. Required in a create; in a replace, absent or the path's name."}),
+    );
+    role.insert(
+        "description".into(),
+        json!({"type": "string", "maxLength": 1000, "pattern": DESCRIPTION_PATTERN}),
+    );
+    role.insert(
+        "permissions".into(),
+        json!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": grantable},
+               "description": "What the role grants on the services its selector matches. `external-service:access` cannot be granted by a role."}),
+    );
+    role.insert(
+        "services".into(),
+        {
+            let mut s = closed_object(
+                "The selector: a service matches when it meets every given field. Absent or empty: every service of the tenant.",
+                &[],
+                selector,
+            );
+            s["type"] = json!(["object", "null"]);
+            s
+        },
+    );
+    let mut subject = Map::new();
+    subject.insert(
+        "type".into(),
+        json!({"type": "string", "enum": ["sub", "client_id", "role"],
+               "description": "Which claim of the caller's token is compared: `sub`, `client_id`, or one of `roles`."}),
+    );
+    subject.insert(
+        "value".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": SUBJECT_VALUE_MAX_CHARS,
+               "pattern": format!("^[^{CONTROL}{}]+$", format_class()),
+               "description": "No control or invisible format characters."}),
+    );
+    let mut binding = Map::new();
+    binding.insert(
+        "role".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
+               "description": "A role of the tenant (else 400 naming `role`)."}),
+    );
+    binding.insert(
+        "subject".into(),
+        closed_object("Who the binding applies to.", &["type", "value"], subject),
+    );
+    binding.insert(
+        "expires_at".into(),
+        json!({"type": ["string", "null"], "format": "date-time",
+               "description": "When the binding stops granting (in the future); null: never."}),
+    );
+    vec![
+        (
+            "RoleWrite".to_owned(),
+            closed_object(
+                "A role: its permissions on the services its selector matches. Unknown and read-only fields are refused.",
+                &["permissions"],
+                role,
+            ),
+        ),
+        (
+            "RoleBindingCreate".to_owned(),
+            closed_object(
+                "A role given to the callers a subject names.",
+                &["role", "subject"],
+                binding,
+            ),
+        ),
+    ]
 }
 
 /// The request body of each operation that takes one: content types, schema
@@ -428,6 +535,27 @@ pub(crate) fn request_body(operation_id: &str) -> Option<Value> {
                 "expires_at": "2027-01-01T00:00:00Z",
             }),
         ),
+        "createRole" | "replaceRole" => (
+            "The role (in a replace, `name` may be left out)",
+            "RoleWrite",
+            &["application/json"],
+            json!({
+                "name": "billing-reader",
+                "description": "Reads the credentials of payment services",
+                "permissions": ["external-service:read", "external-service:credentials"],
+                "services": {"types": ["payment"]},
+            }),
+        ),
+        "createRoleBinding" => (
+            "The binding",
+            "RoleBindingCreate",
+            &["application/json"],
+            json!({
+                "role": "billing-reader",
+                "subject": {"type": "client_id", "value": "billing-worker"},
+                "expires_at": null,
+            }),
+        ),
         _ => return None,
     };
     let content: Map<String, Value> = types
@@ -457,6 +585,15 @@ fn id_parameter() -> Value {
         "id",
         "path",
         "Service id (a UUID; any other text names no service: 404)",
+        json!({"type": "string"}),
+    )
+}
+
+fn role_name_parameter() -> Value {
+    parameter(
+        "name",
+        "path",
+        "Role name (any other text names no role: 404)",
         json!({"type": "string"}),
     )
 }
@@ -578,6 +715,39 @@ pub(crate) fn parameters(operation_id: &str) -> Vec<Value> {
             ),
         ],
         "putCredentials" => vec![id_parameter(), idempotency_key()],
+        "reviewServiceAccess" => vec![id_parameter()],
+        "listRoles" => vec![limit(), cursor()],
+        "getRole" => vec![role_name_parameter()],
+        "replaceRole" => vec![role_name_parameter(), if_match("Replace")],
+        "deleteRole" => vec![role_name_parameter(), if_match("Delete")],
+        "getRoleBinding" | "deleteRoleBinding" => vec![parameter(
+            "id",
+            "path",
+            "Role binding id (a UUID; any other text names no binding: 404)",
+            json!({"type": "string"}),
+        )],
+        "listRoleBindings" => vec![
+            limit(),
+            cursor(),
+            parameter(
+                "role",
+                "query",
+                "Only bindings of this role.",
+                json!({"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"}),
+            ),
+            parameter(
+                "subject_type",
+                "query",
+                "Only bindings of this subject type.",
+                json!({"type": "string", "enum": ["sub", "client_id", "role"]}),
+            ),
+            parameter(
+                "subject_value",
+                "query",
+                "Only bindings of this subject value (no control characters).",
+                json!({"type": "string", "pattern": no_control_pattern()}),
+            ),
+        ],
         "createService" => vec![idempotency_key()],
         _ => Vec::new(),
     }
