@@ -120,6 +120,12 @@ psql -w -q -At -F ' ' "$db_url" \
   >"$workdir/ids"
 python3 scripts/bench/setup.py credentials "$base" "$workdir/ids" "$workdir/tokens" "$workdir/creds" 1000
 deep_cursor="$(python3 scripts/bench/setup.py cursor "$base" "$big_token" 99000)"
+# Callers whose read comes from a role binding, not from their token.
+python3 scripts/bench/setup.py bindings "$base" "$workdir/tokens"
+: >"$workdir/bound_tokens"
+for i in $(seq 0 99); do
+  "$bin" token --tenant "$(printf 't%03d' "$i")" --sub bench-worker --claim client_id=bench-worker --ttl 2h >>"$workdir/bound_tokens"
+done
 
 pid_status() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$server_pid/status"; }
 
@@ -161,6 +167,10 @@ measure() { # name, then the command
 echo "==> load ($THREADS threads, $CONNECTIONS connections, ${SECONDS_PER_RUN}s each)"
 measure pgbench_S run_pgbench -S
 measure get_by_id run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/ids" "$workdir/tokens"
+# The binding decision against the tenant-wide one, in both orders (issue 12).
+measure get_by_id_bound run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/ids" "$workdir/bound_tokens"
+measure get_by_id_bound_2 run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/ids" "$workdir/bound_tokens"
+measure get_by_id_2 run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/ids" "$workdir/tokens"
 measure list_1k run_wrk -H "Authorization: Bearer $small_token" "$base/api/v1/services?limit=20"
 measure list_100k_deep run_wrk -H "Authorization: Bearer $big_token" "$base/api/v1/services?limit=20&cursor=$deep_cursor"
 measure list_100k_first run_wrk -H "Authorization: Bearer $big_token" "$base/api/v1/services?limit=20"
@@ -188,15 +198,21 @@ row() { # name, label, baseline name, baseline label
     "$(field "$1" 3)" "$(field "$1" 4)" "$(ratio "$(field "$1" 1)" "$(field "$3" 1)") × $4"
 }
 row get_by_id "GET /services/{id} (random, 100 tenants)" pgbench_S "pgbench -S"
+row get_by_id_bound "same, read granted by a role binding" get_by_id "tenant-wide"
+row get_by_id_bound_2 "same, bound, again" get_by_id_2 "tenant-wide, again"
+row get_by_id_2 "same, tenant-wide, again" pgbench_S "pgbench -S"
 row list_1k "GET /services?limit=20, 1,000-row tenant" pgbench_S "pgbench -S"
 row list_100k_deep "same, 100,000 rows, 99,000 before the page" pgbench_S "pgbench -S"
 row list_100k_first "same, 100,000 rows, first page" pgbench_S "pgbench -S"
 row get_credentials "GET /services/{id}/credentials (random)" pgbench_N "pgbench -N"
 row create "POST /services (unique names)" pgbench_N "pgbench -N"
 echo
+bound_mean="$(awk -v a="$(field get_by_id_bound 1)" -v b="$(field get_by_id_bound_2 1)" 'BEGIN {print (a + b) / 2}')"
+wide_mean="$(awk -v a="$(field get_by_id 1)" -v b="$(field get_by_id_2 1)" 'BEGIN {print (a + b) / 2}')"
+echo "GET by id, bound caller / tenant-wide caller (mean of both orders): $(ratio "$bound_mean" "$wide_mean")×"
 echo "list page at 100,000 rows (99,000 before it) / at 1,000 rows, by requests/s: $(ratio "$(field list_1k 1)" "$(field list_100k_deep 1)")× the time"
 echo "peak RSS of the server (VmHWM): $((peak_kib / 1024)) MiB ($peak_kib kB); VmRSS after each load (kB):"
-for name in get_by_id list_1k list_100k_deep list_100k_first get_credentials create; do
+for name in get_by_id get_by_id_bound list_1k list_100k_deep list_100k_first get_credentials create; do
   printf '  %s=%s' "$name" "${result[$name.rss]}"
 done
 echo

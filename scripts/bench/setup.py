@@ -2,6 +2,9 @@
 
 credentials BASE IDS TOKENS OUT N  -- PUT a bearer credential on N services
     (spread over the tenants of IDS) and write their "id tenant" lines to OUT.
+bindings BASE TOKENS               -- in every tenant of TOKENS, a role reading
+    services of type payment, bound to client id bench-worker and to 9
+    other subjects (so each replica's copy of a tenant is not trivial).
 cursor BASE TOKEN ROWS             -- walk a tenant's listing 100 at a time until
     ROWS rows are behind, print the next_cursor there.
 """
@@ -43,6 +46,24 @@ def credentials(base, ids_file, tokens_file, out_file, n):
         out.writelines(written)
 
 
+def bindings(base, tokens_file):
+    for token in (line.strip() for line in open(tokens_file)):
+        status, _ = call("POST", f"{base}/api/v1/roles", token, {
+            "name": "bench-reader",
+            "permissions": ["external-service:read"],
+            "services": {"types": ["payment"]},
+        })
+        if status != 201:
+            sys.exit(f"POST role answered {status}")
+        for subject in ["bench-worker"] + [f"other-{i}" for i in range(9)]:
+            status, _ = call("POST", f"{base}/api/v1/role-bindings", token, {
+                "role": "bench-reader",
+                "subject": {"type": "client_id", "value": subject},
+            })
+            if status != 201:
+                sys.exit(f"POST role binding answered {status}")
+
+
 def cursor(base, token, rows):
     behind, next_cursor = 0, None
     while behind < rows:
@@ -60,6 +81,8 @@ def cursor(base, token, rows):
 if __name__ == "__main__":
     if sys.argv[1] == "credentials":
         credentials(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
+    elif sys.argv[1] == "bindings":
+        bindings(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "cursor":
         cursor(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:

@@ -181,6 +181,69 @@ impl<'a> ApiClient<'a> {
         self.delete(&format!("/api/v1/services/{id}/credentials"))
     }
 
+    // Roles, bindings and the access review.
+
+    /// `POST /api/v1/roles`.
+    pub fn create_role(&self, body: &Value) -> Call {
+        self.post("/api/v1/roles").json(body)
+    }
+
+    /// `GET /api/v1/roles?{query}`.
+    pub fn list_roles(&self, query: &str) -> Call {
+        self.get(&format!("/api/v1/roles{}", query_suffix(query)))
+    }
+
+    /// `GET /api/v1/roles/{name}`.
+    pub fn get_role(&self, name: &str) -> Call {
+        self.get(&format!("/api/v1/roles/{name}"))
+    }
+
+    /// `PUT /api/v1/roles/{name}`.
+    pub fn replace_role(&self, name: &str, body: &Value) -> Call {
+        self.put(&format!("/api/v1/roles/{name}")).json(body)
+    }
+
+    /// `DELETE /api/v1/roles/{name}`.
+    pub fn delete_role(&self, name: &str) -> Call {
+        self.delete(&format!("/api/v1/roles/{name}"))
+    }
+
+    /// `POST /api/v1/role-bindings`.
+    pub fn create_binding(&self, body: &Value) -> Call {
+        self.post("/api/v1/role-bindings").json(body)
+    }
+
+    /// Binds `role` to the caller whose `subject_type` claim is `value`,
+    /// asserting 201, and returns the binding's id.
+    pub async fn bind(&self, role: &str, subject_type: &str, value: &str) -> String {
+        self.create_binding(&serde_json::json!({
+            "role": role, "subject": {"type": subject_type, "value": value}
+        }))
+        .await
+        .expect_status(201)
+        .id()
+    }
+
+    /// `GET /api/v1/role-bindings?{query}`.
+    pub fn list_bindings(&self, query: &str) -> Call {
+        self.get(&format!("/api/v1/role-bindings{}", query_suffix(query)))
+    }
+
+    /// `GET /api/v1/role-bindings/{id}`.
+    pub fn get_binding(&self, id: &str) -> Call {
+        self.get(&format!("/api/v1/role-bindings/{id}"))
+    }
+
+    /// `DELETE /api/v1/role-bindings/{id}`.
+    pub fn delete_binding(&self, id: &str) -> Call {
+        self.delete(&format!("/api/v1/role-bindings/{id}"))
+    }
+
+    /// `GET /api/v1/services/{id}/access`.
+    pub fn access_review(&self, id: &str) -> Call {
+        self.get(&format!("/api/v1/services/{id}/access"))
+    }
+
     // The rest.
 
     /// `GET /api/v1/audit-events?{query}` (`query` may be empty).
