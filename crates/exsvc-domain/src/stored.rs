@@ -13,9 +13,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::access::{
+    Role, RoleBinding, RoleName, RolePermissions, RoleSpec, ServiceSelector, Subject, SubjectType,
+};
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::credential::{AuthType, CredentialMeta, CredentialRecord};
-use crate::service::{CredentialSummary, StoredSpec};
+use crate::service::{CredentialSummary, Description, StoredSpec};
 use crate::{Service, ServiceId, ServiceSpec, TenantId};
 
 /// A stored row that no longer satisfies the domain's rules. It names the table,
@@ -287,6 +290,119 @@ impl AuditColumns {
                 .map(|text| serde_json::from_str(&text))
                 .transpose()
                 .map_err(|_| corrupt("details are not JSON".into()))?,
+        })
+    }
+}
+
+/// The columns of a `roles` row: the permissions and the selector as JSON text
+/// (`RolePermissions::to_json`, `ServiceSelector::to_json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleColumns {
+    pub tenant_id: String,
+    pub name: String,
+    pub id: Uuid,
+    pub description: String,
+    pub permissions: String,
+    pub services: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Role> for RoleColumns {
+    fn from(r: &Role) -> Self {
+        Self {
+            tenant_id: r.tenant_id.as_str().to_owned(),
+            name: r.name.as_str().to_owned(),
+            id: r.id,
+            description: r.spec.description.as_str().to_owned(),
+            permissions: r.spec.permissions.to_json().to_string(),
+            services: r.spec.services.to_json().to_string(),
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn json(raw: &str, column: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(|_| format!("{column} is not JSON"))
+}
+
+impl RoleColumns {
+    /// # Errors
+    /// `CorruptRow` when a column breaks the rules of a role.
+    pub fn decode(self) -> Result<Role, CorruptRow> {
+        let id = self.id;
+        let corrupt = |reason: String| CorruptRow::new("roles", id, reason);
+        let permissions = json(&self.permissions, "permissions")
+            .and_then(|v| RolePermissions::from_stored(&v))
+            .map_err(|e| corrupt(format!("permissions: {e}")))?;
+        let services = json(&self.services, "services")
+            .and_then(|v| ServiceSelector::from_stored(&v))
+            .map_err(|e| corrupt(format!("services: {e}")))?;
+        Ok(Role {
+            id,
+            tenant_id: tenant(&self.tenant_id).map_err(corrupt)?,
+            name: RoleName::parse(&self.name).map_err(|e| corrupt(format!("name {e}")))?,
+            spec: RoleSpec {
+                description: Description::parse(&self.description)
+                    .map_err(|e| corrupt(format!("description {e}")))?,
+                permissions,
+                services,
+            },
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The columns of a `role_bindings` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleBindingColumns {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub role_name: String,
+    pub subject_type: String,
+    pub subject_value: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<&RoleBinding> for RoleBindingColumns {
+    fn from(b: &RoleBinding) -> Self {
+        Self {
+            id: b.id,
+            tenant_id: b.tenant_id.as_str().to_owned(),
+            role_name: b.role.as_str().to_owned(),
+            subject_type: b.subject.kind.as_str().to_owned(),
+            subject_value: b.subject.value.clone(),
+            expires_at: b.expires_at,
+            created_at: b.created_at,
+            created_by: b.created_by.clone(),
+        }
+    }
+}
+
+impl RoleBindingColumns {
+    /// # Errors
+    /// `CorruptRow` for an unknown subject type, a bad role name or subject.
+    pub fn decode(self) -> Result<RoleBinding, CorruptRow> {
+        let id = self.id;
+        let corrupt = |reason: String| CorruptRow::new("role_bindings", id, reason);
+        let kind = SubjectType::parse(&self.subject_type)
+            .ok_or_else(|| corrupt(format!("unknown subject type {:?}", self.subject_type)))?;
+        Ok(RoleBinding {
+            id,
+            tenant_id: tenant(&self.tenant_id).map_err(corrupt)?,
+            role: RoleName::parse(&self.role_name).map_err(|e| corrupt(format!("role {e}")))?,
+            subject: Subject::new(kind, &self.subject_value)
+                .map_err(|e| corrupt(format!("subject value {e}")))?,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            created_by: self.created_by,
         })
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use exsvc_domain::access::Reach;
 use exsvc_domain::audit::{AuditEvent, AuditQuery};
 use exsvc_domain::pagination::Cursor;
 use exsvc_domain::ports::{AuditLog, RepositoryError};
@@ -11,6 +12,7 @@ use exsvc_domain::TenantId;
 use crate::errors::from_diesel;
 use crate::rows::AuditRow;
 use crate::schema::audit_events::dsl;
+use crate::schema::services;
 use crate::PgStore;
 
 #[async_trait]
@@ -56,6 +58,16 @@ impl AuditLog for PgStore {
         }
         if let Some(since) = query.filter.since {
             select = select.filter(dsl::occurred_at.ge(since));
+        }
+        if let Reach::Matching(selectors) = &query.reach {
+            // Events of existing services the caller reaches: an event without
+            // a service, or of a deleted one, is not in anyone's reach.
+            let reached = services::table
+                .filter(services::tenant_id.eq(tenant.as_str().to_owned()))
+                .filter(crate::reach::matching(selectors))
+                .select(services::id.nullable())
+                .into_boxed();
+            select = select.filter(dsl::service_id.eq_any(reached));
         }
         if let Some(until) = query.filter.until {
             select = select.filter(dsl::occurred_at.lt(until));

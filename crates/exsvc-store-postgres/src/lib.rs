@@ -2,12 +2,14 @@
 //! deadpool pool. Driver errors are translated to `RepositoryError` here, at the
 //! edge: a unique violation becomes `Duplicate`, a pool timeout `Unavailable`.
 
+mod access;
 mod audit;
 mod credentials;
 mod errors;
 mod idempotency;
 mod migrate;
 mod pool;
+mod reach;
 mod rows;
 mod schema;
 mod services;

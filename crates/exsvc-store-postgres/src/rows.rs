@@ -5,16 +5,18 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use exsvc_domain::access::{Role, RoleBinding};
 use exsvc_domain::audit::AuditEvent;
 use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
 use exsvc_domain::stored::{
-    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, ServiceColumns,
+    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, RoleBindingColumns,
+    RoleColumns, ServiceColumns,
 };
 use exsvc_domain::Service;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::schema::{audit_events, credentials, services};
+use crate::schema::{audit_events, credentials, role_bindings, roles, services};
 
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = services, check_for_backend(diesel::pg::Pg))]
@@ -176,6 +178,7 @@ pub(crate) struct AuditRow {
     pub credential_version: Option<i64>,
     pub outcome: String,
     pub request_id: Option<String>,
+    pub details: Option<String>,
 }
 
 impl From<&AuditEvent> for AuditRow {
@@ -191,6 +194,7 @@ impl From<&AuditEvent> for AuditRow {
             credential_version: c.credential_version,
             outcome: c.outcome,
             request_id: c.request_id,
+            details: c.details,
         }
     }
 }
@@ -209,6 +213,104 @@ impl TryFrom<AuditRow> for AuditEvent {
             credential_version: row.credential_version,
             outcome: row.outcome,
             request_id: row.request_id,
+            details: row.details,
+        }
+        .decode()
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct RoleRow {
+    pub tenant_id: String,
+    pub name: String,
+    pub id: Uuid,
+    pub description: String,
+    pub permissions: String,
+    pub services: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Role> for RoleRow {
+    fn from(r: &Role) -> Self {
+        let c = RoleColumns::from(r);
+        Self {
+            tenant_id: c.tenant_id,
+            name: c.name,
+            id: c.id,
+            description: c.description,
+            permissions: c.permissions,
+            services: c.services,
+            version: c.version,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl TryFrom<RoleRow> for Role {
+    type Error = CorruptRow;
+
+    fn try_from(row: RoleRow) -> Result<Self, CorruptRow> {
+        RoleColumns {
+            tenant_id: row.tenant_id,
+            name: row.name,
+            id: row.id,
+            description: row.description,
+            permissions: row.permissions,
+            services: row.services,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+        .decode()
+    }
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = role_bindings, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct BindingRow {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub role_name: String,
+    pub subject_type: String,
+    pub subject_value: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl From<&RoleBinding> for BindingRow {
+    fn from(b: &RoleBinding) -> Self {
+        let c = RoleBindingColumns::from(b);
+        Self {
+            id: c.id,
+            tenant_id: c.tenant_id,
+            role_name: c.role_name,
+            subject_type: c.subject_type,
+            subject_value: c.subject_value,
+            expires_at: c.expires_at,
+            created_at: c.created_at,
+            created_by: c.created_by,
+        }
+    }
+}
+
+impl TryFrom<BindingRow> for RoleBinding {
+    type Error = CorruptRow;
+
+    fn try_from(row: BindingRow) -> Result<Self, CorruptRow> {
+        RoleBindingColumns {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            role_name: row.role_name,
+            subject_type: row.subject_type,
+            subject_value: row.subject_value,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            created_by: row.created_by,
         }
         .decode()
     }

@@ -43,11 +43,12 @@ diesel::table! {
         credential_version -> Nullable<Int8>,
         outcome -> Text,
         request_id -> Nullable<Text>,
+        details -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(credentials -> services (service_id));
-diesel::allow_tables_to_appear_in_same_query!(services, credentials);
+diesel::allow_tables_to_appear_in_same_query!(services, credentials, audit_events);
 
 diesel::table! {
     idempotency_keys (tenant_id, idempotency_key) {
@@ -63,3 +64,47 @@ diesel::table! {
         expires_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    roles (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        id -> Uuid,
+        description -> Text,
+        permissions -> Text,
+        services -> Text,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    role_bindings (id) {
+        id -> Uuid,
+        tenant_id -> Text,
+        role_name -> Text,
+        subject_type -> Text,
+        subject_value -> Text,
+        expires_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    access_clock (id) {
+        id -> Integer,
+        clock -> Int8,
+    }
+}
+
+diesel::table! {
+    access_changes (tenant_id) {
+        tenant_id -> Text,
+        clock -> Int8,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(roles, role_bindings);
+diesel::allow_tables_to_appear_in_same_query!(access_clock, access_changes);

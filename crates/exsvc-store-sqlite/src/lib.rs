@@ -7,12 +7,14 @@
 //! (see `tx`), so it waits for the write lock up front instead of failing when
 //! it upgrades from reading.
 
+mod access;
 mod audit;
 mod credentials;
 mod errors;
 mod idempotency;
 mod migrate;
 mod pool;
+mod reach;
 mod rows;
 mod schema;
 mod services;

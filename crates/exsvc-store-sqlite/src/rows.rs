@@ -6,15 +6,17 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use exsvc_domain::access::{Role, RoleBinding};
 use exsvc_domain::audit::AuditEvent;
 use exsvc_domain::credential::{CredentialMeta, CredentialRecord};
 use exsvc_domain::stored::{
-    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, ServiceColumns,
+    AuditColumns, CorruptRow, CredentialColumns, CredentialMetaColumns, RoleBindingColumns,
+    RoleColumns, ServiceColumns,
 };
 use exsvc_domain::Service;
 use uuid::Uuid;
 
-use crate::schema::{audit_events, credentials, services};
+use crate::schema::{audit_events, credentials, role_bindings, roles, services};
 
 fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -197,6 +199,7 @@ pub(crate) struct AuditRow {
     pub credential_version: Option<i64>,
     pub outcome: String,
     pub request_id: Option<String>,
+    pub details: Option<String>,
 }
 
 impl From<&AuditEvent> for AuditRow {
@@ -212,6 +215,7 @@ impl From<&AuditEvent> for AuditRow {
             credential_version: c.credential_version,
             outcome: c.outcome,
             request_id: c.request_id,
+            details: c.details,
         }
     }
 }
@@ -236,6 +240,106 @@ impl TryFrom<AuditRow> for AuditEvent {
             credential_version: row.credential_version,
             outcome: row.outcome,
             request_id: row.request_id,
+            details: row.details,
+        }
+        .decode()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct RoleRow {
+    pub tenant_id: String,
+    pub name: String,
+    pub id: String,
+    pub description: String,
+    pub permissions: String,
+    pub services: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Role> for RoleRow {
+    fn from(r: &Role) -> Self {
+        let c = RoleColumns::from(r);
+        Self {
+            tenant_id: c.tenant_id,
+            name: c.name,
+            id: c.id.to_string(),
+            description: c.description,
+            permissions: c.permissions,
+            services: c.services,
+            version: c.version,
+            created_at: micros(c.created_at),
+            updated_at: micros(c.updated_at),
+        }
+    }
+}
+
+impl TryFrom<RoleRow> for Role {
+    type Error = CorruptRow;
+
+    fn try_from(row: RoleRow) -> Result<Self, CorruptRow> {
+        let corrupt = |reason: String| CorruptRow::new("roles", &row.id, reason);
+        RoleColumns {
+            id: uuid(&row.id).map_err(corrupt)?,
+            created_at: instant(row.created_at).map_err(corrupt)?,
+            updated_at: instant(row.updated_at).map_err(corrupt)?,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            description: row.description,
+            permissions: row.permissions,
+            services: row.services,
+            version: row.version,
+        }
+        .decode()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = role_bindings, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct BindingRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub role_name: String,
+    pub subject_type: String,
+    pub subject_value: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+impl From<&RoleBinding> for BindingRow {
+    fn from(b: &RoleBinding) -> Self {
+        let c = RoleBindingColumns::from(b);
+        Self {
+            id: c.id.to_string(),
+            tenant_id: c.tenant_id,
+            role_name: c.role_name,
+            subject_type: c.subject_type,
+            subject_value: c.subject_value,
+            expires_at: c.expires_at.map(micros),
+            created_at: micros(c.created_at),
+            created_by: c.created_by,
+        }
+    }
+}
+
+impl TryFrom<BindingRow> for RoleBinding {
+    type Error = CorruptRow;
+
+    fn try_from(row: BindingRow) -> Result<Self, CorruptRow> {
+        let corrupt = |reason: String| CorruptRow::new("role_bindings", &row.id, reason);
+        RoleBindingColumns {
+            id: uuid(&row.id).map_err(corrupt)?,
+            expires_at: row.expires_at.map(instant).transpose().map_err(corrupt)?,
+            created_at: instant(row.created_at).map_err(corrupt)?,
+            tenant_id: row.tenant_id,
+            role_name: row.role_name,
+            subject_type: row.subject_type,
+            subject_value: row.subject_value,
+            created_by: row.created_by,
         }
         .decode()
     }

@@ -43,11 +43,12 @@ diesel::table! {
         credential_version -> Nullable<BigInt>,
         outcome -> Text,
         request_id -> Nullable<Text>,
+        details -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(credentials -> services (service_id));
-diesel::allow_tables_to_appear_in_same_query!(services, credentials);
+diesel::allow_tables_to_appear_in_same_query!(services, credentials, audit_events);
 
 diesel::table! {
     idempotency_keys (tenant_id, idempotency_key) {
@@ -63,3 +64,47 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    roles (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        id -> Text,
+        description -> Text,
+        permissions -> Text,
+        services -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    role_bindings (id) {
+        id -> Text,
+        tenant_id -> Text,
+        role_name -> Text,
+        subject_type -> Text,
+        subject_value -> Text,
+        expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    access_clock (id) {
+        id -> Integer,
+        clock -> BigInt,
+    }
+}
+
+diesel::table! {
+    access_changes (tenant_id) {
+        tenant_id -> Text,
+        clock -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(roles, role_bindings);
+diesel::allow_tables_to_appear_in_same_query!(access_clock, access_changes);

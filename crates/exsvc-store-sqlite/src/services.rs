@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use exsvc_domain::access::Reach;
 use exsvc_domain::audit::AuditEvent;
 use exsvc_domain::credential::CredentialRecord;
 use exsvc_domain::pagination::ListQuery;
@@ -90,6 +91,9 @@ impl ServiceRepository for SqliteStore {
         }
         if let Some(pattern) = query.filter.name_key_pattern() {
             select = select.filter(dsl::name_key.like(pattern).escape('\\'));
+        }
+        if let Reach::Matching(selectors) = &query.reach {
+            select = select.filter(crate::reach::matching(selectors));
         }
         self.bounded(async {
             let mut conn = self.connection().await?;
