@@ -24,6 +24,10 @@ use crate::usecases::{audit_event, find_reachable, plain_store_error, Preconditi
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
+/// How often a replacement is retried when another writer changed the role
+/// first; each round one writer wins.
+const MAX_REPLACE_ATTEMPTS: usize = 100;
+
 /// How far back the access review counts reads.
 pub const REVIEW_WINDOW_DAYS: i64 = 30;
 
@@ -266,7 +270,7 @@ impl AccessAdmin {
         precondition: Option<Precondition>,
     ) -> Result<Role, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
-        loop {
+        for _ in 0..MAX_REPLACE_ATTEMPTS {
             let current = self.find_role(principal, name).await?;
             if let Some(precondition) = &precondition {
                 if !precondition.matches(current.version) {
@@ -304,6 +308,7 @@ impl AccessAdmin {
                 Err(other) => return Err(plain_store_error(other)),
             }
         }
+        Err(UseCaseError::Unavailable)
     }
 
     /// # Errors
