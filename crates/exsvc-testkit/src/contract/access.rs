@@ -205,7 +205,7 @@ fn expected(services: &[Service], selectors: &[ServiceSelector]) -> Vec<ServiceI
         .iter()
         .filter(|s| selectors.iter().any(|sel| sel.matches(s)))
         .collect();
-    matching.sort_by(|a, b| (b.created_at, b.id.as_uuid()).cmp(&(a.created_at, a.id.as_uuid())));
+    matching.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id.as_uuid())));
     matching.into_iter().map(|s| s.id).collect()
 }
 
@@ -477,7 +477,7 @@ contract_cases! {
             .await
             .unwrap();
         let mut want = roles.clone();
-        want.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        want.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         let mut listed = Vec::new();
         let mut after = None;
         loop {
@@ -511,7 +511,8 @@ contract_cases! {
         }
         let theirs = role("t2", "ops", 0);
         repo.insert_role(&theirs, &audit("t2", AuditAction::RoleCreate)).await.unwrap();
-        repo.insert_binding(&binding(&theirs, SubjectType::Sub, "alice", 0), &audit("t2", AuditAction::RoleBindingCreate))
+        let their_binding = binding(&theirs, SubjectType::Sub, "alice", 0);
+        repo.insert_binding(&their_binding, &audit("t2", AuditAction::RoleBindingCreate))
             .await
             .unwrap();
         let filters = [
@@ -588,7 +589,8 @@ contract_cases! {
         }
         let theirs = role("t2", "ops", 0);
         repo.insert_role(&theirs, &audit("t2", AuditAction::RoleCreate)).await.unwrap();
-        repo.insert_binding(&binding(&theirs, SubjectType::Sub, "alice", 0), &audit("t2", AuditAction::RoleBindingCreate))
+        let their_binding = binding(&theirs, SubjectType::Sub, "alice", 0);
+        repo.insert_binding(&their_binding, &audit("t2", AuditAction::RoleBindingCreate))
             .await
             .unwrap();
         let mut got = repo.tenant_bindings(&tenant("t1")).await.unwrap();
@@ -637,7 +639,8 @@ contract_cases! {
         repo.delete_binding(&tenant("t1"), b.id, &audit("t1", AuditAction::RoleBindingDelete)).await.unwrap();
         let fourth = repo.changes_since(third.clock).await.unwrap();
         assert_eq!(fourth.tenants, [tenant("t1")]);
-        repo.delete_role(&tenant("t1"), &r.name, Some(2), &audit("t1", AuditAction::RoleDelete)).await.unwrap();
+        let deleted = audit("t1", AuditAction::RoleDelete);
+        repo.delete_role(&tenant("t1"), &r.name, Some(2), &deleted).await.unwrap();
         let fifth = repo.changes_since(fourth.clock).await.unwrap();
         assert!(fifth.clock > fourth.clock);
         assert_eq!(fifth.tenants, [tenant("t1")]);
