@@ -485,7 +485,10 @@ mod tests {
             created_at: at,
             created_by: "alice".into(),
         };
-        assert_eq!(RoleBindingColumns::from(&binding).decode().unwrap(), binding);
+        assert_eq!(
+            RoleBindingColumns::from(&binding).decode().unwrap(),
+            binding
+        );
 
         let mut bad = RoleColumns::from(&role);
         bad.permissions = r#"["sk_live_CANARY"]"#.into();
