@@ -458,4 +458,44 @@ mod tests {
         older.tenant_id = "acme\u{200B}".into();
         assert!(older.decode().is_ok());
     }
+    #[test]
+    fn a_role_and_its_binding_round_trip_through_their_columns() {
+        let doc = serde_json::json!({
+            "permissions": ["external-service:*", "external-service:read"],
+            "services": {"types": ["payment"], "metadata": {"tier": 1, "env": "prod"}},
+        });
+        let (_, spec) = RoleSpec::parse(doc.as_object().unwrap()).unwrap();
+        let at = DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap();
+        let role = Role {
+            id: Uuid::now_v7(),
+            tenant_id: TenantId::parse("acme").unwrap(),
+            name: RoleName::parse("ops").unwrap(),
+            spec,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
+        assert_eq!(RoleColumns::from(&role).decode().unwrap(), role);
+        let binding = RoleBinding {
+            id: Uuid::now_v7(),
+            tenant_id: role.tenant_id.clone(),
+            role: role.name.clone(),
+            subject: Subject::new(SubjectType::ClientId, "ci").unwrap(),
+            expires_at: Some(at),
+            created_at: at,
+            created_by: "alice".into(),
+        };
+        assert_eq!(
+            RoleBindingColumns::from(&binding).decode().unwrap(),
+            binding
+        );
+
+        let mut bad = RoleColumns::from(&role);
+        bad.permissions = r#"["sk_live_CANARY"]"#.into();
+        let error = bad.decode().unwrap_err().to_string();
+        assert!(error.starts_with("stored roles row"), "{error}");
+        let mut bad = RoleBindingColumns::from(&binding);
+        bad.subject_type = "group".into();
+        assert!(bad.decode().is_err());
+    }
 }

@@ -258,7 +258,7 @@ impl ServiceSelector {
 fn strings<'v>(value: &'v Value, max: usize, what: &str) -> Result<Vec<&'v str>, String> {
     let items = value
         .as_array()
-        .ok_or_else(|| format!("must be an array of strings"))?;
+        .ok_or_else(|| "must be an array of strings".to_owned())?;
     if items.len() > max {
         return Err(format!("must have at most {max} {what}"));
     }

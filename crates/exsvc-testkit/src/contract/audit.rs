@@ -3,6 +3,7 @@
 
 use super::fixtures::*;
 use chrono::Duration;
+use exsvc_domain::access::Reach;
 use exsvc_domain::audit::{AuditAction, AuditFilter, AuditOutcome, AuditQuery};
 
 contract_cases! {
@@ -54,6 +55,7 @@ contract_cases! {
             limit,
             after: None,
             filter: AuditFilter::default(),
+            reach: Reach::Tenant,
         };
         let filtered = |filter: AuditFilter| AuditQuery {
             filter,

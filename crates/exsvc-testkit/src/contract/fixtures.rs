@@ -25,6 +25,7 @@ pub fn audit(tenant_name: &str, action: AuditAction) -> AuditEvent {
         credential_version: None,
         outcome: AuditOutcome::Success,
         request_id: Some("req-1".into()),
+        details: None,
     }
 }
 

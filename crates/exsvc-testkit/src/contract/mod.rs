@@ -1,6 +1,6 @@
 //! The contract of the repository ports, as one suite every store runs, one
-//! file per port beside this one (services, credentials, audit, idempotency)
-//! and the fixtures they share in `fixtures.rs`.
+//! file per port beside this one (services, credentials, audit, idempotency,
+//! access) and the fixtures they share in `fixtures.rs`.
 //!
 //! `service_repository_contract!(factory)` expands to one `#[tokio::test]` per
 //! case, in a module per port (`services::list_filters`), where `factory` is an
@@ -97,6 +97,7 @@ contract_ports! {
     credentials => __exsvc_contract_credentials,
     audit => __exsvc_contract_audit,
     idempotency => __exsvc_contract_idempotency,
+    access => __exsvc_contract_access,
 }
 
 #[cfg(test)]
