@@ -831,4 +831,129 @@ mod tests {
         );
         assert_eq!(v.verify(&early).await.unwrap_err(), TokenError::NotYetValid);
     }
+
+    /// The examples of docs/security.md ("The Auth Manager's token forms"),
+    /// through the real verifier. `cargo test -p exsvc-auth auth_manager_forms
+    /// -- --nocapture` prints each header, payload and outcome.
+    #[tokio::test]
+    async fn auth_manager_forms_as_documented() {
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secrets: named(&[("default", DEFAULT_SECRET), ("sdk-agent", SDK_SECRET)]),
+            issuers: vec![
+                "authsec-ai/auth-manager".into(),
+                "authsec-ai/user-flow".into(),
+            ],
+            audiences: vec!["exsvc".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let iat = now();
+        let exp = iat + 3600;
+        /// kid, secret, payload, and the tenant, actor and permissions expected.
+        type Form<'a> = (
+            Option<&'a str>,
+            &'a str,
+            Value,
+            &'a str,
+            &'a str,
+            Vec<&'a str>,
+        );
+        let forms: Vec<Form> = vec![
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "sub": "user-42",
+                       "tenant_id": "acme", "scope": "external-service:read external-service:create billing:read",
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "user-42",
+                vec!["external-service:read", "external-service:create"],
+            ),
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/user-flow", "aud": ["exsvc", "billing"], "sub": "user-42",
+                       "workspace_id": "ws-7", "scope": ["external-service:read", "external-service:use"],
+                       "iat": iat, "exp": exp}),
+                "ws-7",
+                "user-42",
+                vec!["external-service:read", "external-service:use"],
+            ),
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "sub": "user-42",
+                       "tenant_id": "acme", "perms": {"allow": ["external-service:audit", "billing:write"]},
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "user-42",
+                vec!["external-service:audit"],
+            ),
+            (
+                Some("sdk-agent"),
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "client_id": "sdk-billing-worker",
+                       "workspace_id": "ws-7",
+                       "perms": [{"r": "external-service", "a": ["read", "use"]}, {"r": "billing", "a": ["read"]}],
+                       "iat": iat, "exp": exp}),
+                "ws-7",
+                "sdk-billing-worker",
+                vec!["external-service:read", "external-service:use"],
+            ),
+            (
+                None,
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "client_id": "sdk-reader",
+                       "tenant_id": "acme", "permissions": ["*:read", "*:credentials"],
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "sdk-reader",
+                vec!["external-service:read", "external-service:credentials"],
+            ),
+            (
+                Some("sdk-agent"),
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/user-flow", "aud": "exsvc", "sub": "ops-1", "tenant_id": "acme",
+                       "perms": [{"r": "external-service", "a": ["*"]}], "iat": iat, "exp": exp}),
+                "acme",
+                "ops-1",
+                vec![
+                    "external-service:read",
+                    "external-service:create",
+                    "external-service:update",
+                    "external-service:delete",
+                    "external-service:credentials",
+                    "external-service:audit",
+                    "external-service:use",
+                    "external-service:access",
+                ],
+            ),
+        ];
+        for (kid, secret, payload, tenant, actor, permissions) in forms {
+            let token = sign_kid(secret, kid, payload.clone());
+            let verified = v.verify(&token).await.unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            let mut shown = json!({"alg": "HS256", "typ": header.typ});
+            if let Some(kid) = header.kid {
+                shown["kid"] = json!(kid);
+            }
+            let granted: Vec<&str> = verified
+                .principal
+                .permissions()
+                .map(|p| p.as_str())
+                .collect();
+            println!(
+                "header  {}\npayload {}\n=> tenant {}, actor {}, permissions {:?}\n",
+                shown,
+                payload,
+                verified.principal.tenant(),
+                verified.principal.actor(),
+                granted
+            );
+            assert_eq!(verified.principal.tenant().as_str(), tenant);
+            assert_eq!(verified.principal.actor(), actor);
+            assert_eq!(granted, permissions, "{payload}");
+        }
+    }
 }
