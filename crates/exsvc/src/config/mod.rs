@@ -319,11 +319,11 @@ mod tests {
         )
         .unwrap();
         let path = file.0.to_string_lossy().into_owned();
-        let config = load(&[("EXSVC_JWT_SECRETS_FILE", &path)]).unwrap();
+        let config = load(&[("EXSVC_JWT_SECRETS_FILE", path.as_str())]).unwrap();
         assert_eq!(config.auth.hmac_secrets.len(), 2);
         assert!(!config.auth.development_keys());
         let both = load(&[
-            ("EXSVC_JWT_SECRETS_FILE", &path),
+            ("EXSVC_JWT_SECRETS_FILE", path.as_str()),
             ("EXSVC_JWT_SECRETS", secrets),
         ]);
         assert_eq!(both.unwrap_err().variable, "EXSVC_JWT_SECRETS_FILE");
@@ -334,7 +334,8 @@ mod tests {
             "default:0123456789abcdef0123456789abcdef\ndefault:fedcba9876543210fedcba9876543210"
         )
         .unwrap();
-        let error = load(&[("EXSVC_JWT_SECRETS_FILE", &bad.0.to_string_lossy())]).unwrap_err();
+        let bad_path = bad.0.to_string_lossy().into_owned();
+        let error = load(&[("EXSVC_JWT_SECRETS_FILE", bad_path.as_str())]).unwrap_err();
         assert!(error.reason.contains("named twice"), "{error}");
         assert!(!error.to_string().contains("0123456789abcdef"), "{error}");
     }
