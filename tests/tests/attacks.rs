@@ -279,8 +279,8 @@ async fn time_claims() {
 #[tokio::test]
 async fn issuer_and_audience_when_configured() {
     let app = TestApp::spawn_with(TestOptions {
-        issuer: Some("https://auth.example".into()),
-        audience: Some("exsvc".into()),
+        issuers: vec!["https://auth.example".into()],
+        audiences: vec!["exsvc".into()],
         ..TestOptions::default()
     })
     .await;

@@ -26,7 +26,8 @@ const P384_OID: [u8; 7] = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 /// One key a token may be verified with.
 #[derive(Clone)]
 pub struct VerificationKey {
-    /// The JWKS `kid`; static keys have none and match any `kid`.
+    /// The JWKS or `EXSVC_JWT_SECRETS` `kid`; other static keys have none and
+    /// match any `kid` (see `JwtVerifier::candidates`).
     pub kid: Option<String>,
     pub algorithms: Vec<Algorithm>,
     pub decoding: DecodingKey,
@@ -52,6 +53,19 @@ impl VerificationKey {
             decoding: DecodingKey::from_secret(secret.expose_bytes()),
             fingerprint: "hmac".into(),
         }
+    }
+
+    /// An `EXSVC_JWT_SECRETS` entry: a token naming `kid` is checked with this
+    /// key only.
+    pub fn hmac_named(kid: &str, secret: &HmacSecret) -> Self {
+        Self {
+            kid: Some(kid.to_owned()),
+            ..Self::hmac(secret)
+        }
+    }
+
+    pub fn is_hmac(&self) -> bool {
+        self.algorithms.iter().all(|a| HMAC.contains(a))
     }
 
     /// A PEM public key: RSA (RS*/PS*), EC P-256 (ES256) or P-384 (ES384), or

@@ -15,8 +15,25 @@ pub struct MintError(#[from] jsonwebtoken::errors::Error);
 /// # Errors
 /// Only if the claims cannot be serialized.
 pub fn mint_hs256(secret: &HmacSecret, claims: &Map<String, Value>) -> Result<String, MintError> {
+    mint_hs256_with_kid(secret, None, claims)
+}
+
+/// Signs `claims` with HS256, naming `kid` in the header when given (the
+/// Auth Manager's form for an `EXSVC_JWT_SECRETS` entry).
+///
+/// # Errors
+/// Only if the claims cannot be serialized.
+pub fn mint_hs256_with_kid(
+    secret: &HmacSecret,
+    kid: Option<&str>,
+    claims: &Map<String, Value>,
+) -> Result<String, MintError> {
+    let header = Header {
+        kid: kid.map(str::to_owned),
+        ..Header::default()
+    };
     Ok(encode(
-        &Header::default(),
+        &header,
         claims,
         &EncodingKey::from_secret(secret.expose_bytes()),
     )?)

@@ -1,5 +1,5 @@
 //! `JwtVerifier`: the `TokenVerifier` port on jsonwebtoken, over every key
-//! source at once (HMAC secret, PEM files, JWKS), with a bounded cache of
+//! source at once (HMAC secrets, PEM files, JWKS), with a bounded cache of
 //! verified tokens so an asymmetric signature is checked once per token.
 
 use std::collections::HashMap;
@@ -13,14 +13,16 @@ use serde_json::{Map, Value};
 
 use crate::cache::{CachedToken, TokenCache};
 use crate::claims::{principal_from_claims, ClaimRules};
-use crate::hmac::HmacSecret;
+use crate::hmac::{HmacSecret, HmacSecrets, MAX_HMAC_SECRETS};
 use crate::jwks::{Jwks, MIN_REFRESH_INTERVAL};
 use crate::keys::VerificationKey;
 
 /// Longer tokens are refused before any parsing (real ones are well under 4 KiB).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Keys tried for one token without a matching `kid`: bounds the work a token
-/// can cause.
+/// Asymmetric keys tried for one token without a matching `kid`: bounds the
+/// work a token can cause. HMAC keys are bounded by `MAX_HMAC_SECRETS` instead
+/// (config refuses more), so a token without `kid` reaches every secret of a
+/// rotation.
 const MAX_CANDIDATE_KEYS: usize = 4;
 
 /// Every algorithm a key source can verify (`alg=none` is not among them).
@@ -44,13 +46,19 @@ const HMAC_ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Alg
 /// Where keys come from and which tokens pass (docs/api.md §4, §7).
 #[derive(Default)]
 pub struct VerifierSettings {
+    /// `EXSVC_JWT_SECRET`: no `kid` of its own.
     pub hmac_secret: Option<HmacSecret>,
+    /// `EXSVC_JWT_SECRETS`: a token naming one of these kids is checked with
+    /// that secret only.
+    pub hmac_secrets: HmacSecrets,
     pub public_keys: Vec<VerificationKey>,
     pub jwks_url: Option<String>,
     /// `EXSVC_JWT_ALGORITHMS`; `None` allows all that the key sources allow.
     pub algorithms: Option<Vec<Algorithm>>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
+    /// Accepted `iss` values; empty: `iss` is not checked.
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values (the token's must include one); empty: not checked.
+    pub audiences: Vec<String>,
     pub rules: ClaimRules,
     /// Least time between JWKS refreshes asked for by unknown `kid`s; `None`
     /// means the production value, 30 s (tests shorten it).
@@ -58,6 +66,7 @@ pub struct VerifierSettings {
 }
 
 pub struct JwtVerifier {
+    /// Named HMAC keys first, then the unnamed secret, then PEM keys.
     static_keys: Vec<VerificationKey>,
     issuer_configured: bool,
     jwks: Option<Arc<Jwks>>,
@@ -71,8 +80,15 @@ impl JwtVerifier {
     /// and retried in the background) and keeps it fresh. Needs a tokio runtime.
     ///
     /// # Errors
-    /// When the JWKS client cannot be built.
+    /// When the JWKS client cannot be built, or more than `MAX_HMAC_SECRETS`
+    /// HMAC secrets are given.
     pub async fn new(settings: VerifierSettings) -> Result<Self, String> {
+        let hmac_count = settings.hmac_secrets.len() + usize::from(settings.hmac_secret.is_some());
+        if hmac_count > MAX_HMAC_SECRETS {
+            return Err(format!(
+                "{hmac_count} HMAC secrets configured; at most {MAX_HMAC_SECRETS} are accepted"
+            ));
+        }
         let cache = Arc::new(TokenCache::new());
         let jwks = match settings.jwks_url {
             None => None,
@@ -88,10 +104,11 @@ impl JwtVerifier {
             }
         };
         let mut static_keys: Vec<VerificationKey> = settings
-            .hmac_secret
+            .hmac_secrets
             .iter()
-            .map(VerificationKey::hmac)
+            .map(|(kid, secret)| VerificationKey::hmac_named(kid, secret))
             .collect();
+        static_keys.extend(settings.hmac_secret.iter().map(VerificationKey::hmac));
         static_keys.extend(settings.public_keys);
 
         let mut offered: Vec<Algorithm> = static_keys
@@ -115,18 +132,13 @@ impl JwtVerifier {
             .map(|alg| {
                 (
                     alg,
-                    validation(
-                        alg,
-                        &settings.rules,
-                        settings.issuer.as_deref(),
-                        settings.audience.as_deref(),
-                    ),
+                    validation(alg, &settings.rules, &settings.issuers, &settings.audiences),
                 )
             })
             .collect();
         Ok(Self {
             static_keys,
-            issuer_configured: settings.issuer.is_some(),
+            issuer_configured: !settings.issuers.is_empty(),
             jwks,
             validations,
             rules: settings.rules,
@@ -135,12 +147,33 @@ impl JwtVerifier {
     }
 
     /// The keys a token with this header may have been signed with, best first:
-    /// JWKS keys naming the token's `kid`, then the static keys (which match any
-    /// `kid`), then — only for a token without `kid` — the other JWKS keys; all of
+    /// JWKS keys naming the token's `kid`, then the static keys that may serve
+    /// it, then — only for a token without `kid` — the other JWKS keys; all of
     /// the token's algorithm. Keys tried without a `kid` match are bounded.
+    ///
+    /// A static key serves a token when (docs/security.md, "Which key"):
+    /// - it is a named HMAC secret: the token names its kid, or no kid at all;
+    /// - it is the unnamed secret: the token names no kid that a named secret
+    ///   has (so a kid of `EXSVC_JWT_SECRETS` selects exactly one secret);
+    /// - it is a PEM key: always, as before kids were configured.
     fn candidates(&self, header: &Header) -> Vec<VerificationKey> {
         let jwks_keys = self.jwks.as_ref().map(|j| j.keys()).unwrap_or_default();
         let fits = |k: &&VerificationKey| k.algorithms.contains(&header.alg);
+        let named_secret_owns_kid = header.kid.as_ref().is_some_and(|kid| {
+            self.static_keys
+                .iter()
+                .any(|k| k.is_hmac() && k.kid.as_ref() == Some(kid))
+        });
+        let serves = |k: &&VerificationKey| match (&k.kid, &header.kid) {
+            (Some(own), Some(named)) => own == named,
+            (Some(_), None) | (None, None) => true,
+            (None, Some(_)) => !(k.is_hmac() && named_secret_owns_kid),
+        };
+        let bound = if HMAC_ALGORITHMS.contains(&header.alg) {
+            MAX_HMAC_SECRETS
+        } else {
+            MAX_CANDIDATE_KEYS
+        };
         let named = jwks_keys
             .iter()
             .filter(|k| header.kid.is_some() && k.kid == header.kid)
@@ -149,9 +182,10 @@ impl JwtVerifier {
         let guesses = self
             .static_keys
             .iter()
+            .filter(serves)
             .chain(unnamed)
             .filter(fits)
-            .take(MAX_CANDIDATE_KEYS);
+            .take(bound);
         named.chain(guesses).cloned().collect()
     }
 
@@ -188,6 +222,7 @@ impl JwtVerifier {
             }
         }
         let claims = outcome?;
+        self.refuse_long_lived(&claims)?;
         // RFC 7519: `iss` is one string; jsonwebtoken would also accept a list
         // that merely contains the configured issuer.
         if self.issuer_configured && !claims.get("iss").is_some_and(Value::is_string) {
@@ -209,11 +244,30 @@ impl JwtVerifier {
     }
 }
 
+impl JwtVerifier {
+    /// jsonwebtoken checks that `exp` is not past, never how far ahead it is.
+    /// The leeway allows for an issuer whose clock runs ahead of ours.
+    fn refuse_long_lived(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| TokenError::InvalidClaim("exp".into()))?;
+        let latest = jsonwebtoken::get_current_timestamp()
+            .saturating_add(self.rules.max_ttl_secs)
+            .saturating_add(self.rules.leeway_secs);
+        // u64 → f64 loses nothing at timestamps of this size (< 2^53).
+        if exp > latest as f64 {
+            return Err(TokenError::TooLongLived);
+        }
+        Ok(())
+    }
+}
+
 fn validation(
     alg: Algorithm,
     rules: &ClaimRules,
-    issuer: Option<&str>,
-    audience: Option<&str>,
+    issuers: &[String],
+    audiences: &[String],
 ) -> Validation {
     let mut validation = Validation::new(alg);
     let mut required = vec!["exp"];
@@ -223,16 +277,15 @@ fn validation(
     validation.leeway = rules.leeway_secs;
     // jsonwebtoken checks iss/aud only when the token carries them: required
     // when configured, so a token without them is refused.
-    if let Some(issuer) = issuer {
-        validation.set_issuer(&[issuer]);
+    if !issuers.is_empty() {
+        validation.set_issuer(issuers);
         required.push("iss");
     }
-    match audience {
-        Some(audience) => {
-            validation.set_audience(&[audience]);
-            required.push("aud");
-        }
-        None => validation.validate_aud = false,
+    if audiences.is_empty() {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(audiences);
+        required.push("aud");
     }
     validation.set_required_spec_claims(&required);
     validation
@@ -293,7 +346,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::mint::mint_hs256;
+    use crate::mint::{mint_hs256, mint_hs256_with_kid};
 
     const SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!";
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../exsvc-testkit/fixtures");
@@ -456,8 +509,8 @@ mod tests {
     async fn issuer_and_audience_are_required_when_configured() {
         let v = JwtVerifier::new(VerifierSettings {
             hmac_secret: Some(secret()),
-            issuer: Some("https://auth.example".into()),
-            audience: Some("exsvc".into()),
+            issuers: vec!["https://auth.example".into()],
+            audiences: vec!["exsvc".into()],
             ..Default::default()
         })
         .await
@@ -501,5 +554,406 @@ mod tests {
                 .unwrap_err(),
             TokenError::ForbiddenHeader("x5u")
         );
+    }
+
+    const DEFAULT_SECRET: &str = "the-auth-managers-default-secret-0001";
+    const SDK_SECRET: &str = "the-auth-managers-sdk-agent-secret-02";
+
+    fn named(pairs: &[(&str, &str)]) -> HmacSecrets {
+        HmacSecrets::from_pairs(
+            pairs
+                .iter()
+                .map(|(kid, s)| ((*kid).to_owned(), HmacSecret::new((*s).into()).unwrap()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn sign_kid(secret: &str, kid: Option<&str>, claims: Value) -> String {
+        let secret = HmacSecret::new(secret.into()).unwrap();
+        mint_hs256_with_kid(&secret, kid, claims.as_object().unwrap()).unwrap()
+    }
+
+    /// The Auth Manager's two kids, and optionally the unnamed secret.
+    async fn rotating_verifier(unnamed: bool) -> JwtVerifier {
+        JwtVerifier::new(VerifierSettings {
+            hmac_secret: unnamed.then(secret),
+            hmac_secrets: named(&[("default", DEFAULT_SECRET), ("sdk-agent", SDK_SECRET)]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn claims() -> Value {
+        json!({"tenant_id": "a", "sub": "u", "exp": now() + 300})
+    }
+
+    #[tokio::test]
+    async fn a_kid_selects_its_secret_and_only_it() {
+        let v = rotating_verifier(true).await;
+        let ok = v
+            .verify(&sign_kid(SDK_SECRET, Some("sdk-agent"), claims()))
+            .await
+            .unwrap();
+        assert_eq!(ok.key_id.as_deref(), Some("sdk-agent"));
+        assert!(v
+            .verify(&sign_kid(DEFAULT_SECRET, Some("default"), claims()))
+            .await
+            .is_ok());
+        // Each of these secrets is trusted, but not for the kid the header names.
+        for (secret, kid) in [
+            (SDK_SECRET, "default"),
+            (DEFAULT_SECRET, "sdk-agent"),
+            (SECRET, "default"),
+        ] {
+            assert_eq!(
+                v.verify(&sign_kid(secret, Some(kid), claims()))
+                    .await
+                    .unwrap_err(),
+                TokenError::BadSignature,
+                "{kid}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_kid_every_secret_is_tried_in_turn() {
+        let v = rotating_verifier(true).await;
+        for secret in [DEFAULT_SECRET, SDK_SECRET, SECRET] {
+            let verified = v.verify(&sign_kid(secret, None, claims())).await.unwrap();
+            assert_eq!(verified.key_id, None);
+        }
+        assert_eq!(
+            v.verify(&sign_kid(
+                "a-secret-nobody-here-has-ever-trusted",
+                None,
+                claims()
+            ))
+            .await
+            .unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_falls_back_to_the_unnamed_secret_only() {
+        let with_unnamed = rotating_verifier(true).await;
+        assert!(with_unnamed
+            .verify(&sign_kid(SECRET, Some("legacy"), claims()))
+            .await
+            .is_ok());
+        for secret in [DEFAULT_SECRET, SDK_SECRET] {
+            assert_eq!(
+                with_unnamed
+                    .verify(&sign_kid(secret, Some("legacy"), claims()))
+                    .await
+                    .unwrap_err(),
+                TokenError::BadSignature
+            );
+        }
+        let named_only = rotating_verifier(false).await;
+        assert_eq!(
+            named_only
+                .verify(&sign_kid(DEFAULT_SECRET, Some("unknown"), claims()))
+                .await
+                .unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pem_key_still_serves_any_kid_beside_named_secrets() {
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secrets: named(&[("default", DEFAULT_SECRET)]),
+            public_keys: vec![VerificationKey::from_pem(&fixture("rsa-public.pem")).unwrap()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let rsa = EncodingKey::from_rsa_pem(&fixture("rsa-private.pem")).unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("default".into());
+        assert!(v
+            .verify(&encode(&header, &claims(), &rsa).unwrap())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn too_many_hmac_secrets_are_refused() {
+        let pairs: Vec<(String, &str)> = (0..MAX_HMAC_SECRETS)
+            .map(|i| (format!("k{i}"), DEFAULT_SECRET))
+            .collect();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+        let error = JwtVerifier::new(VerifierSettings {
+            hmac_secret: Some(secret()),
+            hmac_secrets: named(&pairs),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .unwrap();
+        assert!(error.contains("at most"), "{error}");
+        assert!(!error.contains(DEFAULT_SECRET));
+        // The largest accepted set: a token without kid reaches the last one.
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secrets: named(&pairs),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(v
+            .verify(&sign_kid(DEFAULT_SECRET, None, claims()))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn several_issuers_and_audiences_are_accepted() {
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secret: Some(secret()),
+            issuers: vec![
+                "authsec-ai/auth-manager".into(),
+                "authsec-ai/user-flow".into(),
+            ],
+            audiences: vec!["exsvc".into(), "external-service".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let token = |iss: Value, aud: Value| {
+            let mut claims = claims();
+            claims["iss"] = iss;
+            claims["aud"] = aud;
+            mint(claims)
+        };
+        for (iss, aud) in [
+            (json!("authsec-ai/auth-manager"), json!("exsvc")),
+            (json!("authsec-ai/user-flow"), json!("external-service")),
+            (json!("authsec-ai/user-flow"), json!(["other", "exsvc"])),
+        ] {
+            assert!(
+                v.verify(&token(iss.clone(), aud.clone())).await.is_ok(),
+                "{iss} {aud}"
+            );
+        }
+        for (iss, aud, claim) in [
+            (json!("authsec-ai/other-flow"), json!("exsvc"), "iss"),
+            (json!("authsec-ai/auth-manager"), json!("billing"), "aud"),
+            (json!(["authsec-ai/auth-manager"]), json!("exsvc"), "iss"),
+        ] {
+            assert_eq!(
+                v.verify(&token(iss.clone(), aud)).await.unwrap_err(),
+                TokenError::InvalidClaim(claim.into()),
+                "{iss}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn exp_may_not_lie_beyond_the_max_ttl() {
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secret: Some(secret()),
+            rules: ClaimRules {
+                max_ttl_secs: 3600,
+                leeway_secs: 60,
+                ..ClaimRules::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let at = |exp: Value| mint(json!({"tenant_id": "a", "exp": exp}));
+        assert!(v.verify(&at(json!(now() + 3600))).await.is_ok());
+        // Within the leeway of the bound: an issuer's clock a little ahead.
+        assert!(v.verify(&at(json!(now() + 3630))).await.is_ok());
+        for exp in [
+            json!(now() + 3600 + 120),
+            json!(now() + 10 * 365 * 86_400),
+            json!(1e15),
+        ] {
+            let token = at(exp.clone());
+            assert_eq!(
+                v.verify(&token).await.unwrap_err(),
+                TokenError::TooLongLived,
+                "{exp}"
+            );
+            assert!(v.cache.get(&token, 0).is_none(), "never cached as valid");
+        }
+        // The default bound is 31 days.
+        let default = hmac_verifier().await;
+        assert!(default
+            .verify(&at(json!(now() + 30 * 86_400)))
+            .await
+            .is_ok());
+        assert_eq!(
+            default
+                .verify(&at(json!(now() + 32 * 86_400)))
+                .await
+                .unwrap_err(),
+            TokenError::TooLongLived
+        );
+    }
+
+    #[tokio::test]
+    async fn kid_forms_are_cached_each_under_their_own_token() {
+        let v = rotating_verifier(false).await;
+        let payload = claims();
+        let good = sign_kid(SDK_SECRET, Some("sdk-agent"), payload.clone());
+        v.verify(&good).await.unwrap();
+        assert!(v.cache.get(&good, 0).is_some());
+        // Same payload and signature under a header naming another kid: another
+        // cache key, and refused.
+        let (_, rest) = good.split_once('.').unwrap();
+        let other = sign_kid(SDK_SECRET, Some("default"), payload);
+        let (other_header, _) = other.split_once('.').unwrap();
+        let relabelled = format!("{other_header}.{rest}");
+        assert_eq!(
+            v.verify(&relabelled).await.unwrap_err(),
+            TokenError::BadSignature
+        );
+        assert!(v.cache.get(&relabelled, 0).is_none());
+        // A refused token leaves nothing behind to be served later.
+        let wrong = sign_kid(DEFAULT_SECRET, Some("sdk-agent"), claims());
+        assert!(v.verify(&wrong).await.is_err());
+        assert!(v.cache.get(&wrong, 0).is_none());
+        let expired = sign_kid(
+            SDK_SECRET,
+            Some("sdk-agent"),
+            json!({"tenant_id": "a", "exp": now() - 3600}),
+        );
+        assert_eq!(v.verify(&expired).await.unwrap_err(), TokenError::Expired);
+        let early = sign_kid(
+            SDK_SECRET,
+            Some("sdk-agent"),
+            json!({"tenant_id": "a", "exp": now() + 7200, "nbf": now() + 3600}),
+        );
+        assert_eq!(v.verify(&early).await.unwrap_err(), TokenError::NotYetValid);
+    }
+
+    /// The examples of docs/security.md ("The Auth Manager's token forms"),
+    /// through the real verifier. `cargo test -p exsvc-auth auth_manager_forms
+    /// -- --nocapture` prints each header, payload and outcome.
+    #[tokio::test]
+    async fn auth_manager_forms_as_documented() {
+        let v = JwtVerifier::new(VerifierSettings {
+            hmac_secrets: named(&[("default", DEFAULT_SECRET), ("sdk-agent", SDK_SECRET)]),
+            issuers: vec![
+                "authsec-ai/auth-manager".into(),
+                "authsec-ai/user-flow".into(),
+            ],
+            audiences: vec!["exsvc".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let iat = now();
+        let exp = iat + 3600;
+        /// kid, secret, payload, and the tenant, actor and permissions expected.
+        type Form<'a> = (
+            Option<&'a str>,
+            &'a str,
+            Value,
+            &'a str,
+            &'a str,
+            Vec<&'a str>,
+        );
+        let forms: Vec<Form> = vec![
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "sub": "user-42",
+                       "tenant_id": "acme", "scope": "external-service:read external-service:create billing:read",
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "user-42",
+                vec!["external-service:read", "external-service:create"],
+            ),
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/user-flow", "aud": ["exsvc", "billing"], "sub": "user-42",
+                       "workspace_id": "ws-7", "scope": ["external-service:read", "external-service:use"],
+                       "iat": iat, "exp": exp}),
+                "ws-7",
+                "user-42",
+                vec!["external-service:read", "external-service:use"],
+            ),
+            (
+                Some("default"),
+                DEFAULT_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "sub": "user-42",
+                       "tenant_id": "acme", "perms": {"allow": ["external-service:audit", "billing:write"]},
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "user-42",
+                vec!["external-service:audit"],
+            ),
+            (
+                Some("sdk-agent"),
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "client_id": "sdk-billing-worker",
+                       "workspace_id": "ws-7",
+                       "perms": [{"r": "external-service", "a": ["read", "use"]}, {"r": "billing", "a": ["read"]}],
+                       "iat": iat, "exp": exp}),
+                "ws-7",
+                "sdk-billing-worker",
+                vec!["external-service:read", "external-service:use"],
+            ),
+            (
+                None,
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/auth-manager", "aud": "exsvc", "client_id": "sdk-reader",
+                       "tenant_id": "acme", "permissions": ["*:read", "*:credentials"],
+                       "iat": iat, "exp": exp}),
+                "acme",
+                "sdk-reader",
+                vec!["external-service:read", "external-service:credentials"],
+            ),
+            (
+                Some("sdk-agent"),
+                SDK_SECRET,
+                json!({"iss": "authsec-ai/user-flow", "aud": "exsvc", "sub": "ops-1", "tenant_id": "acme",
+                       "perms": [{"r": "external-service", "a": ["*"]}], "iat": iat, "exp": exp}),
+                "acme",
+                "ops-1",
+                vec![
+                    "external-service:read",
+                    "external-service:create",
+                    "external-service:update",
+                    "external-service:delete",
+                    "external-service:credentials",
+                    "external-service:audit",
+                    "external-service:use",
+                    "external-service:access",
+                ],
+            ),
+        ];
+        for (kid, secret, payload, tenant, actor, permissions) in forms {
+            let token = sign_kid(secret, kid, payload.clone());
+            let verified = v.verify(&token).await.unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            let mut shown = json!({"alg": "HS256", "typ": header.typ});
+            if let Some(kid) = header.kid {
+                shown["kid"] = json!(kid);
+            }
+            let granted: Vec<&str> = verified
+                .principal
+                .permissions()
+                .map(|p| p.as_str())
+                .collect();
+            println!(
+                "header  {}\npayload {}\n=> tenant {}, actor {}, permissions {:?}\n",
+                shown,
+                payload,
+                verified.principal.tenant(),
+                verified.principal.actor(),
+                granted
+            );
+            assert_eq!(verified.principal.tenant().as_str(), tenant);
+            assert_eq!(verified.principal.actor(), actor);
+            assert_eq!(granted, permissions, "{payload}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use exsvc::compose;
 use exsvc::config::{Config, Database, Settings};
 use exsvc_app::build_app;
 use exsvc_app::ratelimit::{IpNetwork, OnStoreError};
-use exsvc_auth::{Algorithm, ClaimRules, VerificationKey};
+use exsvc_auth::{Algorithm, ClaimRules, HmacSecrets, VerificationKey};
 use exsvc_crypto::Keyring;
 use exsvc_domain::ports::RateLimiter;
 use serde_json::Value;
@@ -29,12 +29,18 @@ pub struct TestOptions {
     pub database_url: Option<String>,
     /// Verify with the test HMAC secret (on by default).
     pub hmac: bool,
+    /// `EXSVC_JWT_SECRETS` of the app (none by default; see
+    /// `tokens::auth_manager_secrets`).
+    pub hmac_secrets: HmacSecrets,
     pub public_keys: Vec<VerificationKey>,
     pub jwks_url: Option<String>,
     pub algorithms: Option<Vec<Algorithm>>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
+    /// `EXSVC_JWT_ISSUER`, `EXSVC_JWT_AUDIENCE`: empty, not checked.
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
     pub leeway_secs: u64,
+    /// `EXSVC_JWT_MAX_TTL_SECS`.
+    pub max_ttl_secs: u64,
     pub debug_endpoints: bool,
     /// `EXSVC_MASTER_KEYS` of the app.
     pub master_keys: String,
@@ -61,12 +67,14 @@ impl Default for TestOptions {
             extra_routes: |_| {},
             database_url: None,
             hmac: true,
+            hmac_secrets: HmacSecrets::default(),
             public_keys: Vec::new(),
             jwks_url: None,
             algorithms: None,
-            issuer: None,
-            audience: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
             leeway_secs: 60,
+            max_ttl_secs: exsvc_auth::DEFAULT_MAX_TTL_SECS,
             debug_endpoints: true,
             master_keys: TEST_MASTER_KEYS.to_owned(),
             max_credential_versions: 10,
@@ -170,10 +178,12 @@ impl TestOptions {
         config.auth.public_keys = self.public_keys.clone();
         config.auth.jwks_url = self.jwks_url.clone();
         config.auth.algorithms = self.algorithms.clone();
-        config.auth.issuer = self.issuer.clone();
-        config.auth.audience = self.audience.clone();
+        config.auth.hmac_secrets = self.hmac_secrets.clone();
+        config.auth.issuers = self.issuers.clone();
+        config.auth.audiences = self.audiences.clone();
         config.auth.claim_rules = ClaimRules {
             leeway_secs: self.leeway_secs,
+            max_ttl_secs: self.max_ttl_secs,
             ..ClaimRules::default()
         };
         config.deployment.debug_endpoints = self.debug_endpoints;

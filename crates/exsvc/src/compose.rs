@@ -74,7 +74,11 @@ pub async fn app_state(
             url_policy: UrlPolicy {
                 allow_http: config.catalog.allow_http_base_url,
             },
-            cursor_key: cursor_key(keys.hmac_secret.as_ref())?,
+            cursor_key: cursor_key(
+                keys.hmac_secret
+                    .as_ref()
+                    .or(config.auth.hmac_secrets.first()),
+            )?,
         },
         max_credential_versions: config.credentials.max_versions,
         store_timeout: config.store.timeout,
@@ -88,11 +92,12 @@ pub async fn app_state(
     poll_access_changes(&use_cases.directory);
     let verifier = JwtVerifier::new(VerifierSettings {
         hmac_secret: keys.hmac_secret,
+        hmac_secrets: config.auth.hmac_secrets.clone(),
         public_keys: config.auth.public_keys.clone(),
         jwks_url: config.auth.jwks_url.clone(),
         algorithms: config.auth.algorithms.clone(),
-        issuer: config.auth.issuer.clone(),
-        audience: config.auth.audience.clone(),
+        issuers: config.auth.issuers.clone(),
+        audiences: config.auth.audiences.clone(),
         rules: config.auth.claim_rules.clone(),
         jwks_min_refresh: substitutes.jwks_min_refresh,
     })
@@ -140,8 +145,9 @@ fn poll_access_changes(directory: &Arc<AccessDirectory>) {
     });
 }
 
-/// The key that authenticates listing cursors: derived from the HMAC secret,
-/// which replicas share. Without one (only public keys or a JWKS), a random key:
+/// The key that authenticates listing cursors: derived from the HMAC secret
+/// (`EXSVC_JWT_SECRET`, else the first `EXSVC_JWT_SECRETS` entry), which
+/// replicas share. Without one (only public keys or a JWKS), a random key:
 /// cursors then last for the life of the process.
 fn cursor_key(secret: Option<&HmacSecret>) -> anyhow::Result<CursorKey> {
     match secret {

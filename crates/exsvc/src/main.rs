@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use exsvc_auth::HmacSecret;
 
-use exsvc::config::auth::JWT_SECRET;
+use exsvc::config::auth::{JWT_SECRET, JWT_SECRETS};
 use exsvc::config::credentials::{MASTER_KEYS, MASTER_KEY_FILE};
 use exsvc::config::deployment::{DATA_DIR, ENV};
 use exsvc::config::{layered, process_env, unrecognized, Config, ConfigError, Settings};
@@ -34,8 +34,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
-    /// Mint an HS256 token with the configured EXSVC_JWT_SECRET (or, in
-    /// development, the local secret). A development and test tool only:
+    /// Mint an HS256 token with the configured EXSVC_JWT_SECRET, or the
+    /// EXSVC_JWT_SECRETS entry of --kid (or, in development, the local secret). A development and test tool only:
     /// production tokens come from the Auth Manager. Works only with an HMAC
     /// secret.
     Token(token::TokenArgs),
@@ -71,12 +71,36 @@ fn config_error(error: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// The HMAC secret `exsvc token` signs with: the configured one, or in
-/// development (no key source at all) the local one.
-fn token_secret(config: &Config) -> Result<HmacSecret, ExitCode> {
+/// The HMAC secret `exsvc token` signs with: the `EXSVC_JWT_SECRETS` entry of
+/// `kid` when one is asked for; else the configured `EXSVC_JWT_SECRET`, else
+/// the first `EXSVC_JWT_SECRETS` entry (a token without `kid` is tried with
+/// each), or in development (no key source at all) the local one.
+fn token_secret(config: &Config, kid: Option<&str>) -> Result<HmacSecret, ExitCode> {
     let needs_secret = |reason: String| config_error(&JWT_SECRET.invalid(reason));
 
+    if let Some(kid) = kid {
+        return match config.auth.hmac_secrets.get(kid) {
+            Some(secret) => Ok(secret.clone()),
+            None => {
+                let kids: Vec<&str> = config.auth.hmac_secrets.kids().collect();
+                let known = if kids.is_empty() {
+                    "none is configured".to_owned()
+                } else {
+                    format!("kids: {}", kids.join(", "))
+                };
+                Err(config_error(&JWT_SECRETS.invalid(format!(
+                    "has no kid '{kid}' to mint with ({known})"
+                ))))
+            }
+        };
+    }
     if let Some(secret) = &config.auth.jwt_secret {
+        return Ok(secret.clone());
+    }
+    if let Some((kid, secret)) = config.auth.hmac_secrets.iter().next() {
+        eprintln!(
+            "exsvc: signed with the secret of kid '{kid}', no kid in the header (--kid names one)"
+        );
         return Ok(secret.clone());
     }
     if config.deployment.production() {
@@ -162,7 +186,7 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(error) => return config_error(&error),
             };
-            let secret = match token_secret(&config) {
+            let secret = match token_secret(&config, args.kid()) {
                 Ok(secret) => secret,
                 Err(exit) => return exit,
             };

@@ -186,7 +186,10 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
         .map_or(0, |d| d.as_secs());
     let mut claims = serde_json::Map::new();
     claims.insert("sub".into(), "dev-admin".into());
-    claims.insert(config.auth.claim_rules.tenant_claim.clone(), "dev".into());
+    claims.insert(
+        config.auth.claim_rules.primary_tenant_claim().to_owned(),
+        "dev".into(),
+    );
     claims.insert("roles".into(), serde_json::json!(["admin"]));
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + DEV_TOKEN_TTL_SECS).into());

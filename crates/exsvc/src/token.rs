@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use exsvc_auth::{mint_hs256, HmacSecret};
+use exsvc_auth::{mint_hs256_with_kid, HmacSecret};
 use exsvc_domain::Permission;
 
 use crate::config::Config;
@@ -11,10 +11,16 @@ use serde_json::{json, Map, Value};
 
 #[derive(Args)]
 pub struct TokenArgs {
-    /// The tenant the token is for.
+    /// The tenant the token is for, put in the first EXSVC_JWT_TENANT_CLAIM.
+    /// May be left out when a --claim names one of the tenant claims.
     #[arg(long)]
-    tenant: String,
-    /// A permission to grant, such as external-service:read (repeatable).
+    tenant: Option<String>,
+    /// Sign with the EXSVC_JWT_SECRETS entry of this kid and name it in the
+    /// header, as the Auth Manager does.
+    #[arg(long)]
+    kid: Option<String>,
+    /// A permission to grant, such as external-service:read, or
+    /// external-service:* for all of them (repeatable).
     #[arg(long = "permission", value_parser = parse_permission)]
     permissions: Vec<String>,
     /// A role, such as admin (grants every permission).
@@ -38,13 +44,30 @@ pub struct TokenArgs {
     claims: Vec<(String, Value)>,
 }
 
+impl TokenArgs {
+    /// The kid to sign with, if asked for.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+/// Every permission of this API, as a token may grant them at once.
+const ALL_PERMISSIONS: &str = "external-service:*";
+
 /// A permission this API knows: a typo (`external-service:raed`) would mint a
 /// token that is refused with 403 for no visible reason.
 fn parse_permission(raw: &str) -> Result<String, String> {
+    if raw == ALL_PERMISSIONS {
+        return Ok(raw.to_owned());
+    }
     match Permission::from_name(raw) {
         Some(permission) => Ok(permission.as_str().to_owned()),
         None => {
-            let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+            let known: Vec<&str> = Permission::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .chain([ALL_PERMISSIONS])
+                .collect();
             Err(format!(
                 "'{raw}' is not a permission of this API; one of: {}",
                 known.join(", ")
@@ -91,16 +114,29 @@ fn parse_ttl(raw: &str) -> Result<u64, String> {
 }
 
 /// Mints the token the way the configured server reads tokens: the tenant in its
-/// tenant claim, and its issuer and audience unless given.
+/// first tenant claim, and its (first) issuer and audience unless given.
 pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
-    let tenant_claim = config.auth.claim_rules.tenant_claim.as_str();
+    let rules = &config.auth.claim_rules;
+    let tenant_by_claim = args
+        .claims
+        .iter()
+        .any(|(key, _)| rules.tenant_claims.contains(key));
+    if args.tenant.is_none() && !tenant_by_claim {
+        eprintln!(
+            "exsvc: give --tenant, or a --claim for one of the tenant claims ({})",
+            rules.tenant_claims.join(", ")
+        );
+        return ExitCode::from(crate::EXIT_CONFIG);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(args.sub));
-    claims.insert(tenant_claim.to_owned(), json!(args.tenant));
+    if let Some(tenant) = &args.tenant {
+        claims.insert(rules.primary_tenant_claim().to_owned(), json!(tenant));
+    }
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(now.saturating_add(args.ttl)));
     if !args.permissions.is_empty() {
@@ -109,17 +145,17 @@ pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
     if let Some(role) = &args.role {
         claims.insert("roles".into(), json!([role]));
     }
-    if let Some(issuer) = args.issuer.as_ref().or(config.auth.issuer.as_ref()) {
+    if let Some(issuer) = args.issuer.as_ref().or(config.auth.issuers.first()) {
         claims.insert("iss".into(), json!(issuer));
     }
-    if let Some(audience) = args.audience.as_ref().or(config.auth.audience.as_ref()) {
+    if let Some(audience) = args.audience.as_ref().or(config.auth.audiences.first()) {
         claims.insert("aud".into(), json!(audience));
     }
     // Explicit claims win over the ones the flags above set.
     for (key, value) in &args.claims {
         claims.insert(key.clone(), value.clone());
     }
-    match mint_hs256(secret, &claims) {
+    match mint_hs256_with_kid(secret, args.kid.as_deref(), &claims) {
         Ok(token) => {
             println!("{token}");
             ExitCode::SUCCESS
@@ -143,6 +179,14 @@ mod tests {
         );
         let typo = parse_permission("external-service:raed").unwrap_err();
         assert!(typo.contains("external-service:read"), "{typo}");
+        for name in [
+            "external-service:use",
+            "external-service:access",
+            "external-service:*",
+        ] {
+            assert_eq!(parse_permission(name).unwrap(), name);
+        }
+        assert!(parse_permission("*:read").is_err());
     }
     use serde_json::json;
 

@@ -27,6 +27,10 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// `exp` lies further ahead than the server accepts (`EXSVC_JWT_MAX_TTL_SECS`):
+    /// a token meant to live for years is a leaked or forged one.
+    #[error("the token expires too far in the future")]
+    TooLongLived,
     /// The header asks for something never honoured (`jku`, `x5u`, `jwk`, `x5c`,
     /// `crit`): keys are never fetched from or embedded in a token.
     #[error("the token header field '{0}' is not accepted")]

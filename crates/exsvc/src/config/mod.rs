@@ -191,7 +191,13 @@ mod tests {
         assert_eq!(config.store.pool_size, 16);
         assert_eq!(config.store.timeout, Duration::from_millis(3000));
         assert_eq!(config.auth.claim_rules.leeway_secs, 60);
-        assert_eq!(config.auth.claim_rules.tenant_claim, "tenant_id");
+        assert_eq!(
+            config.auth.claim_rules.tenant_claims,
+            ["tenant_id", "workspace_id"]
+        );
+        assert_eq!(config.auth.claim_rules.max_ttl_secs, 2_678_400);
+        assert!(config.auth.hmac_secrets.is_empty());
+        assert!(config.auth.issuers.is_empty() && config.auth.audiences.is_empty());
         assert!(!config.catalog.allow_http_base_url);
         assert_eq!(config.http.base_path, "");
     }
@@ -205,6 +211,14 @@ mod tests {
             ("EXSVC_DB_TIMEOUT_MS", "-5"),
             ("EXSVC_JWT_LEEWAY_SECS", "1e3"),
             ("EXSVC_JWT_SECRET", "short"),
+            ("EXSVC_JWT_SECRETS", "default:short"),
+            ("EXSVC_JWT_SECRETS", "no-colon-here-at-all-and-long-enough-for-a-secret"),
+            ("EXSVC_JWT_SECRETS", "a:0123456789abcdef0123456789abcdef,a:0123456789abcdef0123456789abcdef"),
+            ("EXSVC_JWT_SECRETS_FILE", "/nonexistent/secrets"),
+            ("EXSVC_JWT_MAX_TTL_SECS", "0"),
+            ("EXSVC_JWT_MAX_TTL_SECS", "forever"),
+            ("EXSVC_JWT_TENANT_CLAIM", " , "),
+            ("EXSVC_JWT_ISSUER", ","),
             ("EXSVC_DATABASE_URL", "mysql://x"),
             ("EXSVC_DATABASE_URL", "sqlite://"),
             ("EXSVC_DATABASE_URL", "postgres://[bad"),
@@ -279,6 +293,78 @@ mod tests {
     }
 
     #[test]
+    fn named_secrets_are_a_key_source() {
+        let secrets =
+            "default:0123456789abcdef0123456789abcdef,sdk-agent:fedcba9876543210fedcba9876543210";
+        let config = load(&[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_MASTER_KEYS", KEYS),
+            ("EXSVC_JWT_SECRETS", secrets),
+            ("EXSVC_JWT_ALGORITHMS", "HS256"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.auth.hmac_secrets.kids().collect::<Vec<_>>(),
+            ["default", "sdk-agent"]
+        );
+        assert!(!config.auth.development_keys());
+        assert!(config.auth.jwt_secret.is_none());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0123456789abcdef") && !shown.contains("fedcba98"));
+
+        let mut file = tempfile();
+        writeln!(
+            file.1,
+            "# the Auth Manager's kids\n\ndefault:0123456789abcdef0123456789abcdef\nsdk-agent:with,comma,0123456789abcdef0123456789"
+        )
+        .unwrap();
+        let path = file.0.to_string_lossy().into_owned();
+        let config = load(&[("EXSVC_JWT_SECRETS_FILE", path.as_str())]).unwrap();
+        assert_eq!(config.auth.hmac_secrets.len(), 2);
+        assert!(!config.auth.development_keys());
+        let both = load(&[
+            ("EXSVC_JWT_SECRETS_FILE", path.as_str()),
+            ("EXSVC_JWT_SECRETS", secrets),
+        ]);
+        assert_eq!(both.unwrap_err().variable, "EXSVC_JWT_SECRETS_FILE");
+
+        let mut bad = tempfile();
+        writeln!(
+            bad.1,
+            "default:0123456789abcdef0123456789abcdef\ndefault:fedcba9876543210fedcba9876543210"
+        )
+        .unwrap();
+        let bad_path = bad.0.to_string_lossy().into_owned();
+        let error = load(&[("EXSVC_JWT_SECRETS_FILE", bad_path.as_str())]).unwrap_err();
+        assert!(error.reason.contains("named twice"), "{error}");
+        assert!(!error.to_string().contains("0123456789abcdef"), "{error}");
+    }
+
+    #[test]
+    fn issuers_audiences_and_tenant_claims_are_lists() {
+        let config = load(&[
+            (
+                "EXSVC_JWT_ISSUER",
+                "authsec-ai/auth-manager, authsec-ai/user-flow",
+            ),
+            ("EXSVC_JWT_AUDIENCE", "exsvc"),
+            ("EXSVC_JWT_TENANT_CLAIM", "workspace_id,tenant_id"),
+            ("EXSVC_JWT_MAX_TTL_SECS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.auth.issuers,
+            ["authsec-ai/auth-manager", "authsec-ai/user-flow"]
+        );
+        assert_eq!(config.auth.audiences, ["exsvc"]);
+        assert_eq!(
+            config.auth.claim_rules.tenant_claims,
+            ["workspace_id", "tenant_id"]
+        );
+        assert_eq!(config.auth.claim_rules.max_ttl_secs, 3600);
+    }
+
+    #[test]
     fn debug_endpoints_are_off_in_production_unless_asked_for() {
         let mut vars = vec![
             ("EXSVC_ENV", "production"),
@@ -337,7 +423,7 @@ mod tests {
         assert_eq!(config.http.listen.port(), 9000);
         assert_eq!(config.http.base_path, "/exsvc");
         assert!(config.catalog.allow_http_base_url);
-        assert_eq!(config.auth.claim_rules.tenant_claim, "org");
+        assert_eq!(config.auth.claim_rules.tenant_claims, ["org"]);
         assert_eq!(
             config.store.database,
             Database::Postgres("postgres://u@h:5432/d".into())
