@@ -39,7 +39,12 @@ async fn role(api: &ApiClient<'_>, name: &str, permissions: Value, services: Val
 async fn the_billing_worker_reads_stripe_and_nothing_else() {
     let app = TestApp::spawn().await;
     let admin_api = app.api(admin("acme"));
-    let stripe = with_key(&admin_api, service("Stripe", "payment", json!({})), "sk_live_1").await;
+    let stripe = with_key(
+        &admin_api,
+        service("Stripe", "payment", json!({})),
+        "sk_live_1",
+    )
+    .await;
     let mail = with_key(&admin_api, service("Mailgun", "mail", json!({})), "mg_1").await;
 
     let created = admin_api
@@ -51,7 +56,10 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
         }))
         .await
         .expect_status(201);
-    assert_eq!(created.must_header("location"), "/api/v1/roles/billing-reader");
+    assert_eq!(
+        created.must_header("location"),
+        "/api/v1/roles/billing-reader"
+    );
     assert_eq!(created.etag(), "\"1\"");
     let binding = admin_api.bind("billing-reader", "client_id", WORKER).await;
 
@@ -66,8 +74,14 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
     assert_eq!(names, ["Stripe"]);
     let secret = worker.reveal(&stripe).await.expect_status(200);
     assert_eq!(secret.json()["credentials"]["key"], "sk_live_1");
-    worker.get_service(&mail).await.expect_error(404, "SERVICE_NOT_FOUND");
-    worker.reveal(&mail).await.expect_error(404, "SERVICE_NOT_FOUND");
+    worker
+        .get_service(&mail)
+        .await
+        .expect_error(404, "SERVICE_NOT_FOUND");
+    worker
+        .reveal(&mail)
+        .await
+        .expect_error(404, "SERVICE_NOT_FOUND");
     // Visible, but not the worker's to change.
     worker
         .delete_credentials(&stripe)
@@ -80,13 +94,20 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
     assert_eq!(bindings[0]["id"], json!(binding));
     assert_eq!(bindings[0]["role"], "billing-reader");
     assert_eq!(bindings[0]["services"]["types"], json!(["payment"]));
-    assert_eq!(debug.json()["permissions"], json!([]), "nothing tenant-wide");
+    assert_eq!(
+        debug.json()["permissions"],
+        json!([]),
+        "nothing tenant-wide"
+    );
 
     let review = admin_api.access_review(&stripe).await.expect_status(200);
     let review = review.json();
     assert_eq!(review["token_grants"], "not enumerable");
     assert_eq!(review["bindings"][0]["binding_id"], json!(binding));
-    assert_eq!(review["bindings"][0]["subject"], json!({"type": "client_id", "value": WORKER}));
+    assert_eq!(
+        review["bindings"][0]["subject"],
+        json!({"type": "client_id", "value": WORKER})
+    );
     assert_eq!(
         review["bindings"][0]["permissions"],
         json!(["external-service:read", "external-service:credentials"])
@@ -99,7 +120,10 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
     admin_api.delete_binding(&binding).await.expect_status(204);
     // Nothing left anywhere: 403 before any lookup.
     worker.reveal(&stripe).await.expect_error(403, "FORBIDDEN");
-    worker.get_service(&stripe).await.expect_error(403, "FORBIDDEN");
+    worker
+        .get_service(&stripe)
+        .await
+        .expect_error(403, "FORBIDDEN");
 
     // Every change is in the trail, with its actor and what it was about.
     let trail = admin_api.audit("").await.expect_status(200);
@@ -130,7 +154,11 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
                 "admin".to_owned(),
                 json!({"binding_id": binding, "role": "billing-reader", "subject": subject})
             ),
-            ("role.create".to_owned(), "admin".to_owned(), json!({"role": "billing-reader"})),
+            (
+                "role.create".to_owned(),
+                "admin".to_owned(),
+                json!({"role": "billing-reader"})
+            ),
         ]
     );
 }
@@ -168,16 +196,30 @@ async fn call(api: &ApiClient<'_>, route: &str, id: &str, current: &Value) -> u1
         "GET service" => api.get_service(id).await.code(),
         "PUT service" => {
             let mut body = current.clone();
-            for read_only in ["id", "tenant_id", "created_at", "updated_at", "version", "auth_type", "credential_expires_at"] {
+            for read_only in [
+                "id",
+                "tenant_id",
+                "created_at",
+                "updated_at",
+                "version",
+                "auth_type",
+                "credential_expires_at",
+            ] {
                 body.as_object_mut().unwrap().remove(read_only);
             }
             body["description"] = json!("replaced");
             api.replace_service(id, &body).await.code()
         }
-        "PATCH service" => api.patch_service(id, &json!({"description": "patched"})).await.code(),
+        "PATCH service" => api
+            .patch_service(id, &json!({"description": "patched"}))
+            .await
+            .code(),
         "GET credentials" => api.reveal(id).await.code(),
         "PUT credentials" => api
-            .put_credentials(id, &json!({"auth_type": "api_key", "credentials": {"key": "k2"}}))
+            .put_credentials(
+                id,
+                &json!({"auth_type": "api_key", "credentials": {"key": "k2"}}),
+            )
             .await
             .code(),
         "GET versions" => api.versions(id).await.code(),
@@ -191,9 +233,28 @@ async fn the_decision_table_on_every_route() {
     let app = TestApp::spawn().await;
     let admin_api = app.api(admin("acme"));
     let fixture = Fixture {
-        stripe: with_key(&admin_api, service("Stripe", "payment", json!({"team": "billing", "tier": 1})), "s").await,
-        adyen: with_key(&admin_api, service("Adyen", "payment", json!({"team": "billing", "tier": 1.0, "region": "eu"})), "a").await,
-        mail: with_key(&admin_api, service("Mailgun", "mail", json!({"team": "billing"})), "m").await,
+        stripe: with_key(
+            &admin_api,
+            service("Stripe", "payment", json!({"team": "billing", "tier": 1})),
+            "s",
+        )
+        .await,
+        adyen: with_key(
+            &admin_api,
+            service(
+                "Adyen",
+                "payment",
+                json!({"team": "billing", "tier": 1.0, "region": "eu"}),
+            ),
+            "a",
+        )
+        .await,
+        mail: with_key(
+            &admin_api,
+            service("Mailgun", "mail", json!({"team": "billing"})),
+            "m",
+        )
+        .await,
     };
     const OK_ALL: [u16; 3] = [200, 200, 200];
     let rows = [
@@ -258,23 +319,38 @@ async fn the_decision_table_on_every_route() {
             case: "read on every service (an empty selector)",
             permissions: json!(["external-service:read"]),
             services: |_| json!({}),
-            expect: [OK_ALL, [403; 3], [403; 3], [403; 3], [403; 3], OK_ALL, [403; 3]],
+            expect: [
+                OK_ALL, [403; 3], [403; 3], [403; 3], [403; 3], OK_ALL, [403; 3],
+            ],
         },
     ];
     let ids = [&fixture.stripe, &fixture.adyen, &fixture.mail];
     for (n, row) in rows.iter().enumerate() {
         let name = format!("row-{n}");
-        role(&admin_api, &name, row.permissions.clone(), (row.services)(&fixture)).await;
+        role(
+            &admin_api,
+            &name,
+            row.permissions.clone(),
+            (row.services)(&fixture),
+        )
+        .await;
         let caller = format!("caller-{n}");
         let binding = admin_api.bind(&name, "client_id", &caller).await;
         let api = app.api(client("acme", &caller));
         for (route, expected) in ROUTES.iter().zip(row.expect) {
             for (id, want) in ids.iter().zip(expected) {
                 // Each call starts from a service with a credential.
-                let current = admin_api.get_service(id).await.expect_status(200).into_json();
+                let current = admin_api
+                    .get_service(id)
+                    .await
+                    .expect_status(200)
+                    .into_json();
                 if current["auth_type"].is_null() {
                     admin_api
-                        .put_credentials(id, &json!({"auth_type": "api_key", "credentials": {"key": "k"}}))
+                        .put_credentials(
+                            id,
+                            &json!({"auth_type": "api_key", "credentials": {"key": "k"}}),
+                        )
                         .await
                         .expect_status(201);
                 }
@@ -294,13 +370,21 @@ async fn a_bound_listing_pages_over_visible_services_only() {
     // Interleaved, so every page boundary falls between visible and invisible rows.
     for i in 0..9 {
         let kind = if i % 3 == 0 { "payment" } else { "mail" };
-        let id = admin_api.new_service(&service(&format!("svc-{i}"), kind, json!({}))).await;
+        let id = admin_api
+            .new_service(&service(&format!("svc-{i}"), kind, json!({})))
+            .await;
         if kind == "payment" {
             visible.push(id);
         }
     }
     visible.reverse(); // newest first
-    role(&admin_api, "payments", json!(["external-service:read"]), json!({"types": ["payment"]})).await;
+    role(
+        &admin_api,
+        "payments",
+        json!(["external-service:read"]),
+        json!({"types": ["payment"]}),
+    )
+    .await;
     admin_api.bind("payments", "client_id", WORKER).await;
     let worker = app.api(client("acme", WORKER));
     let mut seen = Vec::new();
@@ -310,7 +394,11 @@ async fn a_bound_listing_pages_over_visible_services_only() {
             None => "limit=2".to_owned(),
             Some(c) => format!("limit=2&cursor={c}"),
         };
-        let page = worker.list_services(&query).await.expect_status(200).into_json();
+        let page = worker
+            .list_services(&query)
+            .await
+            .expect_status(200)
+            .into_json();
         for s in page["services"].as_array().unwrap() {
             seen.push(s["id"].as_str().unwrap().to_owned());
         }
@@ -319,7 +407,10 @@ async fn a_bound_listing_pages_over_visible_services_only() {
             break;
         }
     }
-    assert_eq!(seen, visible, "each visible service once, in order, and no other");
+    assert_eq!(
+        seen, visible,
+        "each visible service once, in order, and no other"
+    );
     // The filters narrow further.
     let filtered = worker.list_services("type=mail").await.expect_status(200);
     assert_eq!(filtered.json()["services"], json!([]));
@@ -332,7 +423,11 @@ async fn create_and_change_stay_inside_the_selector() {
     role(
         &admin_api,
         "payments-admin",
-        json!(["external-service:create", "external-service:update", "external-service:read"]),
+        json!([
+            "external-service:create",
+            "external-service:update",
+            "external-service:read"
+        ]),
         json!({"types": ["payment"]}),
     )
     .await;
@@ -344,7 +439,11 @@ async fn create_and_change_stay_inside_the_selector() {
         .await
         .expect_error(403, "FORBIDDEN");
     // Moving the service out of reach is refused, and nothing changes.
-    let before = admin_api.get_service(&inside).await.expect_status(200).into_json();
+    let before = admin_api
+        .get_service(&inside)
+        .await
+        .expect_status(200)
+        .into_json();
     worker
         .patch_service(&inside, &json!({"type": "mail"}))
         .await
@@ -355,10 +454,16 @@ async fn create_and_change_stay_inside_the_selector() {
         .replace_service(&inside, &replaced)
         .await
         .expect_error(403, "FORBIDDEN");
-    let after = admin_api.get_service(&inside).await.expect_status(200).into_json();
+    let after = admin_api
+        .get_service(&inside)
+        .await
+        .expect_status(200)
+        .into_json();
     assert_eq!(before, after);
     // Nor can a service be moved into reach.
-    let mail = admin_api.new_service(&service("Mailgun", "mail", json!({}))).await;
+    let mail = admin_api
+        .new_service(&service("Mailgun", "mail", json!({})))
+        .await;
     worker
         .patch_service(&mail, &json!({"type": "payment"}))
         .await
@@ -375,7 +480,13 @@ async fn an_expired_binding_stops_granting() {
     let app = TestApp::spawn().await;
     let admin_api = app.api(admin("acme"));
     let stripe = admin_api.new_service(&service_body("Stripe")).await;
-    role(&admin_api, "reader", json!(["external-service:read"]), json!({})).await;
+    role(
+        &admin_api,
+        "reader",
+        json!(["external-service:read"]),
+        json!({}),
+    )
+    .await;
     let expires = chrono::Utc::now() + chrono::Duration::seconds(2);
     admin_api
         .create_binding(&json!({
@@ -389,7 +500,10 @@ async fn an_expired_binding_stops_granting() {
     })));
     contractor.get_service(&stripe).await.expect_status(200);
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    contractor.get_service(&stripe).await.expect_error(403, "FORBIDDEN");
+    contractor
+        .get_service(&stripe)
+        .await
+        .expect_error(403, "FORBIDDEN");
     // An expiry in the past is refused.
     admin_api
         .create_binding(&json!({
@@ -405,8 +519,16 @@ async fn a_bound_auditor_sees_the_events_of_its_services_only() {
     let app = TestApp::spawn().await;
     let admin_api = app.api(admin("acme"));
     let stripe = admin_api.new_service(&service_body("Stripe")).await;
-    let mail = admin_api.new_service(&service("Mailgun", "mail", json!({}))).await;
-    role(&admin_api, "payment-auditor", json!(["external-service:audit"]), json!({"types": ["payment"]})).await;
+    let mail = admin_api
+        .new_service(&service("Mailgun", "mail", json!({})))
+        .await;
+    role(
+        &admin_api,
+        "payment-auditor",
+        json!(["external-service:audit"]),
+        json!({"types": ["payment"]}),
+    )
+    .await;
     admin_api.bind("payment-auditor", "client_id", WORKER).await;
     let auditor = app.api(client("acme", WORKER));
     let events = auditor.audit("").await.expect_status(200).into_json();
@@ -416,8 +538,15 @@ async fn a_bound_auditor_sees_the_events_of_its_services_only() {
         .iter()
         .map(|e| e["service_id"].as_str().unwrap())
         .collect();
-    assert_eq!(services, [stripe.as_str()], "only Stripe's create; no role events");
-    let filtered = auditor.audit(&format!("service_id={mail}")).await.expect_status(200);
+    assert_eq!(
+        services,
+        [stripe.as_str()],
+        "only Stripe's create; no role events"
+    );
+    let filtered = auditor
+        .audit(&format!("service_id={mail}"))
+        .await
+        .expect_status(200);
     assert_eq!(filtered.json()["events"], json!([]));
 }
 
@@ -454,13 +583,25 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .await
         .expect_invalid_field("version");
 
-    role(&admin_api, "reader", json!(["external-service:read"]), json!({})).await;
+    role(
+        &admin_api,
+        "reader",
+        json!(["external-service:read"]),
+        json!({}),
+    )
+    .await;
     admin_api
         .create_role(&json!({"name": "reader", "permissions": ["external-service:read"]}))
         .await
         .expect_error(409, "ROLE_ALREADY_EXISTS");
-    admin_api.get_role("nobody").await.expect_error(404, "ROLE_NOT_FOUND");
-    admin_api.get_role("NOT A NAME").await.expect_error(404, "ROLE_NOT_FOUND");
+    admin_api
+        .get_role("nobody")
+        .await
+        .expect_error(404, "ROLE_NOT_FOUND");
+    admin_api
+        .get_role("NOT A NAME")
+        .await
+        .expect_error(404, "ROLE_NOT_FOUND");
 
     // Replace honours If-Match; a rename is refused.
     let replacement = json!({"permissions": ["external-service:read", "external-service:audit"]});
@@ -476,7 +617,10 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .expect_status(200);
     assert_eq!(replaced.etag(), "\"2\"");
     admin_api
-        .replace_role("reader", &json!({"name": "other", "permissions": ["external-service:read"]}))
+        .replace_role(
+            "reader",
+            &json!({"name": "other", "permissions": ["external-service:read"]}),
+        )
         .await
         .expect_invalid_field("name");
 
@@ -486,26 +630,53 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .await
         .expect_invalid_field("role");
     let binding = admin_api.bind("reader", "sub", "u1").await;
-    admin_api.delete_role("reader").await.expect_error(409, "ROLE_IN_USE");
+    admin_api
+        .delete_role("reader")
+        .await
+        .expect_error(409, "ROLE_IN_USE");
     let listed = admin_api
         .list_bindings("role=reader&subject_type=sub&subject_value=u1")
         .await
         .expect_status(200);
     assert_eq!(listed.json()["role_bindings"][0]["id"], json!(binding));
     assert_eq!(listed.json()["role_bindings"][0]["created_by"], "admin");
-    let none = admin_api.list_bindings("subject_value=u2").await.expect_status(200);
+    let none = admin_api
+        .list_bindings("subject_value=u2")
+        .await
+        .expect_status(200);
     assert_eq!(none.json()["role_bindings"], json!([]));
-    admin_api.get_binding("not-a-uuid").await.expect_error(404, "ROLE_BINDING_NOT_FOUND");
+    admin_api
+        .get_binding("not-a-uuid")
+        .await
+        .expect_error(404, "ROLE_BINDING_NOT_FOUND");
     admin_api.delete_binding(&binding).await.expect_status(204);
-    admin_api.delete_binding(&binding).await.expect_error(404, "ROLE_BINDING_NOT_FOUND");
+    admin_api
+        .delete_binding(&binding)
+        .await
+        .expect_error(404, "ROLE_BINDING_NOT_FOUND");
     admin_api.delete_role("reader").await.expect_status(204);
-    admin_api.get_role("reader").await.expect_error(404, "ROLE_NOT_FOUND");
+    admin_api
+        .get_role("reader")
+        .await
+        .expect_error(404, "ROLE_NOT_FOUND");
 
     // Another tenant sees none of it.
-    role(&admin_api, "mine", json!(["external-service:read"]), json!({})).await;
+    role(
+        &admin_api,
+        "mine",
+        json!(["external-service:read"]),
+        json!({}),
+    )
+    .await;
     let other = app.api(admin("globex"));
-    other.get_role("mine").await.expect_error(404, "ROLE_NOT_FOUND");
-    assert_eq!(other.list_roles("").await.expect_status(200).json()["roles"], json!([]));
+    other
+        .get_role("mine")
+        .await
+        .expect_error(404, "ROLE_NOT_FOUND");
+    assert_eq!(
+        other.list_roles("").await.expect_status(200).json()["roles"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -513,13 +684,32 @@ async fn roles_page_with_cursors_bound_to_the_listing() {
     let app = TestApp::spawn().await;
     let admin_api = app.api(admin("acme"));
     for i in 0..5 {
-        role(&admin_api, &format!("r{i}"), json!(["external-service:read"]), json!({})).await;
+        role(
+            &admin_api,
+            &format!("r{i}"),
+            json!(["external-service:read"]),
+            json!({}),
+        )
+        .await;
     }
-    let first = admin_api.list_roles("limit=3").await.expect_status(200).into_json();
-    let names: Vec<&str> = first["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let first = admin_api
+        .list_roles("limit=3")
+        .await
+        .expect_status(200)
+        .into_json();
+    let names: Vec<&str> = first["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["r4", "r3", "r2"]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second = admin_api.list_roles(&format!("limit=3&cursor={cursor}")).await.expect_status(200).into_json();
+    let second = admin_api
+        .list_roles(&format!("limit=3&cursor={cursor}"))
+        .await
+        .expect_status(200)
+        .into_json();
     assert_eq!(second["roles"].as_array().unwrap().len(), 2);
     assert!(second["next_cursor"].is_null());
     // A roles cursor is no bindings cursor.
