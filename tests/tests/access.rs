@@ -163,12 +163,12 @@ async fn the_billing_worker_reads_stripe_and_nothing_else() {
     );
 }
 
-/// One row of the decision table: the role's permissions and selector, and
-/// the status of each route on each of the three services.
+/// One row of the decision table: the roles bound to the caller (each its
+/// permissions and selector), and the status of each route on each of the
+/// three services.
 struct Row {
     case: &'static str,
-    permissions: Value,
-    services: fn(&Fixture) -> Value,
+    roles: fn(&Fixture) -> Vec<(Value, Value)>,
     /// Expected statuses for [stripe, adyen, mail], per route of `ROUTES`.
     expect: [[u16; 3]; 7],
 }
@@ -228,6 +228,9 @@ async fn call(api: &ApiClient<'_>, route: &str, id: &str, current: &Value) -> u1
     }
 }
 
+/// docs/api.md §4.5: 403 before any lookup for a permission held nowhere
+/// (step 0); allowed by a matching grant (steps 1–2); else 403 for a service
+/// some grant covers and 404 for one none covers (step 3).
 #[tokio::test]
 async fn the_decision_table_on_every_route() {
     let app = TestApp::spawn().await;
@@ -256,41 +259,56 @@ async fn the_decision_table_on_every_route() {
         )
         .await,
     };
-    const OK_ALL: [u16; 3] = [200, 200, 200];
+    const NOWHERE: [u16; 3] = [403, 403, 403];
     let rows = [
         Row {
             case: "read and credentials on a type",
-            permissions: json!(["external-service:read", "external-service:credentials"]),
-            services: |_| json!({"types": ["payment"]}),
+            roles: |_| {
+                vec![(
+                    json!(["external-service:read", "external-service:credentials"]),
+                    json!({"types": ["payment"]}),
+                )]
+            },
             expect: [
                 [200, 200, 404],
-                [403, 403, 404],
-                [403, 403, 404],
+                NOWHERE,
+                NOWHERE,
                 [200, 200, 404],
-                [403, 403, 404],
+                NOWHERE,
                 [200, 200, 404],
-                [403, 403, 404],
+                NOWHERE,
             ],
         },
         Row {
-            case: "read on one id",
-            permissions: json!(["external-service:read"]),
-            services: |f| json!({"ids": [f.adyen]}),
+            case: "read on every service, credentials on one id",
+            roles: |f| {
+                vec![
+                    (json!(["external-service:read"]), json!({})),
+                    (
+                        json!(["external-service:credentials"]),
+                        json!({"ids": [f.adyen]}),
+                    ),
+                ]
+            },
             expect: [
-                [404, 200, 404],
-                [404, 403, 404],
-                [404, 403, 404],
-                [404, 403, 404],
-                [404, 403, 404],
-                [404, 200, 404],
-                [404, 403, 404],
+                [200, 200, 200],
+                NOWHERE,
+                NOWHERE,
+                [403, 200, 403],
+                NOWHERE,
+                [200, 200, 200],
+                NOWHERE,
             ],
         },
         Row {
-            // An integer selector value matches 1, not 1.0 (docs/security.md).
+            // An integer selector value matches 1, not 1.0 (docs/api.md §4.5).
             case: "everything on a metadata match",
-            permissions: json!(["external-service:*"]),
-            services: |_| json!({"metadata": {"team": "billing", "tier": 1}}),
+            roles: |_| {
+                vec![(
+                    json!(["external-service:*"]),
+                    json!({"metadata": {"team": "billing", "tier": 1}}),
+                )]
+            },
             expect: [
                 [200, 404, 404],
                 [200, 404, 404],
@@ -302,40 +320,57 @@ async fn the_decision_table_on_every_route() {
             ],
         },
         Row {
-            case: "update on a type and a metadata value combined",
-            permissions: json!(["external-service:update"]),
-            services: |_| json!({"types": ["payment"], "metadata": {"region": "eu"}}),
+            case: "read on a type, update on a type and a metadata value combined",
+            roles: |_| {
+                vec![
+                    (
+                        json!(["external-service:read"]),
+                        json!({"types": ["payment"]}),
+                    ),
+                    (
+                        json!(["external-service:update"]),
+                        json!({"types": ["payment"], "metadata": {"region": "eu"}}),
+                    ),
+                ]
+            },
             expect: [
-                [404, 403, 404],
-                [404, 200, 404],
-                [404, 200, 404],
-                [404, 403, 404],
-                [404, 200, 404],
-                [404, 403, 404],
-                [404, 204, 404],
+                [200, 200, 404],
+                [403, 200, 404],
+                [403, 200, 404],
+                NOWHERE,
+                [403, 200, 404],
+                [200, 200, 404],
+                [403, 204, 404],
             ],
         },
         Row {
-            case: "read on every service (an empty selector)",
-            permissions: json!(["external-service:read"]),
-            services: |_| json!({}),
+            case: "update only, by id: invisible elsewhere, and nothing to read",
+            roles: |f| {
+                vec![(
+                    json!(["external-service:update"]),
+                    json!({"ids": [f.stripe]}),
+                )]
+            },
             expect: [
-                OK_ALL, [403; 3], [403; 3], [403; 3], [403; 3], OK_ALL, [403; 3],
+                NOWHERE,
+                [200, 404, 404],
+                [200, 404, 404],
+                NOWHERE,
+                [200, 404, 404],
+                NOWHERE,
+                [204, 404, 404],
             ],
         },
     ];
     let ids = [&fixture.stripe, &fixture.adyen, &fixture.mail];
     for (n, row) in rows.iter().enumerate() {
-        let name = format!("row-{n}");
-        role(
-            &admin_api,
-            &name,
-            row.permissions.clone(),
-            (row.services)(&fixture),
-        )
-        .await;
         let caller = format!("caller-{n}");
-        let binding = admin_api.bind(&name, "client_id", &caller).await;
+        let mut bindings = Vec::new();
+        for (r, (permissions, services)) in (row.roles)(&fixture).into_iter().enumerate() {
+            let name = format!("row-{n}-{r}");
+            role(&admin_api, &name, permissions, services).await;
+            bindings.push(admin_api.bind(&name, "client_id", &caller).await);
+        }
         let api = app.api(client("acme", &caller));
         for (route, expected) in ROUTES.iter().zip(row.expect) {
             for (id, want) in ids.iter().zip(expected) {
@@ -358,7 +393,9 @@ async fn the_decision_table_on_every_route() {
                 assert_eq!(got, want, "{}: {route} on {}", row.case, current["name"]);
             }
         }
-        admin_api.delete_binding(&binding).await.expect_status(204);
+        for binding in bindings {
+            admin_api.delete_binding(&binding).await.expect_status(204);
+        }
     }
 }
 

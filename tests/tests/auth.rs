@@ -212,7 +212,7 @@ async fn debug_auth_shows_what_the_server_understood() {
         .collect();
     let mut sorted = permissions.clone();
     sorted.sort_unstable();
-    assert_eq!(permissions.len(), 6);
+    assert_eq!(permissions.len(), 8);
     assert_eq!(permissions, sorted);
 }
 

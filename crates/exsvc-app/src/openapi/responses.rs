@@ -22,6 +22,16 @@ fn permission(operation_id: &str) -> Option<exsvc_domain::Permission> {
         "deleteService" => Delete,
         "getCredentials" => Credentials,
         "listAuditEvents" => Audit,
+        "listRoles"
+        | "createRole"
+        | "getRole"
+        | "replaceRole"
+        | "deleteRole"
+        | "listRoleBindings"
+        | "createRoleBinding"
+        | "getRoleBinding"
+        | "deleteRoleBinding"
+        | "reviewServiceAccess" => Access,
         _ => return None,
     })
 }
@@ -49,6 +59,16 @@ pub(crate) fn error_example(code: &str) -> Option<(&'static str, Value)> {
         ),
         "CREDENTIALS_NOT_FOUND" => (
             "Service with ID '0190b7e4-7a1c-7cc3-9d7a-3b1f6e2a9c10' has no credentials",
+            json!({}),
+        ),
+        "ROLE_NOT_FOUND" => ("Role 'billing-reader' not found", json!({})),
+        "ROLE_BINDING_NOT_FOUND" => (
+            "Role binding '0190b7e4-7a1c-7cc3-9d7a-3b1f6e2a9c11' not found",
+            json!({}),
+        ),
+        "ROLE_ALREADY_EXISTS" => ("A role named 'billing-reader' already exists", json!({})),
+        "ROLE_IN_USE" => (
+            "Role 'billing-reader' is named by a role binding; delete its bindings first",
             json!({}),
         ),
         "NOT_FOUND" => ("No such route", json!({})),
