@@ -464,7 +464,7 @@ mod tests {
             "permissions": ["external-service:*", "external-service:read"],
             "services": {"types": ["payment"], "metadata": {"tier": 1, "env": "prod"}},
         });
-        let (_, spec) = RoleSpec::parse(doc.as_object().unwrap()).unwrap();
+        let spec = RoleSpec::parse_replacement(doc.as_object().unwrap()).unwrap();
         let at = DateTime::from_timestamp_micros(1_767_225_600_000_000).unwrap();
         let role = Role {
             id: Uuid::now_v7(),

@@ -413,13 +413,9 @@ fn access_schemas() -> Vec<(String, Value)> {
     );
     let mut role = Map::new();
     role.insert(
-        "name".into(),
-        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
-               "description": "Unique per tenant; the key in paths. Required in a create; in a replace, absent or the path's name."}),
-    );
-    role.insert(
         "description".into(),
-        json!({"type": "string", "maxLength": 1000, "pattern": DESCRIPTION_PATTERN}),
+        json!({"type": ["string", "null"], "maxLength": 1000, "pattern": DESCRIPTION_PATTERN,
+               "description": "At most 1000 characters; no control characters but line breaks and tabs. Default `\"\"`."}),
     );
     role.insert(
         "permissions".into(),
@@ -465,15 +461,26 @@ fn access_schemas() -> Vec<(String, Value)> {
         json!({"type": ["string", "null"], "format": "date-time",
                "description": "When the binding stops granting (in the future); null: never."}),
     );
+    let replace = closed_object(
+        "The body of a role replacement (`PUT`): its permissions on the services its selector matches. The name is the path's (a role cannot be renamed); unknown and read-only fields, `name` among them, are refused.",
+        &["permissions"],
+        role.clone(),
+    );
+    role.insert(
+        "name".into(),
+        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
+               "description": "Unique per tenant; the key in paths."}),
+    );
     vec![
         (
-            "RoleWrite".to_owned(),
+            "RoleCreate".to_owned(),
             closed_object(
-                "A role: its permissions on the services its selector matches. Unknown and read-only fields are refused.",
-                &["permissions"],
+                "A new role: its name, and its permissions on the services its selector matches. Unknown and read-only fields are refused.",
+                &["name", "permissions"],
                 role,
             ),
         ),
+        ("RoleReplace".to_owned(), replace),
         (
             "RoleBindingCreate".to_owned(),
             closed_object(
@@ -535,14 +542,24 @@ pub(crate) fn request_body(operation_id: &str) -> Option<Value> {
                 "expires_at": "2027-01-01T00:00:00Z",
             }),
         ),
-        "createRole" | "replaceRole" => (
-            "The role (in a replace, `name` may be left out)",
-            "RoleWrite",
+        "createRole" => (
+            "The role",
+            "RoleCreate",
             &["application/json"],
             json!({
                 "name": "billing-reader",
                 "description": "Reads the credentials of payment services",
                 "permissions": ["external-service:read", "external-service:credentials"],
+                "services": {"types": ["payment"]},
+            }),
+        ),
+        "replaceRole" => (
+            "The role's new description, permissions and selector",
+            "RoleReplace",
+            &["application/json"],
+            json!({
+                "description": "Reads payment services",
+                "permissions": ["external-service:read"],
                 "services": {"types": ["payment"]},
             }),
         ),

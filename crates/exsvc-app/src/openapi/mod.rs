@@ -126,11 +126,15 @@ impl Modify for BearerAuth {
 /// versions, and can be given a credential; the credential's reads and delete
 /// follow its `PUT`. (`GET …/credentials` of a service without one is 404
 /// `CREDENTIALS_NOT_FOUND`; `GET …/credentials/versions` is 200
-/// `{"versions": []}`, docs/api.md §3.)
-const LINKS: [(&str, &[&str], &str, &[&str]); 2] = [
+/// `{"versions": []}`, docs/api.md §3.) A created role or binding has its
+/// own operations, and a created service its access review.
+/// Each entry: the operation, its statuses, the path parameter the targets
+/// take, where its value comes from, the targets.
+const LINKS: [(&str, &[&str], &str, &str, &[&str]); 4] = [
     (
         "createService",
         &["201"],
+        "id",
         "$response.body#/id",
         &[
             "getService",
@@ -139,17 +143,33 @@ const LINKS: [(&str, &[&str], &str, &[&str]); 2] = [
             "deleteService",
             "putCredentials",
             "listCredentialVersions",
+            "reviewServiceAccess",
         ],
     ),
     (
         "putCredentials",
         &["200", "201"],
+        "id",
         "$request.path.id",
         &[
             "getCredentials",
             "listCredentialVersions",
             "deleteCredentials",
         ],
+    ),
+    (
+        "createRole",
+        &["201"],
+        "name",
+        "$response.body#/name",
+        &["getRole", "replaceRole", "deleteRole"],
+    ),
+    (
+        "createRoleBinding",
+        &["201"],
+        "id",
+        "$response.body#/id",
+        &["getRoleBinding", "deleteRoleBinding"],
     ),
 ];
 
@@ -178,7 +198,7 @@ pub fn document(base_path: &str) -> Value {
         if let Some(body) = inputs::request_body(&id) {
             operation["requestBody"] = body;
         }
-        for (from, statuses, source, targets) in &LINKS {
+        for (from, statuses, parameter, source, targets) in &LINKS {
             if id != *from {
                 continue;
             }
@@ -186,7 +206,7 @@ pub fn document(base_path: &str) -> Value {
                 if let Some(response) = operation["responses"].get_mut(*status) {
                     for target in *targets {
                         response["links"][*target] =
-                            json!({"operationId": target, "parameters": {"id": source}});
+                            json!({"operationId": target, "parameters": {*parameter: source}});
                     }
                 }
             }

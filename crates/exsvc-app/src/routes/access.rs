@@ -7,7 +7,6 @@ use exsvc_domain::access::{NewRoleBinding, Role, RoleName, RoleSpec};
 use exsvc_domain::usecases::{
     binding_id, role_name, BindingListRequest, RawBindingParams, RoleListRequest,
 };
-use exsvc_domain::validation::FieldErrors;
 use exsvc_domain::Permission;
 
 use crate::auth::Authenticated;
@@ -73,17 +72,7 @@ pub async fn create_role(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Access)?;
-    let (name, spec) = match RoleSpec::parse(&object_body(body)?) {
-        Ok((Some(name), spec)) => (name, spec),
-        Ok((None, _)) => return Err(FieldErrors::single("name", "is required").into()),
-        Err(mut errors) => {
-            if errors.iter().all(|(field, _)| field != "name") {
-                // Report a missing name with the other problems.
-                errors.add("name", "is required");
-            }
-            return Err(errors.into());
-        }
-    };
+    let (name, spec) = RoleSpec::parse_new(&object_body(body)?)?;
     let role = state
         .use_cases
         .access
@@ -136,14 +125,7 @@ pub async fn replace_role(
 ) -> Result<HttpResponse, ApiError> {
     let permit = auth.principal().permit(Permission::Access)?;
     let name = path_role(&req)?;
-    let (named, spec) = RoleSpec::parse(&object_body(body)?)?;
-    if named.is_some_and(|n| n != name) {
-        return Err(FieldErrors::single(
-            "name",
-            "must be the name in the path (a role cannot be renamed)",
-        )
-        .into());
-    }
+    let spec = RoleSpec::parse_replacement(&object_body(body)?)?;
     let role = state
         .use_cases
         .access

@@ -348,27 +348,55 @@ const ROLE_FIELDS: [&str; 4] = ["name", "description", "permissions", "services"
 const ROLE_READ_ONLY: [&str; 3] = ["version", "created_at", "updated_at"];
 
 impl RoleSpec {
-    /// A role document (POST and PUT bodies): the name, when the body carries
-    /// one, and every problem at once. Unknown and read-only fields are refused.
+    /// A create body (POST): the new role's name and the role, every problem
+    /// at once. Unknown and read-only fields are refused.
     ///
     /// # Errors
     /// The field errors.
-    pub fn parse(document: &Map<String, Value>) -> Result<(Option<RoleName>, Self), FieldErrors> {
+    pub fn parse_new(document: &Map<String, Value>) -> Result<(RoleName, Self), FieldErrors> {
+        match Self::parse(document, true) {
+            (Some(name), Ok(spec)) => Ok((name, spec)),
+            (_, Err(errors)) => Err(errors),
+            (None, Ok(_)) => Err(FieldErrors::single("name", "is required")),
+        }
+    }
+
+    /// A replacement body (PUT): the path names the role, so `name` is
+    /// refused with the read-only fields (a role cannot be renamed).
+    ///
+    /// # Errors
+    /// The field errors.
+    pub fn parse_replacement(document: &Map<String, Value>) -> Result<Self, FieldErrors> {
+        Self::parse(document, false).1
+    }
+
+    fn parse(
+        document: &Map<String, Value>,
+        named: bool,
+    ) -> (Option<RoleName>, Result<Self, FieldErrors>) {
         let mut errors = FieldErrors::new();
         for key in document.keys() {
             if ROLE_READ_ONLY.contains(&key.as_str()) {
                 errors.add(key, "is read-only");
+            } else if key == "name" && !named {
+                errors.add(key, "is the path's: a role cannot be renamed");
             } else if !ROLE_FIELDS.contains(&key.as_str()) {
                 errors.add(key, "is not a field of a role");
             }
         }
-        let name = document.get("name").and_then(|v| {
-            let parsed = v
+        let name = match document.get("name") {
+            None if named => {
+                errors.add("name", "is required");
+                None
+            }
+            Some(v) if named => v
                 .as_str()
                 .ok_or_else(|| "must be a string".to_owned())
-                .and_then(RoleName::parse);
-            parsed.map_err(|r| errors.add("name", r)).ok()
-        });
+                .and_then(RoleName::parse)
+                .map_err(|r| errors.add("name", r))
+                .ok(),
+            _ => None,
+        };
         let description = match document.get("description") {
             None | Some(Value::Null) => Description::parse("").ok(),
             Some(Value::String(d)) => Description::parse(d)
@@ -392,17 +420,17 @@ impl RoleSpec {
             None | Some(Value::Null) => Some(ServiceSelector::default()),
             Some(v) => ServiceSelector::parse(v, &mut errors),
         };
-        match (description, permissions, services) {
-            (Some(description), Some(permissions), Some(services)) if errors.is_empty() => Ok((
-                name,
-                Self {
+        let spec = match (description, permissions, services) {
+            (Some(description), Some(permissions), Some(services)) if errors.is_empty() => {
+                Ok(Self {
                     description,
                     permissions,
                     services,
-                },
-            )),
+                })
+            }
             _ => Err(errors),
-        }
+        };
+        (name, spec)
     }
 }
 

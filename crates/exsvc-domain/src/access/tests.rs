@@ -37,11 +37,10 @@ fn service(kind: &str, metadata: Value) -> Service {
 }
 
 fn role(permissions: Value, services: Value) -> RoleSpec {
-    RoleSpec::parse(&obj(
+    RoleSpec::parse_replacement(&obj(
         json!({"permissions": permissions, "services": services}),
     ))
     .unwrap()
-    .1
 }
 
 fn grant(spec: &RoleSpec) -> Arc<Grant> {
@@ -257,13 +256,13 @@ fn metadata_values_compare_as_both_stores_do() {
 
 #[test]
 fn role_documents() {
-    let (name, spec) = RoleSpec::parse(&obj(json!({
+    let (name, spec) = RoleSpec::parse_new(&obj(json!({
         "name": "billing-reader", "description": "Stripe only",
         "permissions": ["external-service:read", "external-service:credentials"],
         "services": {"types": ["payment"], "metadata": {"b": 1, "a": "x"}}
     })))
     .unwrap();
-    assert_eq!(name.unwrap().as_str(), "billing-reader");
+    assert_eq!(name.as_str(), "billing-reader");
     assert_eq!(
         spec.services.metadata[0].0, "a",
         "sorted, so it reads back as stored"
@@ -277,7 +276,7 @@ fn role_documents() {
         spec.permissions
     );
     let refused = |doc: Value, field: &str| {
-        let errors = RoleSpec::parse(&obj(doc.clone())).unwrap_err();
+        let errors = RoleSpec::parse_new(&obj(doc.clone())).unwrap_err();
         assert!(
             errors.iter().any(|(f, _)| f == field),
             "{doc} should name {field}: {errors}"
@@ -334,6 +333,14 @@ fn role_documents() {
     refused(
         json!({"permissions": ["external-service:read"], "services": {"metadata": {"k": 1.5}}}),
         "services.metadata",
+    );
+    refused(json!({"permissions": ["external-service:read"]}), "name");
+    let renamed = RoleSpec::parse_replacement(&obj(
+        json!({"name": "x", "permissions": ["external-service:read"]}),
+    ));
+    assert!(
+        renamed.unwrap_err().iter().any(|(f, _)| f == "name"),
+        "a replacement cannot rename"
     );
     // The wildcard grants everything but `access`.
     let all = role(json!(["external-service:*"]), json!({}));

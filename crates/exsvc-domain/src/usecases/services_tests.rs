@@ -770,11 +770,10 @@ fn precondition_matching() {
 /// type `payment`.
 fn bound_to_payments(permissions: Value) -> Principal {
     use crate::access::{Grant, RoleName, RoleSpec};
-    let spec = RoleSpec::parse(&obj(
+    let spec = RoleSpec::parse_replacement(&obj(
         json!({"permissions": permissions, "services": {"types": ["payment"]}}),
     ))
-    .unwrap()
-    .1;
+    .unwrap();
     let grant = Arc::new(Grant {
         binding_id: Uuid::now_v7(),
         role: RoleName::parse("payments").unwrap(),

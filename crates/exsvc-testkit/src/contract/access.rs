@@ -24,7 +24,7 @@ fn role(tenant_name: &str, name: &str, offset_secs: i64) -> Role {
         "permissions": ["external-service:read", "external-service:credentials"],
         "services": {"types": ["payment"], "metadata": {"env": "prod", "tier": 1, "pci": true}},
     });
-    let (_, spec) = RoleSpec::parse(doc.as_object().expect("object")).expect("role spec");
+    let spec = RoleSpec::parse_replacement(doc.as_object().expect("object")).expect("role spec");
     let at = base_time() + Duration::seconds(offset_secs);
     Role {
         id: uuid::Uuid::now_v7(),
@@ -280,7 +280,7 @@ contract_cases! {
         let r = role("t1", "ops", 0);
         repo.insert_role(&r, &audit("t1", AuditAction::RoleCreate)).await.unwrap();
         let doc = json!({"permissions": ["external-service:*"], "services": {"ids": [], "types": []}});
-        let (_, spec) = RoleSpec::parse(doc.as_object().unwrap()).unwrap();
+        let spec = RoleSpec::parse_replacement(doc.as_object().unwrap()).unwrap();
         let mut updated = r.clone();
         updated.spec = spec;
         updated.version = 2;
