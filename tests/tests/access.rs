@@ -755,3 +755,46 @@ async fn roles_page_with_cursors_bound_to_the_listing() {
         .await
         .expect_error(400, "INVALID_CURSOR");
 }
+
+/// Defect found in review: `Idempotency-Key` was ignored for a caller whose
+/// permission comes from a binding (a retried create was 409), and a key
+/// shared with a tenant-wide caller must never replay that caller's answer.
+#[tokio::test]
+async fn a_bound_caller_keeps_its_own_idempotency_keys() {
+    let app = TestApp::spawn().await;
+    let admin_api = app.api(admin("acme"));
+    role(
+        &admin_api,
+        "creator",
+        json!(["external-service:create"]),
+        json!({"types": ["payment"]}),
+    )
+    .await;
+    admin_api.bind("creator", "client_id", WORKER).await;
+    let worker = app.api(client("acme", WORKER));
+    let body = service_body("Stripe");
+    let first = worker
+        .create_service(&body)
+        .idempotency_key("retry-1")
+        .await
+        .expect_status(201);
+    let again = worker
+        .create_service(&body)
+        .idempotency_key("retry-1")
+        .await
+        .expect_status(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.id(), first.id());
+    // The admin's keyed create is not the worker's to replay.
+    let admins = service_body("Adyen");
+    admin_api
+        .create_service(&admins)
+        .idempotency_key("shared")
+        .await
+        .expect_status(201);
+    worker
+        .create_service(&admins)
+        .idempotency_key("shared")
+        .await
+        .expect_error(422, "IDEMPOTENCY_KEY_REUSED");
+}

@@ -77,13 +77,13 @@ where
 {
     // A caller who may not write gets the write's own refusal (recorded
     // wherever the use case records refusals), never someone else's replay.
-    let Some(key) = key.filter(|_| principal.has(permission)) else {
+    let (Some(key), Ok(permit)) = (key, principal.permit(permission)) else {
         return write(state.clone(), principal, body).await;
     };
     let claim = match state
         .use_cases
         .idempotency
-        .admit(&principal, key, operation, &body)
+        .admit(permit, key, operation, &body)
         .await?
     {
         Admission::Replay(stored) => return Ok(replay(stored)),

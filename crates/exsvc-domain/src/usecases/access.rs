@@ -18,7 +18,7 @@ use crate::ports::{
     AccessQuery, AccessRepository, Clock, IdGenerator, RepositoryError, SecretReader,
     ServiceRepository,
 };
-use crate::principal::{Permission, Permit, Principal};
+use crate::principal::{Permission, Permit, Principal, TenantId};
 use crate::service::ServiceId;
 use crate::usecases::{audit_event, find_reachable, plain_store_error, Precondition};
 use crate::validation::FieldErrors;
@@ -164,6 +164,36 @@ impl AccessAdmin {
         event
     }
 
+    /// The store's query of a listing of `tenant`, its cursor opened.
+    fn open<F: Scoped>(
+        &self,
+        tenant: &TenantId,
+        request: ListRequest<F>,
+    ) -> Result<AccessQuery<F>, UseCaseError> {
+        Ok(AccessQuery {
+            limit: request.limit,
+            after: request.open_cursor(tenant, &self.cursor_key)?,
+            filter: request.filter,
+        })
+    }
+
+    /// A page of the rows a store returned for `query`; `position` is a
+    /// row's (created_at, id), the listings' order.
+    fn page<T, F: Scoped>(
+        &self,
+        tenant: &TenantId,
+        query: &AccessQuery<F>,
+        rows: Vec<T>,
+        position: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> Page<T> {
+        Page::from_rows(rows, query.limit, |last| {
+            let (at, id) = position(last);
+            query
+                .filter
+                .cursor_after(tenant, &self.cursor_key, Cursor { at, id })
+        })
+    }
+
     /// A change made here takes effect here at once; other replicas learn of
     /// it from the store (`AccessDirectory::poll`).
     fn changed(&self, principal: &Principal) {
@@ -239,23 +269,13 @@ impl AccessAdmin {
     ) -> Result<Page<Role>, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         let tenant = principal.tenant();
-        let query = AccessQuery {
-            limit: request.limit,
-            after: request.open_cursor(tenant, &self.cursor_key)?,
-            filter: request.filter,
-        };
+        let query = self.open(tenant, request)?;
         let rows = self
             .repository
             .list_roles(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        Ok(Page::from_rows(rows, query.limit, |last| {
-            let at = Cursor {
-                at: last.created_at,
-                id: last.id,
-            };
-            query.filter.cursor_after(tenant, &self.cursor_key, at)
-        }))
+        Ok(self.page(tenant, &query, rows, |r| (r.created_at, r.id)))
     }
 
     /// Replaces the role's description, permissions and selector (PUT).
@@ -414,23 +434,13 @@ impl AccessAdmin {
     ) -> Result<Page<RoleBinding>, UseCaseError> {
         let principal = permit.holder_of(Permission::Access)?;
         let tenant = principal.tenant();
-        let query = AccessQuery {
-            limit: request.limit,
-            after: request.open_cursor(tenant, &self.cursor_key)?,
-            filter: request.filter,
-        };
+        let query = self.open(tenant, request)?;
         let rows = self
             .repository
             .list_bindings(tenant, &query)
             .await
             .map_err(plain_store_error)?;
-        Ok(Page::from_rows(rows, query.limit, |last| {
-            let at = Cursor {
-                at: last.created_at,
-                id: last.id,
-            };
-            query.filter.cursor_after(tenant, &self.cursor_key, at)
-        }))
+        Ok(self.page(tenant, &query, rows, |b| (b.created_at, b.id)))
     }
 
     /// # Errors

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{request_material, IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::ports::{Clock, CredentialCipher, IdGenerator, IdempotencyStore};
-use crate::principal::{Principal, TenantId};
+use crate::principal::{Permit, TenantId};
 use crate::usecases::plain_store_error;
 use crate::UseCaseError;
 
@@ -84,8 +84,13 @@ impl IdempotencyGuard {
     /// Claims `key` for the request `operation` (method and path) with `body`,
     /// or finds the response to replay.
     ///
-    /// The caller checks the operation's permission first: a caller who may
-    /// not make the request must not see its replay either.
+    /// The permit is the operation's: a caller who may not make the request
+    /// must not see its replay either. A key is the tenant's for callers whose
+    /// permission is tenant-wide (docs/api.md §2); for a caller whose
+    /// permission comes from bindings it is its own, so that it can never be
+    /// replayed another caller's answer about a service outside its reach
+    /// (its requests are fingerprinted with its actor: another caller under
+    /// the same key is another request, 422).
     ///
     /// # Errors
     /// `IdempotencyKeyReused` when the key was used with another request,
@@ -93,12 +98,17 @@ impl IdempotencyGuard {
     /// `Unavailable` when the store is.
     pub async fn admit(
         &self,
-        principal: &Principal,
+        permit: Permit<'_>,
         key: IdempotencyKey,
         operation: &str,
         body: &Map<String, Value>,
     ) -> Result<Admission, UseCaseError> {
-        let material = request_material(operation, body);
+        let principal = permit.principal();
+        let material = if permit.is_tenant_wide() {
+            request_material(operation, body)
+        } else {
+            request_material(&format!("{operation}\0{}", principal.actor()), body)
+        };
         let (fingerprint_key, fingerprint) = self.cipher.request_digest(&material);
         for _ in 0..MAX_CLAIM_ROUNDS {
             let now = self.clock.now();
@@ -225,6 +235,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::Principal;
     use mockall::predicate::eq;
     use serde_json::json;
 
@@ -320,7 +331,12 @@ mod tests {
             .times(1)
             .returning(|_| Ok(true));
         let admission = guard(store)
-            .admit(&caller(), key(), OPERATION, &obj(json!({"a": 1})))
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &obj(json!({"a": 1})),
+            )
             .await
             .unwrap();
         assert!(matches!(admission, Admission::Proceed(_)));
@@ -337,7 +353,15 @@ mod tests {
             .with(eq(caller().tenant().clone()), eq(key()))
             .returning(move |_, _| Ok(Some(record.clone())));
         store.expect_take_over().never();
-        match guard(store).admit(&caller(), key(), OPERATION, &body).await {
+        match guard(store)
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &body,
+            )
+            .await
+        {
             Ok(Admission::Replay(response)) => assert_eq!(response, created()),
             other => panic!("expected a replay, got {other:?}"),
         }
@@ -358,7 +382,14 @@ mod tests {
             store
                 .expect_find()
                 .returning(move |_, _| Ok(Some(record.clone())));
-            let outcome = guard(store).admit(&caller(), key(), operation, &body).await;
+            let outcome = guard(store)
+                .admit(
+                    caller().permit(Permission::Create).unwrap(),
+                    key(),
+                    operation,
+                    &body,
+                )
+                .await;
             assert!(
                 matches!(outcome, Err(UseCaseError::IdempotencyKeyReused)),
                 "{outcome:?}"
@@ -376,7 +407,14 @@ mod tests {
         store
             .expect_find()
             .returning(move |_, _| Ok(Some(record.clone())));
-        let outcome = guard(store).admit(&caller(), key(), OPERATION, &body).await;
+        let outcome = guard(store)
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &body,
+            )
+            .await;
         assert!(matches!(outcome, Err(UseCaseError::IdempotencyKeyReused)));
     }
 
@@ -389,7 +427,14 @@ mod tests {
         store
             .expect_find()
             .returning(move |_, _| Ok(Some(record.clone())));
-        let outcome = guard(store).admit(&caller(), key(), OPERATION, &body).await;
+        let outcome = guard(store)
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &body,
+            )
+            .await;
         assert!(matches!(outcome, Err(UseCaseError::IdempotencyKeyInUse)));
     }
 
@@ -415,7 +460,12 @@ mod tests {
                 .times(1)
                 .returning(|_, _, _| Ok(true));
             let admission = guard(store)
-                .admit(&caller(), key(), OPERATION, &body)
+                .admit(
+                    caller().permit(Permission::Create).unwrap(),
+                    key(),
+                    OPERATION,
+                    &body,
+                )
                 .await
                 .unwrap();
             assert!(matches!(admission, Admission::Proceed(_)));
@@ -445,7 +495,12 @@ mod tests {
         });
         store.expect_find().times(1).returning(|_, _| Ok(None));
         let admission = guard(store)
-            .admit(&caller(), key(), OPERATION, &obj(json!({})))
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &obj(json!({})),
+            )
             .await
             .unwrap();
         assert!(matches!(admission, Admission::Proceed(_)));
@@ -458,7 +513,12 @@ mod tests {
             .expect_insert()
             .returning(|_| Err(RepositoryError::Unavailable));
         let outcome = guard(store)
-            .admit(&caller(), key(), OPERATION, &obj(json!({})))
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &obj(json!({})),
+            )
             .await;
         assert!(matches!(outcome, Err(UseCaseError::Unavailable)));
     }
@@ -477,7 +537,12 @@ mod tests {
         store.expect_release().times(1).returning(|_, _, _| Ok(()));
         let guard = guard(store);
         let Admission::Proceed(claim) = guard
-            .admit(&caller(), key(), OPERATION, &obj(json!({})))
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &obj(json!({})),
+            )
             .await
             .unwrap()
         else {
@@ -485,7 +550,12 @@ mod tests {
         };
         guard.complete(&claim, &created()).await.unwrap();
         let Admission::Proceed(claim) = guard
-            .admit(&caller(), key(), OPERATION, &obj(json!({})))
+            .admit(
+                caller().permit(Permission::Create).unwrap(),
+                key(),
+                OPERATION,
+                &obj(json!({})),
+            )
             .await
             .unwrap()
         else {
