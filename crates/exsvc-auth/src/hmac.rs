@@ -80,11 +80,13 @@ impl HmacSecrets {
                     "entry {position}: the kid must be 1–{MAX_KID_CHARS} printable ASCII characters"
                 ));
             }
+            // Errors name the entry by position only: an entry that is really
+            // a bare secret containing ':' would put part of it in the kid.
             if entries.iter().any(|(k, _)| k == kid) {
-                return Err(format!("the kid '{kid}' is named twice"));
+                return Err(format!("entry {position} names a kid named before"));
             }
             let secret = HmacSecret::new(SecretString::from(secret.trim().to_owned()))
-                .map_err(|e| format!("kid '{kid}': {e}"))?;
+                .map_err(|e| format!("entry {position}: {e}"))?;
             entries.push((kid.to_owned(), secret));
         }
         if entries.len() > MAX_HMAC_SECRETS {

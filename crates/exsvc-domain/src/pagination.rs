@@ -365,15 +365,20 @@ impl ServiceListRequest {
     ///
     /// # Errors
     /// `InvalidCursor` for a cursor not issued for this tenant, listing and filter.
-    /// The query reaches the whole tenant; the use case narrows it to the
-    /// caller's reach.
-    pub fn open(self, tenant: &TenantId, key: &CursorKey) -> Result<ListQuery, UseCaseError> {
+    /// The listing reaches the services `reach` names: the caller's, which
+    /// every caller must say (a listing cannot forget to narrow).
+    pub fn open(
+        self,
+        tenant: &TenantId,
+        key: &CursorKey,
+        reach: Reach,
+    ) -> Result<ListQuery, UseCaseError> {
         let after = self.open_cursor(tenant, key)?;
         Ok(ListQuery {
             limit: self.limit,
             after,
             filter: self.filter,
-            reach: Reach::Tenant,
+            reach,
         })
     }
 }
@@ -410,7 +415,7 @@ impl ListQuery {
         tenant: &TenantId,
         key: &CursorKey,
     ) -> Result<Self, UseCaseError> {
-        ServiceListRequest::parse(raw)?.open(tenant, key)
+        ServiceListRequest::parse(raw)?.open(tenant, key, Reach::Tenant)
     }
 }
 

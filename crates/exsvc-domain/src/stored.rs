@@ -407,6 +407,30 @@ impl RoleBindingColumns {
     }
 }
 
+/// A tenant's bindings with their roles as a store decoded them, without the
+/// rows that no longer satisfy the rules: each is logged and left out, which
+/// fails closed for that binding only. Every request of a tenant resolves its
+/// bindings, so one bad row must not lock the whole tenant out, its
+/// tenant-wide administrators included.
+pub fn usable_bindings(
+    rows: impl IntoIterator<
+        Item = (
+            Result<crate::access::RoleBinding, CorruptRow>,
+            Result<crate::access::Role, CorruptRow>,
+        ),
+    >,
+) -> Vec<(crate::access::RoleBinding, crate::access::Role)> {
+    rows.into_iter()
+        .filter_map(|(binding, role)| match (binding, role) {
+            (Ok(binding), Ok(role)) => Some((binding, role)),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "a role binding is left out: its row breaks the rules");
+                None
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +520,17 @@ mod tests {
         assert!(error.starts_with("stored roles row"), "{error}");
         let mut bad = RoleBindingColumns::from(&binding);
         bad.subject_type = "group".into();
-        assert!(bad.decode().is_err());
+        assert!(bad.clone().decode().is_err());
+
+        // One bad row leaves out its binding only (review finding: it made
+        // every request of the tenant fail).
+        let mut bad_role = RoleColumns::from(&role);
+        bad_role.permissions = r#"["external-service:fly"]"#.into();
+        let usable = usable_bindings([
+            (Ok(binding.clone()), Ok(role.clone())),
+            (bad.decode(), Ok(role.clone())),
+            (Ok(binding.clone()), bad_role.decode()),
+        ]);
+        assert_eq!(usable, [(binding, role)]);
     }
 }

@@ -334,14 +334,9 @@ impl AccessRepository for PgStore {
             let mut conn = self.connection().await?;
             let rows: Vec<(BindingRow, RoleRow)> =
                 query.load(&mut conn).await.map_err(from_diesel)?;
-            rows.into_iter()
-                .map(|(b, r)| {
-                    Ok((
-                        RoleBinding::try_from(b).map_err(corrupt)?,
-                        Role::try_from(r).map_err(corrupt)?,
-                    ))
-                })
-                .collect()
+            Ok(exsvc_domain::stored::usable_bindings(rows.into_iter().map(
+                |(b, r)| (RoleBinding::try_from(b), Role::try_from(r)),
+            )))
         })
         .await
     }

@@ -128,6 +128,14 @@ pub fn run(secret: &HmacSecret, config: &Config, args: &TokenArgs) -> ExitCode {
         );
         return ExitCode::from(crate::EXIT_CONFIG);
     }
+    if args.ttl > rules.max_ttl_secs {
+        // The server would refuse it (EXSVC_JWT_MAX_TTL_SECS): say so now.
+        eprintln!(
+            "exsvc: --ttl is longer than the {} s a token may live (EXSVC_JWT_MAX_TTL_SECS)",
+            rules.max_ttl_secs
+        );
+        return ExitCode::from(crate::EXIT_CONFIG);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

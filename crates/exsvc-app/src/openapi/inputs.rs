@@ -66,6 +66,8 @@ const TYPE_PATTERN: &str = r"^[a-z0-9._-]{1,50}$";
 const CURSOR_PATTERN: &str = r"^[A-Za-z0-9_-]{55}$";
 /// `Idempotency-Key`: 1–255 visible ASCII characters.
 const IDEMPOTENCY_KEY_PATTERN: &str = r"^[\x21-\x7E]{1,255}$";
+/// A role name: `[a-z0-9._-]`, not only dots (a dot segment in a path).
+const ROLE_NAME_PATTERN: &str = r"^[a-z0-9._-]*[a-z0-9_-][a-z0-9._-]*$";
 /// PostgreSQL's `jsonb` cannot hold NUL, so no metadata key may contain one.
 const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
 /// A required credential value: something besides whitespace.
@@ -407,7 +409,8 @@ fn access_schemas() -> Vec<(String, Value)> {
                "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": NO_NUL_PATTERN},
                "additionalProperties": {"oneOf": [
                    {"type": "string", "maxLength": 1000, "pattern": NO_NUL_PATTERN},
-                   {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+                   {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                    "description": "Matches a service's number written as an integer (`1`, not `1.0`)."},
                    {"type": "boolean"}]},
                "description": "For each key, the service's metadata holds it with an equal value (a string, an integer or a boolean)."}),
     );
@@ -449,7 +452,7 @@ fn access_schemas() -> Vec<(String, Value)> {
     let mut binding = Map::new();
     binding.insert(
         "role".into(),
-        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
+        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": ROLE_NAME_PATTERN,
                "description": "A role of the tenant (else 400 naming `role`)."}),
     );
     binding.insert(
@@ -468,8 +471,8 @@ fn access_schemas() -> Vec<(String, Value)> {
     );
     role.insert(
         "name".into(),
-        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": "^[a-z0-9._-]+$",
-               "description": "Unique per tenant; the key in paths."}),
+        json!({"type": "string", "minLength": 1, "maxLength": ROLE_NAME_MAX_CHARS, "pattern": ROLE_NAME_PATTERN,
+               "description": "Unique per tenant; the key in paths. Not only dots."}),
     );
     vec![
         (
@@ -750,7 +753,7 @@ pub(crate) fn parameters(operation_id: &str) -> Vec<Value> {
                 "role",
                 "query",
                 "Only bindings of this role.",
-                json!({"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"}),
+                json!({"type": "string", "maxLength": 64, "pattern": ROLE_NAME_PATTERN}),
             ),
             parameter(
                 "subject_type",

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::access::RoleName;
 use crate::pagination::{parse_timestamp, CursorScope, Scoped};
-use crate::principal::{CallerIdentity, TenantId};
+use crate::principal::TenantId;
 use crate::validation::{is_hidden, FieldErrors};
 
 pub const SUBJECT_VALUE_MAX_CHARS: usize = 256;
@@ -58,15 +58,6 @@ impl Subject {
             kind,
             value: value.to_owned(),
         })
-    }
-
-    /// Whether a caller known by `identity` is this subject.
-    pub fn names(&self, identity: &CallerIdentity) -> bool {
-        match self.kind {
-            SubjectType::Sub => identity.sub.as_deref() == Some(self.value.as_str()),
-            SubjectType::ClientId => identity.client_id.as_deref() == Some(self.value.as_str()),
-            SubjectType::Role => identity.roles.iter().any(|r| r == &self.value),
-        }
     }
 }
 

@@ -20,6 +20,12 @@ use crate::UseCaseError;
 /// contract of docs/api.md §4.5 is 2 s).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The copy is trusted only this long after the last poll that succeeded:
+/// past it (a poll that hangs, a poll task that died), every request loads
+/// its tenant's bindings from the store, so the 2 s bound holds whatever
+/// happens to the poll.
+pub const MAX_STALENESS: Duration = Duration::from_millis(1500);
+
 /// Tenants kept; past it the copy starts again empty (each tenant is loaded
 /// again on its next request), which bounds memory without an eviction policy.
 const MAX_CACHED_TENANTS: usize = 10_000;
@@ -85,7 +91,8 @@ impl TenantAccess {
             };
             for &i in self.by_subject.get(&key).into_iter().flatten() {
                 let (binding, grant) = &self.bindings[i];
-                if binding.is_live(now) && !grants.iter().any(|g| g.binding_id == binding.id) {
+                // Each binding has one subject, so it is found once.
+                if binding.is_live(now) {
                     grants.push(grant.clone());
                 }
             }
@@ -106,6 +113,9 @@ struct State {
     clock: Option<i64>,
     /// Bumped by every forgetting: a load that started before it is not kept.
     epoch: u64,
+    /// When a poll last succeeded (the copy is fresh until `MAX_STALENESS`
+    /// after it).
+    polled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The replica's copy of role bindings (see the module's comment).
@@ -140,12 +150,20 @@ impl AccessDirectory {
     /// # Errors
     /// `Unavailable` / `Internal` when they must be loaded and cannot be.
     pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantAccess>, UseCaseError> {
-        let epoch = {
+        let now = self.clock.now();
+        let (epoch, fresh) = {
             let state = self.read();
-            if let Some(access) = state.tenants.get(tenant) {
-                return Ok(access.clone());
+            let fresh = state.polled_at.is_some_and(|at| {
+                now.signed_duration_since(at)
+                    .to_std()
+                    .map_or(true, |age| age < MAX_STALENESS)
+            });
+            if fresh {
+                if let Some(access) = state.tenants.get(tenant) {
+                    return Ok(access.clone());
+                }
             }
-            state.epoch
+            (state.epoch, fresh)
         };
         let rows = self
             .repository
@@ -154,7 +172,8 @@ impl AccessDirectory {
             .map_err(plain_store_error)?;
         let access = Arc::new(TenantAccess::new(rows));
         let mut state = self.write();
-        if state.epoch == epoch {
+        // A copy that is not fresh is not added to: the next poll decides.
+        if fresh && state.epoch == epoch {
             if state.tenants.len() >= MAX_CACHED_TENANTS {
                 state.tenants.clear();
             }
@@ -171,8 +190,10 @@ impl AccessDirectory {
     }
 
     /// Learns what other replicas changed since the last poll and drops those
-    /// tenants' copies. The first poll only reads where the clock stands: the
-    /// copy is empty then, or was filled after the store was read.
+    /// tenants' copies. The first poll reads where the clock stands and drops
+    /// the whole copy, which may predate a change it never heard of; so does a
+    /// poll that finds the clock behind the last one seen (a store restored
+    /// from a backup, a failover that lost commits).
     ///
     /// # Errors
     /// `Unavailable` / `Internal`: the copy is then dropped entirely, since it
@@ -194,14 +215,14 @@ impl AccessDirectory {
             }
         };
         let mut state = self.write();
-        if after.is_none() {
-            // Anything cached before the clock was first read may predate a
-            // change: start from an empty copy.
+        let start_over = after.is_none_or(|seen| changes.clock < seen);
+        if start_over {
             state.tenants.clear();
         }
-        if !changes.tenants.is_empty() || after.is_none() {
+        if !changes.tenants.is_empty() || start_over {
             state.epoch += 1;
         }
+        state.polled_at = Some(self.clock.now());
         for tenant in &changes.tenants {
             state.tenants.remove(tenant);
         }

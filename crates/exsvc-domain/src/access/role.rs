@@ -30,7 +30,8 @@ impl RoleName {
     /// # Errors
     /// The reason the name breaks the rule.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty()
+        // A name of dots only would be a dot segment in a path (`/roles/..`).
+        let ok = raw.bytes().any(|b| b != b'.')
             && raw.len() <= ROLE_NAME_MAX_CHARS
             && raw
                 .bytes()
@@ -39,7 +40,7 @@ impl RoleName {
             Ok(Self(raw.to_owned()))
         } else {
             Err(format!(
-                "must be 1-{ROLE_NAME_MAX_CHARS} characters of a-z, 0-9, '.', '_' and '-'"
+                "must be 1-{ROLE_NAME_MAX_CHARS} characters of a-z, 0-9, '.', '_' and '-', not only dots"
             ))
         }
     }
@@ -75,10 +76,9 @@ impl SelectorValue {
                 Ok(Self::String(s.clone()))
             }
             Value::Bool(b) => Ok(Self::Bool(*b)),
-            Value::Number(n) if n.is_i64() || n.is_u64() => n
-                .as_i64()
-                .map(Self::Integer)
-                .ok_or_else(|| "integers must fit in 64 bits".to_owned()),
+            Value::Number(n) => integer(n).map(Self::Integer).ok_or_else(|| {
+                "a number must be an integer that fits in 64 bits".to_owned()
+            }),
             _ => Err(format!(
                 "each value must be a string of at most {SELECTOR_STRING_MAX_CHARS} characters, an integer or a boolean"
             )),
@@ -105,6 +105,18 @@ impl SelectorValue {
             Self::Bool(b) => Value::Bool(*b),
         }
     }
+}
+
+/// A selector's number as an integer: written as one, or as a float with no
+/// fraction (`1.0`), which JSON Schema counts as an integer too.
+fn integer(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64().filter(|f| f.fract() == 0.0)?;
+    // Both bounds are exact powers of two, so the comparison and cast are exact.
+    #[allow(clippy::cast_possible_truncation)]
+    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then(|| f as i64)
 }
 
 /// Which services of the tenant a role applies to. A service matches when it

@@ -175,6 +175,15 @@ fn the_decision_table() {
 }
 
 #[test]
+fn a_role_grants_every_permission_but_access() {
+    let expected: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::Access)
+        .collect();
+    assert_eq!(Permission::GRANTABLE.to_vec(), expected);
+}
+
+#[test]
 fn step_zero_needs_the_permission_somewhere() {
     let reader = role(
         json!(["external-service:read"]),
@@ -249,7 +258,19 @@ fn metadata_values_compare_as_both_stores_do() {
     assert!(!s(json!(true)).matches(&json!(1)));
     assert!(s(json!("a")).matches(&json!("a")));
     assert!(!s(json!("a")).matches(&json!(["a"])));
-    for refused in [json!(1.5), json!([1]), json!({"a": 1}), json!(null)] {
+    // JSON Schema's integer: a float without a fraction is one.
+    assert_eq!(s(json!(755.0)), SelectorValue::Integer(755));
+    assert!(
+        !s(json!(755.0)).matches(&json!(755.0)),
+        "it matches integers, as 755 does"
+    );
+    for refused in [
+        json!(1.5),
+        json!(1e20),
+        json!([1]),
+        json!({"a": 1}),
+        json!(null),
+    ] {
         assert!(SelectorValue::parse_value(&refused).is_err(), "{refused}");
     }
 }
@@ -507,4 +528,64 @@ async fn the_copy_is_forgotten_on_a_change_and_learns_other_replicas_changes() {
     directory.resolve(alice()).await.unwrap();
     directory.poll().await.unwrap();
     directory.resolve(alice()).await.unwrap();
+}
+
+/// Review finding: a copy that no poll refreshed for `MAX_STALENESS` (a poll
+/// that hangs, a dead poll task) is not trusted, and a clock found behind the
+/// one seen (a restored store) starts the copy over.
+#[tokio::test]
+async fn a_stale_copy_is_not_trusted_and_a_clock_behind_starts_over() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let r = stored_role("r", role(json!(["external-service:read"]), json!({})));
+    let b = binding(&r, SubjectType::Sub, "alice", None);
+    let mut repo = MockAccessRepository::new();
+    let rows = vec![(b.clone(), r.clone())];
+    let loads = Arc::new(AtomicI64::new(0));
+    let counted = loads.clone();
+    repo.expect_tenant_bindings().returning(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(rows.clone())
+    });
+    let mut seq = mockall::Sequence::new();
+    for clock in [7, 3] {
+        repo.expect_changes_since()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| {
+                Ok(AccessChanges {
+                    clock,
+                    tenants: vec![],
+                })
+            });
+    }
+    let millis = Arc::new(AtomicI64::new(1_800_000_000_000));
+    let now = millis.clone();
+    let mut clock = MockClock::new();
+    clock
+        .expect_now()
+        .returning(move || DateTime::from_timestamp_millis(now.load(Ordering::SeqCst)).unwrap());
+    let directory = AccessDirectory::new(Arc::new(repo), Arc::new(clock));
+    let alice = || {
+        Principal::new(tenant(), "alice", []).with_identity(CallerIdentity {
+            sub: Some("alice".into()),
+            ..CallerIdentity::default()
+        })
+    };
+    directory.poll().await.unwrap();
+    directory.resolve(alice()).await.unwrap();
+    directory.resolve(alice()).await.unwrap();
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "fresh: loaded once");
+    millis.fetch_add(1600, Ordering::SeqCst);
+    directory.resolve(alice()).await.unwrap();
+    directory.resolve(alice()).await.unwrap();
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        3,
+        "stale: every request loads"
+    );
+    // The poll succeeds again, but finds the clock behind: nothing cached survives.
+    directory.poll().await.unwrap();
+    directory.resolve(alice()).await.unwrap();
+    directory.resolve(alice()).await.unwrap();
+    assert_eq!(loads.load(Ordering::SeqCst), 4);
 }

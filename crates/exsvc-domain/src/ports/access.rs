@@ -125,7 +125,8 @@ pub trait AccessRepository: Send + Sync + 'static {
     ) -> Result<(), RepositoryError>;
 
     /// Every binding of the tenant (expired ones too) with its role: what a
-    /// replica caches to decide requests without a query.
+    /// replica caches to decide requests without a query. A row that breaks
+    /// the rules is left out (`stored::usable_bindings`), never an error.
     ///
     /// # Errors
     /// `Unavailable` / `Internal` only.

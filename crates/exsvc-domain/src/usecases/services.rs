@@ -134,24 +134,26 @@ impl ServiceCatalog {
         let NewService { spec, credential } = input;
         let now = self.clock.now();
         let id = self.ids.new_service_id();
-        let record = credential
-            .as_ref()
-            .map(|input| seal(self.cipher.as_ref(), now, principal, id, 1, input))
-            .transpose()?;
-        let service = Service {
+        let mut service = Service {
             id,
             tenant_id: principal.tenant().clone(),
             spec,
-            credential: record.as_ref().map(|r| CredentialSummary {
-                auth_type: r.auth_type,
-                expires_at: r.expires_at,
-            }),
+            credential: None,
             created_at: now,
             updated_at: now,
             version: 1,
         };
-        // Only a grant that covers the service as it would be may create it.
+        // Only a grant that covers the service as it would be may create it;
+        // decided before a credential is sealed for it.
         permit.check_new(&service)?;
+        let record = credential
+            .as_ref()
+            .map(|input| seal(self.cipher.as_ref(), now, principal, id, 1, input))
+            .transpose()?;
+        service.credential = record.as_ref().map(|r| CredentialSummary {
+            auth_type: r.auth_type,
+            expires_at: r.expires_at,
+        });
         let mut audit = vec![self.audit(principal, AuditAction::ServiceCreate, Some(id), None)];
         if let Some(record) = &record {
             audit.push(self.audit(
@@ -189,8 +191,7 @@ impl ServiceCatalog {
     ) -> Result<Page<Service>, UseCaseError> {
         let principal = permit.holder_of(Permission::Read)?;
         let tenant = principal.tenant();
-        let mut query = request.open(tenant, &self.settings.cursor_key)?;
-        query.reach = permit.reach();
+        let query = request.open(tenant, &self.settings.cursor_key, permit.reach())?;
         let rows = self
             .repository
             .list(tenant, &query)
