@@ -602,6 +602,22 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .create_role(&json!({"name": "sneaky", "permissions": ["external-service:access"]}))
         .await
         .expect_invalid_field("permissions");
+    // Hostile-test finding: a valid name was reported "is required" beside
+    // another field's error.
+    let other_error = admin_api
+        .create_role(&json!({"name": "zz", "permissions": ["bogus"]}))
+        .await
+        .expect_invalid_field("permissions");
+    assert!(
+        other_error["error"]["details"]["fields"]
+            .get("name")
+            .is_none(),
+        "{other_error}"
+    );
+    admin_api
+        .create_role(&json!({"name": "..", "permissions": ["external-service:read"]}))
+        .await
+        .expect_invalid_field("name");
     admin_api
         .create_role(&json!({"name": "Bad Name", "permissions": ["external-service:read"]}))
         .await

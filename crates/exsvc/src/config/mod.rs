@@ -336,7 +336,7 @@ mod tests {
         .unwrap();
         let bad_path = bad.0.to_string_lossy().into_owned();
         let error = load(&[("EXSVC_JWT_SECRETS_FILE", bad_path.as_str())]).unwrap_err();
-        assert!(error.reason.contains("named twice"), "{error}");
+        assert!(error.reason.contains("names a kid named before"), "{error}");
         assert!(!error.to_string().contains("0123456789abcdef"), "{error}");
     }
 
