@@ -183,7 +183,10 @@ mod tests {
     fn bad_entries_are_refused_without_showing_a_secret() {
         let cases = [
             (A.to_owned(), "entry 1 is not kid:secret"),
-            (format!("default:{A},default:{B}"), "names a kid named before"),
+            (
+                format!("default:{A},default:{B}"),
+                "names a kid named before",
+            ),
             ("default:short".to_owned(), "at least 32 bytes"),
             (format!(":{A}"), "the kid must be"),
             (format!("de fault:{A}"), "the kid must be"),

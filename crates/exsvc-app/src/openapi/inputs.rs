@@ -409,7 +409,7 @@ fn access_schemas() -> Vec<(String, Value)> {
                "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": NO_NUL_PATTERN},
                "additionalProperties": {"oneOf": [
                    {"type": "string", "maxLength": 1000, "pattern": NO_NUL_PATTERN},
-                   {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX,
+                   {"type": "integer", "minimum": -exsvc_domain::access::SELECTOR_MAX_INTEGER, "maximum": exsvc_domain::access::SELECTOR_MAX_INTEGER,
                     "description": "Matches a service's number written as an integer (`1`, not `1.0`)."},
                    {"type": "boolean"}]},
                "description": "For each key, the service's metadata holds it with an equal value (a string, an integer or a boolean)."}),

@@ -15,7 +15,8 @@ pub use decision::{decide, reach, Decision, Grant, Grants, Reach};
 pub use directory::{AccessDirectory, TenantAccess, POLL_INTERVAL};
 pub use role::{
     Role, RoleName, RolePermissions, RoleSpec, SelectorValue, ServiceSelector, ALL_GRANTABLE,
-    ROLE_NAME_MAX_CHARS, SELECTOR_MAX_IDS, SELECTOR_MAX_METADATA_KEYS, SELECTOR_MAX_TYPES,
+    ROLE_NAME_MAX_CHARS, SELECTOR_MAX_IDS, SELECTOR_MAX_INTEGER, SELECTOR_MAX_METADATA_KEYS,
+    SELECTOR_MAX_TYPES,
 };
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ impl SelectorValue {
             }
             Value::Bool(b) => Ok(Self::Bool(*b)),
             Value::Number(n) => integer(n).map(Self::Integer).ok_or_else(|| {
-                "a number must be an integer that fits in 64 bits".to_owned()
+                format!("a number must be an integer of at most {SELECTOR_MAX_INTEGER} in magnitude")
             }),
             _ => Err(format!(
                 "each value must be a string of at most {SELECTOR_STRING_MAX_CHARS} characters, an integer or a boolean"
@@ -107,16 +107,25 @@ impl SelectorValue {
     }
 }
 
+/// The largest magnitude of a selector's integer: 2^53, the integers that
+/// every JSON reader holds exactly (RFC 7493 §2.2). Past it, a number written
+/// as a float (`1e17`) could stand for several integers.
+pub const SELECTOR_MAX_INTEGER: i64 = 9_007_199_254_740_992;
+
 /// A selector's number as an integer: written as one, or as a float with no
-/// fraction (`1.0`), which JSON Schema counts as an integer too.
+/// fraction (`1.0`), which JSON Schema counts as an integer too; within
+/// ±`SELECTOR_MAX_INTEGER`.
 fn integer(n: &serde_json::Number) -> Option<i64> {
+    let bound = SELECTOR_MAX_INTEGER;
     if let Some(i) = n.as_i64() {
-        return Some(i);
+        return (-bound..=bound).contains(&i).then_some(i);
     }
-    let f = n.as_f64().filter(|f| f.fract() == 0.0)?;
-    // Both bounds are exact powers of two, so the comparison and cast are exact.
+    let f = n
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)?;
+    // Exact: every integer of that range is an f64.
     #[allow(clippy::cast_possible_truncation)]
-    ((-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)).then(|| f as i64)
+    Some(f as i64)
 }
 
 /// Which services of the tenant a role applies to. A service matches when it
