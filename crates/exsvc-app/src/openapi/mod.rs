@@ -130,7 +130,14 @@ impl Modify for BearerAuth {
 /// own operations, and a created service its access review.
 /// Each entry: the operation, its statuses, the path parameter the targets
 /// take, where its value comes from, the targets.
-const LINKS: [(&str, &[&str], &str, &str, &[&str]); 4] = [
+type Link = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+const LINKS: [Link; 4] = [
     (
         "createService",
         &["201"],
