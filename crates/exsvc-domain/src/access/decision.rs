@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::access::{RoleName, RolePermissions, ServiceSelector};
@@ -20,7 +19,6 @@ pub struct Grant {
     pub role: RoleName,
     pub permissions: RolePermissions,
     pub selector: ServiceSelector,
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Grant {

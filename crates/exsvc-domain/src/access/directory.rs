@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::access::{Grant, Grants, Role, RoleBinding, Subject};
+use crate::access::{Grant, Grants, Role, RoleBinding, SubjectType};
 use crate::ports::{AccessRepository, Clock};
 use crate::principal::{CallerIdentity, Principal, TenantId};
 use crate::usecases::plain_store_error;
@@ -30,11 +30,13 @@ pub const MAX_STALENESS: Duration = Duration::from_millis(1500);
 /// again on its next request), which bounds memory without an eviction policy.
 const MAX_CACHED_TENANTS: usize = 10_000;
 
-/// One tenant's bindings with their roles, indexed by subject.
+/// One tenant's bindings with their roles, indexed by subject: by the
+/// subject's type, then its value, so a request looks its claims up as they
+/// are, without building a key.
 #[derive(Debug, Default)]
 pub struct TenantAccess {
     bindings: Vec<(RoleBinding, Arc<Grant>)>,
-    by_subject: HashMap<Subject, Vec<usize>>,
+    by_subject: HashMap<SubjectType, HashMap<String, Vec<usize>>>,
 }
 
 impl TenantAccess {
@@ -46,11 +48,12 @@ impl TenantAccess {
                 role: role.name.clone(),
                 permissions: role.spec.permissions.clone(),
                 selector: role.spec.services.clone(),
-                expires_at: binding.expires_at,
             });
             access
                 .by_subject
-                .entry(binding.subject.clone())
+                .entry(binding.subject.kind)
+                .or_default()
+                .entry(binding.subject.value.clone())
                 .or_default()
                 .push(access.bindings.len());
             access.bindings.push((binding, grant));
@@ -64,32 +67,24 @@ impl TenantAccess {
         identity: &CallerIdentity,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Grants {
-        if self.bindings.is_empty() {
-            return Arc::from(Vec::new());
-        }
         let subjects = identity
             .sub
             .iter()
-            .map(|v| (crate::access::SubjectType::Sub, v))
+            .map(|v| (SubjectType::Sub, v))
             .chain(
                 identity
                     .client_id
                     .iter()
-                    .map(|v| (crate::access::SubjectType::ClientId, v)),
+                    .map(|v| (SubjectType::ClientId, v)),
             )
-            .chain(
-                identity
-                    .roles
-                    .iter()
-                    .map(|v| (crate::access::SubjectType::Role, v)),
-            );
+            .chain(identity.roles.iter().map(|v| (SubjectType::Role, v)));
         let mut grants: Vec<Arc<Grant>> = Vec::new();
         for (kind, value) in subjects {
-            let key = Subject {
-                kind,
-                value: value.clone(),
-            };
-            for &i in self.by_subject.get(&key).into_iter().flatten() {
+            let found = self
+                .by_subject
+                .get(&kind)
+                .and_then(|values| values.get(value.as_str()));
+            for &i in found.into_iter().flatten() {
                 let (binding, grant) = &self.bindings[i];
                 // Each binding has one subject, so it is found once.
                 if binding.is_live(now) {

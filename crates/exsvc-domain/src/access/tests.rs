@@ -49,7 +49,6 @@ fn grant(spec: &RoleSpec) -> Arc<Grant> {
         role: RoleName::parse("r").unwrap(),
         permissions: spec.permissions.clone(),
         selector: spec.services.clone(),
-        expires_at: None,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::access::{
@@ -501,12 +501,9 @@ impl AccessAdmin {
 }
 
 fn binding_details(binding: &RoleBinding) -> Value {
-    let mut subject = Map::new();
-    subject.insert("type".into(), binding.subject.kind.as_str().into());
-    subject.insert("value".into(), binding.subject.value.clone().into());
     json!({
         "binding_id": binding.id.to_string(),
         "role": binding.role.as_str(),
-        "subject": subject,
+        "subject": {"type": binding.subject.kind.as_str(), "value": binding.subject.value},
     })
 }

@@ -779,7 +779,6 @@ fn bound_to_payments(permissions: Value) -> Principal {
         role: RoleName::parse("payments").unwrap(),
         permissions: spec.permissions,
         selector: spec.services,
-        expires_at: None,
     });
     Principal::new(tenant(), "worker", []).with_grants(Arc::from(vec![grant]))
 }
