@@ -72,14 +72,8 @@ fn granted_by(name: &str) -> Vec<Permission> {
     if action == "*" {
         return Permission::ALL.to_vec();
     }
-    Permission::ALL
+    Permission::from_name(&format!("{OUR_RESOURCE}:{action}"))
         .into_iter()
-        .filter(|p| {
-            p.as_str()
-                .strip_prefix(OUR_RESOURCE)
-                .and_then(|a| a.strip_prefix(':'))
-                == Some(action)
-        })
         .collect()
 }
 
