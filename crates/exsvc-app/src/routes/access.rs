@@ -1,7 +1,7 @@
 //! Roles, role bindings and the access review (docs/api.md §4.5–4.6). Every
 //! route needs `external-service:access`, checked before the request is read.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use exsvc_domain::access::{NewRoleBinding, Role, RoleName, RoleSpec};
 use exsvc_domain::usecases::{
@@ -26,10 +26,6 @@ fn role_response(mut builder: actix_web::HttpResponseBuilder, role: &Role) -> Ht
 
 fn path_role(req: &HttpRequest) -> Result<RoleName, ApiError> {
     Ok(role_name(req.match_info().get("name").unwrap_or(""))?)
-}
-
-fn location(state: &AppState, path: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("{}{path}", state.base_path)).ok()
 }
 
 /// List the tenant's roles, newest first.
@@ -79,7 +75,7 @@ pub async fn create_role(
         .create_role(permit, name, spec)
         .await?;
     let mut builder = HttpResponse::Created();
-    if let Some(value) = location(&state, &format!("/api/v1/roles/{}", role.name)) {
+    if let Some(value) = super::location(&state, &format!("/api/v1/roles/{}", role.name)) {
         builder.insert_header((header::LOCATION, value));
     }
     Ok(role_response(builder, &role))
@@ -214,7 +210,7 @@ pub async fn create_binding(
     let input = NewRoleBinding::parse(&object_body(body)?)?;
     let binding = state.use_cases.access.create_binding(permit, input).await?;
     let mut builder = HttpResponse::Created();
-    if let Some(value) = location(&state, &format!("/api/v1/role-bindings/{}", binding.id)) {
+    if let Some(value) = super::location(&state, &format!("/api/v1/role-bindings/{}", binding.id)) {
         builder.insert_header((header::LOCATION, value));
     }
     Ok(builder.json(RoleBindingDto::from(&binding)))

@@ -102,6 +102,11 @@ pub fn api_routes() -> Vec<RouteDef> {
     ]
 }
 
+/// The `Location` of a created resource at `path`, under the base path.
+fn location(state: &crate::AppState, path: &str) -> Option<actix_web::http::header::HeaderValue> {
+    actix_web::http::header::HeaderValue::from_str(&format!("{}{path}", state.base_path)).ok()
+}
+
 /// The diagnostics route that `EXSVC_DEBUG_ENDPOINTS=false` removes (it is then
 /// an unknown route: 404).
 pub const DEBUG_AUTH: &str = "/debug/auth";

@@ -1,6 +1,6 @@
 //! `/api/v1/services`: the service registry's handlers.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::HashSet;
 
@@ -187,9 +187,8 @@ pub async fn create_service(
         let permit = principal.permit(Permission::Create)?;
         let input = app.use_cases.catalog.parse_new(body)?;
         let service = app.use_cases.catalog.create(permit, input).await?;
-        let location = format!("{}/api/v1/services/{}", app.base_path, service.id);
         let mut builder = HttpResponse::Created();
-        if let Ok(value) = HeaderValue::from_str(&location) {
+        if let Some(value) = super::location(&app, &format!("/api/v1/services/{}", service.id)) {
             builder.insert_header((header::LOCATION, value));
         }
         Ok(service_response(builder, &service))
