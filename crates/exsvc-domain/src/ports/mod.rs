@@ -4,6 +4,7 @@
 mod access;
 mod cipher;
 mod clock;
+mod egress;
 mod idempotency;
 mod ratelimit;
 mod repository;
@@ -14,8 +15,14 @@ pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
 pub use idempotency::IdempotencyStore;
 pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
+pub use egress::{
+    BodyError, BodyStream, BrokerError, CircuitKey, EgressError, IssuedToken, OAuthClient,
+    OutboundBody, OutboundRequest, OutboundResponse, TokenAuthMethod, TokenBroker, TokenKey,
+    Upstream,
+};
 pub use repository::{
-    AuditLog, CredentialRepository, RepositoryError, ServiceRepository, VersionState,
+    AuditLog, CredentialRepository, OutcomeSink, RepositoryError, ServiceRepository, UseOutcome,
+    VersionState,
 };
 pub use token::{TokenError, TokenVerifier, VerifiedToken};
 
@@ -58,10 +65,14 @@ pub use cipher::MockCredentialCipher;
 #[cfg(any(test, feature = "mock"))]
 pub use clock::{MockClock, MockIdGenerator};
 #[cfg(any(test, feature = "mock"))]
+pub use egress::{MockTokenBroker, MockUpstream};
+#[cfg(any(test, feature = "mock"))]
 pub use idempotency::MockIdempotencyStore;
 #[cfg(any(test, feature = "mock"))]
 pub use ratelimit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]
-pub use repository::{MockAuditLog, MockCredentialRepository, MockServiceRepository};
+pub use repository::{
+    MockAuditLog, MockCredentialRepository, MockOutcomeSink, MockServiceRepository,
+};
 #[cfg(any(test, feature = "mock"))]
 pub use token::MockTokenVerifier;

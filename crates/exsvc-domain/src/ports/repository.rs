@@ -223,4 +223,31 @@ pub trait AuditLog: Send + Sync + 'static {
         tenant: &TenantId,
         query: &AuditQuery,
     ) -> Result<Vec<AuditEvent>, RepositoryError>;
+
+    /// Sets the `details` of each named event (the outcome of a
+    /// `credentials.use`, known only after the event was committed), all in one
+    /// transaction. An event that does not exist in its tenant is skipped.
+    ///
+    /// # Errors
+    /// `Unavailable` / `Internal` only.
+    async fn record_outcomes(&self, outcomes: &[UseOutcome]) -> Result<(), RepositoryError>;
+}
+
+/// The outcome of one use of a credential, added to its `credentials.use`
+/// event once the upstream answered (docs/api.md §1.3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseOutcome {
+    pub tenant: TenantId,
+    pub event_id: uuid::Uuid,
+    /// The event's whole new `details` object.
+    pub details: serde_json::Value,
+}
+
+/// Takes outcomes off the request path: the adapter writes them in batches,
+/// so a proxied request commits one audit write, not two (docs/operations.md).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait OutcomeSink: Send + Sync + 'static {
+    /// Queues `outcome` for writing; never waits. An outcome that cannot be
+    /// queued or written is logged and lost: the event itself stays.
+    fn submit(&self, outcome: UseOutcome);
 }
