@@ -2,6 +2,8 @@
 //! idempotency). HTTP status codes are chosen in the app crate; this enum only
 //! says what went wrong in domain terms.
 
+use crate::credential::AuthType;
+use crate::ports::EgressError;
 use crate::principal::Permission;
 use crate::validation::FieldErrors;
 
@@ -37,6 +39,25 @@ pub enum UseCaseError {
     /// The first request with this `Idempotency-Key` is still running.
     #[error("A request with this Idempotency-Key is still in progress")]
     IdempotencyKeyInUse,
+    /// The credential's type cannot be used this way (docs/api.md §10).
+    #[error("Credentials of type '{}' cannot be used for {purpose}", auth_type.as_str())]
+    UnsupportedAuthType {
+        auth_type: AuthType,
+        purpose: &'static str,
+    },
+    /// A stored value of the credential cannot go into a request (a header
+    /// value with a line break, say).
+    #[error("The stored credential of type '{}' cannot be sent in an HTTP request", .0.as_str())]
+    CredentialUnusable(AuthType),
+    /// exsvc could not get an answer from the upstream (docs/api.md §10.3).
+    #[error("{0}")]
+    Egress(EgressError),
+    /// The token endpoint answered without a token (docs/api.md §10.1).
+    #[error("The token endpoint answered {status} without a token")]
+    TokenRefused {
+        status: u16,
+        oauth_error: Option<String>,
+    },
     #[error("The data store is unavailable")]
     Unavailable,
     #[error("internal error")]

@@ -11,7 +11,7 @@ use crate::credential::{CredentialMeta, CredentialRecord, CredentialSecret};
 use crate::pagination::parse_timestamp;
 use crate::ports::{
     AuditLog, Clock, CredentialBinding, CredentialCipher, CredentialRepository, IdGenerator,
-    RepositoryError, ServiceRepository,
+    RepositoryError, ServiceRepository, TokenBroker,
 };
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::{Service, ServiceId};
@@ -103,6 +103,9 @@ pub struct CredentialVault {
     cipher: Arc<dyn CredentialCipher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    /// Told of every new version and delete: tokens issued for an earlier
+    /// credential are dropped.
+    tokens: Arc<dyn TokenBroker>,
     /// `EXSVC_CREDENTIAL_MAX_VERSIONS`: versions kept per service.
     /// Earlier versions kept beside the current one.
     max_earlier_versions: usize,
@@ -156,6 +159,34 @@ struct Unreadable {
     reason: String,
 }
 
+/// Decrypts a stored version: the one way from a ciphertext to a secret.
+///
+/// # Errors
+/// `Internal` naming the service and version when the ciphertext does not
+/// open with the keyring or is not a credential.
+pub(crate) fn open_secret(
+    cipher: &dyn CredentialCipher,
+    record: &CredentialRecord,
+) -> Result<CredentialSecret, UseCaseError> {
+    let unreadable = |reason: String| {
+        UseCaseError::Internal(Box::new(Unreadable {
+            service: record.service_id,
+            version: record.version,
+            reason,
+        }))
+    };
+    let binding = CredentialBinding {
+        tenant: record.tenant_id.clone(),
+        service: record.service_id,
+        version: record.version,
+    };
+    let plaintext = cipher
+        .decrypt(&record.ciphertext, &binding)
+        .map_err(|e| unreadable(e.to_string()))?;
+    CredentialSecret::from_plaintext(record.auth_type, plaintext)
+        .map_err(|reason| unreadable(reason.into()))
+}
+
 impl CredentialVault {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -165,6 +196,7 @@ impl CredentialVault {
         cipher: Arc<dyn CredentialCipher>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        tokens: Arc<dyn TokenBroker>,
         max_earlier_versions: usize,
     ) -> Self {
         Self {
@@ -174,6 +206,7 @@ impl CredentialVault {
             cipher,
             clock,
             ids,
+            tokens,
             max_earlier_versions,
         }
     }
@@ -242,7 +275,10 @@ impl CredentialVault {
                 .insert(&record, record.keep_from(self.max_earlier_versions), &audit)
                 .await
             {
-                Ok(()) => return Ok((CredentialMeta::from(&record), state.current.is_none())),
+                Ok(()) => {
+                    self.tokens.forget(principal.tenant(), id);
+                    return Ok((CredentialMeta::from(&record), state.current.is_none()));
+                }
                 Err(RepositoryError::Duplicate) => continue,
                 Err(RepositoryError::NotFound) => {
                     return Err(UseCaseError::NotFound(id.to_string()))
@@ -316,29 +352,7 @@ impl CredentialVault {
             .await
             .map_err(plain_store_error)?
             .ok_or_else(|| UseCaseError::CredentialsNotFound(id.to_string()))?;
-        let binding = CredentialBinding {
-            tenant: principal.tenant().clone(),
-            service: id,
-            version: record.version,
-        };
-        let plaintext = self
-            .cipher
-            .decrypt(&record.ciphertext, &binding)
-            .map_err(|e| {
-                UseCaseError::Internal(Box::new(Unreadable {
-                    service: id,
-                    version: record.version,
-                    reason: e.to_string(),
-                }))
-            })?;
-        let secret =
-            CredentialSecret::from_plaintext(record.auth_type, plaintext).map_err(|reason| {
-                UseCaseError::Internal(Box::new(Unreadable {
-                    service: id,
-                    version: record.version,
-                    reason: reason.into(),
-                }))
-            })?;
+        let secret = open_secret(self.cipher.as_ref(), &record)?;
         let read = self.event(
             principal,
             AuditAction::CredentialsRead,
@@ -405,7 +419,10 @@ impl CredentialVault {
             .delete_all(principal.tenant(), id, &audit)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.tokens.forget(principal.tenant(), id);
+                Ok(())
+            }
             Err(RepositoryError::NotFound) => Err(UseCaseError::NotFound(id.to_string())),
             Err(e) => Err(plain_store_error(e)),
         }
@@ -542,6 +559,7 @@ mod tests {
             Arc::new(cipher),
             Arc::new(clock),
             Arc::new(ids),
+            Arc::new(crate::usecases::services::tests::forgetting_broker()),
             10,
         )
     }

@@ -6,6 +6,7 @@ mod audit;
 mod credentials;
 mod idempotency;
 mod services;
+mod usage;
 mod wiring;
 
 pub use access::{
@@ -18,7 +19,8 @@ pub use credentials::{
 };
 pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
 pub use services::{CatalogSettings, NewService, Precondition, ServiceCatalog};
-pub use wiring::{UseCaseSettings, UseCases};
+pub use usage::{forwardable, returnable, CredentialUse, CredentialUsePorts, ProxyRequest};
+pub use wiring::{Outbound, UseCaseSettings, UseCases};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::ports::{Clock, IdGenerator, RepositoryError, ServiceRepository};

@@ -4,7 +4,9 @@ use serde_json::{Map, Value};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::pagination::{Cursor, CursorKey, Page, Scoped, ServiceListRequest};
-use crate::ports::{Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository};
+use crate::ports::{
+    Clock, CredentialCipher, IdGenerator, RepositoryError, ServiceRepository, TokenBroker,
+};
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::CredentialSummary;
 use crate::service::{Service, ServiceDocument, ServiceId, ServicePatch, ServiceSpec, UrlPolicy};
@@ -92,6 +94,8 @@ pub struct ServiceCatalog {
     ids: Arc<dyn IdGenerator>,
     /// Seals a credential given with a create.
     cipher: Arc<dyn CredentialCipher>,
+    /// Told of every delete: tokens issued for its credentials are dropped.
+    tokens: Arc<dyn TokenBroker>,
     settings: CatalogSettings,
 }
 
@@ -101,6 +105,7 @@ impl ServiceCatalog {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         cipher: Arc<dyn CredentialCipher>,
+        tokens: Arc<dyn TokenBroker>,
         settings: CatalogSettings,
     ) -> Self {
         Self {
@@ -108,6 +113,7 @@ impl ServiceCatalog {
             clock,
             ids,
             cipher,
+            tokens,
             settings,
         }
     }
@@ -279,7 +285,11 @@ impl ServiceCatalog {
                 .delete(principal.tenant(), id, expected_version, &audit)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // Its credentials are gone, and so are tokens issued for them.
+                    self.tokens.forget(principal.tenant(), id);
+                    return Ok(());
+                }
                 Err(RepositoryError::NotFound) => {
                     return Err(UseCaseError::NotFound(id.to_string()))
                 }
@@ -402,4 +412,4 @@ fn store_error(error: RepositoryError, service: &Service) -> UseCaseError {
 
 #[cfg(test)]
 #[path = "services_tests.rs"]
-mod tests;
+pub(crate) mod tests;

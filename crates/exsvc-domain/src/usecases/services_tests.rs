@@ -143,8 +143,16 @@ fn catalog(repo: MockServiceRepository) -> Adapter {
         Arc::new(clock),
         Arc::new(ids),
         Arc::new(crate::ports::MockCredentialCipher::new()),
+        Arc::new(forgetting_broker()),
         settings(),
     ))
+}
+
+/// A token broker that only ever forgets: the catalog has nothing else to ask.
+pub(crate) fn forgetting_broker() -> crate::ports::MockTokenBroker {
+    let mut broker = crate::ports::MockTokenBroker::new();
+    broker.expect_forget().returning(|_, _| ());
+    broker
 }
 
 fn settings() -> CatalogSettings {

@@ -2,10 +2,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::AccessDirectory;
-use crate::ports::{CredentialCipher, Stores, SystemClock, UuidV7Generator};
-use crate::usecases::{
-    AccessAdmin, AuditTrail, CatalogSettings, CredentialVault, IdempotencyGuard, ServiceCatalog,
+use crate::ports::{
+    CredentialCipher, OutcomeSink, Stores, SystemClock, TokenBroker, Upstream, UuidV7Generator,
 };
+use crate::usecases::{
+    AccessAdmin, AuditTrail, CatalogSettings, CredentialUse, CredentialUsePorts, CredentialVault,
+    IdempotencyGuard, ServiceCatalog,
+};
+
+/// The ports of outbound HTTP (docs/api.md §10).
+#[derive(Clone)]
+pub struct Outbound {
+    pub upstream: Arc<dyn Upstream>,
+    pub broker: Arc<dyn TokenBroker>,
+    /// Where the outcomes of uses go, to be written off the request path.
+    pub outcomes: Arc<dyn OutcomeSink>,
+}
 
 /// What the use cases are configured with beyond the store and the cipher.
 #[derive(Debug, Clone)]
@@ -27,6 +39,8 @@ pub struct UseCases {
     pub audit_trail: AuditTrail,
     pub idempotency: IdempotencyGuard,
     pub access: AccessAdmin,
+    /// The token broker and the proxy.
+    pub usage: CredentialUse,
     /// The replica's copy of role bindings: every request's caller is
     /// resolved through it, and the composition root polls it.
     pub directory: Arc<AccessDirectory>,
@@ -36,6 +50,7 @@ impl UseCases {
     pub fn new(
         stores: &Stores,
         cipher: Arc<dyn CredentialCipher>,
+        outbound: Outbound,
         settings: UseCaseSettings,
     ) -> Self {
         let vault = CredentialVault::new(
@@ -45,8 +60,20 @@ impl UseCases {
             cipher.clone(),
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
+            outbound.broker.clone(),
             settings.max_credential_versions,
         );
+        let usage = CredentialUse::new(CredentialUsePorts {
+            services: stores.services.clone(),
+            credentials: stores.credentials.clone(),
+            audit: stores.audit.clone(),
+            outcomes: outbound.outcomes,
+            cipher: cipher.clone(),
+            upstream: outbound.upstream,
+            broker: outbound.broker.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Generator),
+        });
         let audit_trail =
             AuditTrail::new(stores.audit.clone(), settings.catalog.cursor_key.clone());
         let idempotency = IdempotencyGuard::new(
@@ -73,6 +100,7 @@ impl UseCases {
             Arc::new(SystemClock),
             Arc::new(UuidV7Generator),
             cipher,
+            outbound.broker,
             settings.catalog,
         );
         Self {
@@ -81,6 +109,7 @@ impl UseCases {
             audit_trail,
             idempotency,
             access,
+            usage,
             directory,
         }
     }
