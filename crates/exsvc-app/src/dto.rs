@@ -320,3 +320,41 @@ impl std::fmt::Debug for CredentialDto {
         )
     }
 }
+
+/// An OAuth 2.0 access token from a service's token endpoint (docs/api.md §10.1).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ServiceToken)]
+pub struct TokenDto {
+    pub access_token: String,
+    /// As the token endpoint named it, usually `Bearer`.
+    pub token_type: String,
+    /// When the token endpoint said it expires (`expires_in`; 60 s without one).
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub expires_at: DateTime<Utc>,
+    /// The scope granted, when the token endpoint named it.
+    #[schema(required = true)]
+    pub scope: Option<String>,
+    /// Served from exsvc's cache without asking the token endpoint.
+    pub cached: bool,
+}
+
+impl From<&exsvc_domain::ports::IssuedToken> for TokenDto {
+    fn from(token: &exsvc_domain::ports::IssuedToken) -> Self {
+        Self {
+            access_token: token.access_token.to_string(),
+            token_type: token.token_type.clone(),
+            expires_at: token.expires_at,
+            scope: token.scope.clone(),
+            cached: token.cached,
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenDto")
+            .field("access_token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use exsvc_domain::ports::TokenError;
+use exsvc_domain::ports::{EgressError, TokenError};
 use exsvc_domain::validation::FieldErrors;
 use exsvc_domain::{Permission, UseCaseError};
 use serde::Serialize;
@@ -236,6 +236,37 @@ impl ApiError {
         )
     }
 
+    /// exsvc could not get an answer from upstream (docs/api.md §10.3).
+    fn egress(error: &EgressError) -> Self {
+        let (status, code) = match error {
+            EgressError::Denied { .. } => (StatusCode::FORBIDDEN, "EGRESS_DENIED"),
+            EgressError::ConnectTimeout | EgressError::ResponseTimeout => {
+                (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT")
+            }
+            EgressError::CircuitOpen { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+            }
+            EgressError::Dns
+            | EgressError::ConnectionRefused
+            | EgressError::Tls
+            | EgressError::Unreachable => (StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR"),
+        };
+        let answer = Self::new(status, code, error.to_string())
+            .with_detail("proxy_status", Value::from(error.proxy_status_type()));
+        match error {
+            EgressError::CircuitOpen { retry_after } => answer.with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            ),
+            _ => answer,
+        }
+    }
+
+    /// Adds a header (the proxy's `Proxy-Status`).
+    pub fn with_extra_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        self.with_header(name, value)
+    }
+
     /// A request the HTTP layer refuses (docs/api.md §3): 400, 414 or 431,
     /// code `BAD_REQUEST`.
     pub fn http_layer(status: StatusCode, message: impl Into<String>) -> Self {
@@ -379,6 +410,23 @@ impl From<UseCaseError> for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from(RETRY_AFTER_KEY_IN_USE_SECS),
             ),
+            UseCaseError::UnsupportedAuthType { .. } | UseCaseError::CredentialUnusable(_) => {
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "UNSUPPORTED_AUTH_TYPE",
+                    error.to_string(),
+                )
+            }
+            UseCaseError::Egress(egress) => Self::egress(&egress),
+            UseCaseError::TokenRefused {
+                status,
+                ref oauth_error,
+            } => Self::new(StatusCode::BAD_GATEWAY, "UPSTREAM_ERROR", error.to_string())
+                .with_detail("upstream_status", Value::from(status))
+                .with_detail(
+                    "oauth_error",
+                    oauth_error.clone().map_or(Value::Null, Value::from),
+                ),
             UseCaseError::Unavailable => Self::unavailable(),
             UseCaseError::Internal(source) => {
                 // The cause goes to the log only; the client gets a generic body.

@@ -36,6 +36,8 @@ pub struct AppState {
     pub debug_endpoints: bool,
     /// `EXSVC_BODY_TIMEOUT_MS`: past it, a body still arriving is 408.
     pub body_timeout: std::time::Duration,
+    /// `EXSVC_PROXY_MAX_BODY_BYTES`: the largest body the proxy sends on.
+    pub proxy_max_body_bytes: usize,
 }
 
 /// The application: API routes, docs, error handling, under the base path.

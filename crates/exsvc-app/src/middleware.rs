@@ -50,7 +50,11 @@ fn is_json(response: &ServiceResponse<BoxBody>) -> bool {
 /// Replaces a non-JSON error body with the envelope, keeping status and headers.
 fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    let proxied = response
+        .response()
+        .extensions()
+        .contains::<crate::routes::usage::Proxied>();
+    if proxied || !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;
     }
     let (request, original) = response.into_parts();

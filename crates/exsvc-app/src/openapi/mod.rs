@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{ServiceDto, ServiceListDto, ServiceStatusDto};
 use crate::dto_access;
 use crate::error::{ErrorBody, ErrorResponse};
-use crate::routes::{access, audit, credentials, debug, ops, services};
+use crate::routes::{access, audit, credentials, debug, ops, services, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,6 +53,8 @@ use crate::routes::{access, audit, credentials, debug, ops, services};
         access::get_binding,
         access::delete_binding,
         access::review_access,
+        usage::get_token,
+        usage::proxy,
     ),
     components(schemas(
         ServiceDto, ServiceListDto, ServiceStatusDto,
@@ -64,6 +66,7 @@ use crate::routes::{access, audit, credentials, debug, ops, services};
         dto_access::SelectorDto, dto_access::RoleDto, dto_access::RoleListDto,
         dto_access::SubjectDto, dto_access::RoleBindingDto, dto_access::RoleBindingListDto,
         dto_access::ReviewedBindingDto, dto_access::SecretReaderDto, dto_access::AccessReviewDto,
+        crate::dto::TokenDto,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -73,6 +76,7 @@ use crate::routes::{access, audit, credentials, debug, ops, services};
         (name = "credentials", description = "Credentials of a service, encrypted at rest"),
         (name = "audit", description = "The audit trail"),
         (name = "access", description = "Roles, role bindings and access reviews: least privilege inside a tenant"),
+        (name = "usage", description = "Using a credential without revealing it: the OAuth token broker and the credential-injecting proxy"),
     ),
 )]
 struct ApiDoc;
@@ -189,10 +193,39 @@ fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
         .flat_map(|item| item.values_mut())
 }
 
+/// The proxy serves every method with one handler, annotated once (as GET):
+/// each other method gets the same operation under its own id, with a body
+/// of any media type. (HEAD is served as for every GET and not listed.)
+fn proxy_methods(doc: &mut Value) {
+    let Some(item) = doc["paths"].get_mut(usage::PROXY_PATH) else {
+        return;
+    };
+    let get = item["get"].clone();
+    for (method, id) in [
+        ("post", "proxyPost"),
+        ("put", "proxyPut"),
+        ("patch", "proxyPatch"),
+        ("delete", "proxyDelete"),
+        ("options", "proxyOptions"),
+    ] {
+        let mut operation = get.clone();
+        operation["operationId"] = json!(id);
+        if method != "options" && method != "delete" {
+            operation["requestBody"] = json!({
+                "description": "Sent on to the upstream as it is, streamed",
+                "required": false,
+                "content": {"*/*": {"schema": {}}},
+            });
+        }
+        item[method] = operation;
+    }
+}
+
 /// The served document, with the deployment's base path as its server URL.
 /// Deterministic: every map of it is ordered by key.
 pub fn document(base_path: &str) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    proxy_methods(&mut doc);
     for (name, schema) in inputs::schemas() {
         doc["components"]["schemas"][name] = schema;
     }

@@ -32,6 +32,8 @@ fn permission(operation_id: &str) -> Option<exsvc_domain::Permission> {
         | "getRoleBinding"
         | "deleteRoleBinding"
         | "reviewServiceAccess" => Access,
+        "getServiceToken" | "proxyGet" | "proxyPost" | "proxyPut" | "proxyPatch"
+        | "proxyDelete" | "proxyOptions" => Use,
         _ => return None,
     })
 }
@@ -95,6 +97,26 @@ pub(crate) fn error_example(code: &str) -> Option<(&'static str, Value)> {
         "RATE_LIMIT_EXCEEDED" => ("Too many requests; retry later", json!({})),
         "INTERNAL_ERROR" => ("An internal error occurred", json!({})),
         "SERVICE_UNAVAILABLE" => ("The service is temporarily unavailable", json!({})),
+        "EGRESS_DENIED" => (
+            "The destination api.internal is not allowed by the egress rules: its address 10.0.0.7 is not public",
+            json!({"proxy_status": "destination_ip_prohibited"}),
+        ),
+        "UNSUPPORTED_AUTH_TYPE" => (
+            "Credentials of type 'custom' cannot be used for the proxy",
+            json!({}),
+        ),
+        "UPSTREAM_ERROR" => (
+            "The token endpoint answered 401 without a token",
+            json!({"upstream_status": 401, "oauth_error": "invalid_client"}),
+        ),
+        "UPSTREAM_UNAVAILABLE" => (
+            "The upstream is failing; it is not contacted for 30s",
+            json!({"proxy_status": "destination_unavailable"}),
+        ),
+        "UPSTREAM_TIMEOUT" => (
+            "The upstream did not answer in time",
+            json!({"proxy_status": "http_response_timeout"}),
+        ),
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod debug;
 pub mod ops;
 pub mod services;
+pub mod usage;
 
 use actix_web::dev::Payload;
 use actix_web::http::{Method, StatusCode};
@@ -69,6 +70,15 @@ pub fn api_routes() -> Vec<RouteDef> {
         route(Method::GET, "/api/v1/audit-events", || {
             web::route().to(audit::list_audit_events)
         }),
+        route(Method::POST, "/api/v1/services/{id}/token", || {
+            web::route().to(usage::get_token)
+        }),
+        route(Method::GET, usage::PROXY_PATH, proxy_route),
+        route(Method::POST, usage::PROXY_PATH, proxy_route),
+        route(Method::PUT, usage::PROXY_PATH, proxy_route),
+        route(Method::PATCH, usage::PROXY_PATH, proxy_route),
+        route(Method::DELETE, usage::PROXY_PATH, proxy_route),
+        route(Method::OPTIONS, usage::PROXY_PATH, proxy_route),
         route(Method::GET, "/api/v1/services/{id}/access", || {
             web::route().to(access::review_access)
         }),
@@ -102,6 +112,19 @@ pub fn api_routes() -> Vec<RouteDef> {
     ]
 }
 
+fn proxy_route() -> Route {
+    web::route().to(usage::proxy)
+}
+
+/// The path as actix matches it: the proxy's `{path}` is the rest of the
+/// path, slashes included.
+fn actix_pattern(path: &'static str) -> String {
+    match path.strip_suffix("{path}") {
+        Some(prefix) => format!("{prefix}{{path:.*}}"),
+        None => path.to_owned(),
+    }
+}
+
 /// The `Location` of a created resource at `path`, under the base path.
 fn location(state: &crate::AppState, path: &str) -> Option<actix_web::http::header::HeaderValue> {
     actix_web::http::header::HeaderValue::from_str(&format!("{}{path}", state.base_path)).ok()
@@ -121,7 +144,7 @@ pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
         .collect();
     for (path, defs) in by_path(&routes) {
         let mut allow = Vec::new();
-        let mut resource = web::resource(path);
+        let mut resource = web::resource(actix_pattern(path));
         for def in &defs {
             allow.push(def.method.as_str());
             resource = resource.route((def.make)().method(def.method.clone()));

@@ -89,6 +89,29 @@ impl CredentialUse {
         }
     }
 
+    /// The permit to use a credential of `service` (`None`: the path names no
+    /// service), checked before anything else of the request. A caller
+    /// without `external-service:use` is refused and the refusal recorded as
+    /// `denied`, as for a reveal.
+    ///
+    /// # Errors
+    /// `Forbidden`.
+    pub async fn permit_use<'p>(
+        &self,
+        principal: &'p Principal,
+        service: Option<ServiceId>,
+    ) -> Result<Permit<'p>, UseCaseError> {
+        match principal.permit(Permission::Use) {
+            Ok(permit) => Ok(permit),
+            Err(refusal) => {
+                if let Some(id) = service {
+                    self.record_denied(principal, id).await;
+                }
+                Err(refusal)
+            }
+        }
+    }
+
     /// A token for the service's `oauth2_client_credentials` credential
     /// (docs/api.md §10.1).
     ///
@@ -236,13 +259,7 @@ impl CredentialUse {
         permit: &Permit<'_>,
         id: ServiceId,
     ) -> Result<(Service, i64, CredentialSecret), UseCaseError> {
-        let principal = match permit.holder_of(Permission::Use) {
-            Ok(principal) => principal,
-            Err(refusal) => {
-                self.record_denied(permit.principal(), id).await;
-                return Err(refusal);
-            }
-        };
+        let principal = permit.holder_of(Permission::Use)?;
         let service = match find_reachable(self.services.as_ref(), permit, id).await {
             Err(refusal @ UseCaseError::Forbidden(_)) => {
                 self.record_denied(principal, id).await;
