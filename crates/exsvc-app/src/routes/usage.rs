@@ -110,10 +110,9 @@ pub async fn proxy(
                     (ApiError::from(UseCaseError::Egress(error)), status)
                 }
                 // The stored OAuth client is what the token endpoint refused.
-                Refusal::TokenEndpoint(error) => (
-                    error,
-                    "exsvc; error=proxy_configuration_error".to_owned(),
-                ),
+                Refusal::TokenEndpoint(error) => {
+                    (error, "exsvc; error=proxy_configuration_error".to_owned())
+                }
                 Refusal::Other(error) => (error, "exsvc".to_owned()),
             };
             let error = match HeaderValue::from_str(&proxy_status) {
@@ -155,9 +154,16 @@ async fn forward(
         return Err(refuse(ApiError::payload_too_large(max)));
     }
     let too_large = Arc::new(AtomicBool::new(false));
-    let body = read_body(req, payload, declared, max, too_large.clone(), state.body_timeout)
-        .await
-        .map_err(refuse)?;
+    let body = read_body(
+        req,
+        payload,
+        declared,
+        max,
+        too_large.clone(),
+        state.body_timeout,
+    )
+    .await
+    .map_err(refuse)?;
     let mut headers = to_http1(req.headers());
     // The upstream sees the id this request is known by here.
     if let Some(request_id) = auth.principal().request_id() {
@@ -179,9 +185,7 @@ async fn forward(
             Err(refuse(ApiError::payload_too_large(max)))
         }
         Err(UseCaseError::Egress(error)) => Err(Refusal::Egress(error)),
-        Err(error @ UseCaseError::TokenRefused { .. }) => {
-            Err(Refusal::TokenEndpoint(error.into()))
-        }
+        Err(error @ UseCaseError::TokenRefused { .. }) => Err(Refusal::TokenEndpoint(error.into())),
         Err(error) => Err(refuse(error.into())),
     }
 }

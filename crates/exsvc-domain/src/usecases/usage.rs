@@ -14,9 +14,9 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::credential::{AuthType, CredentialSecret};
 use crate::ports::{
-    AuditLog, BrokerError, CircuitKey, Clock, CredentialCipher, CredentialRepository,
-    IdGenerator, IssuedToken, OAuthClient, OutboundBody, OutboundRequest, OutboundResponse,
-    OutcomeSink, ServiceRepository, TokenAuthMethod, TokenBroker, TokenKey, Upstream, UseOutcome,
+    AuditLog, BrokerError, CircuitKey, Clock, CredentialCipher, CredentialRepository, IdGenerator,
+    IssuedToken, OAuthClient, OutboundBody, OutboundRequest, OutboundResponse, OutcomeSink,
+    ServiceRepository, TokenAuthMethod, TokenBroker, TokenKey, Upstream, UseOutcome,
 };
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::{Service, ServiceId};
@@ -132,7 +132,9 @@ impl CredentialUse {
         })?;
         let principal = permit.principal();
         let key = token_key(principal, id, version);
-        let in_use = self.begin(principal, id, version, "token", None, None).await?;
+        let in_use = self
+            .begin(principal, id, version, "token", None, None)
+            .await?;
         let result = self.broker.token(&key, &client).await;
         let status = match &result {
             Ok(token) => token.upstream_status,
@@ -193,7 +195,9 @@ impl CredentialUse {
             },
             None => None,
         };
-        if let Err(error) = injection.apply(&mut headers, &mut url, token.as_ref().map(|t| t.as_str())) {
+        if let Err(error) =
+            injection.apply(&mut headers, &mut url, token.as_ref().map(|t| t.as_str()))
+        {
             self.finish(in_use, None);
             return Err(error);
         }
@@ -311,7 +315,13 @@ impl CredentialUse {
             Some(version),
             AuditOutcome::Success,
         );
-        event.details = Some(use_details(kind, method.as_deref(), path.as_deref(), None, None));
+        event.details = Some(use_details(
+            kind,
+            method.as_deref(),
+            path.as_deref(),
+            None,
+            None,
+        ));
         self.audit.record(&event).await.map_err(|error| {
             tracing::warn!(%error, service = %id, "a credential use could not be recorded; nothing is sent");
             UseCaseError::Unavailable
@@ -439,8 +449,8 @@ impl Injection {
                     Some(param) => Injection::Query(param.to_string(), key),
                     None => {
                         let name = text("header_name").ok_or_else(unusable)?;
-                        let name = HeaderName::from_bytes(name.as_bytes())
-                            .map_err(|_| unusable())?;
+                        let name =
+                            HeaderName::from_bytes(name.as_bytes()).map_err(|_| unusable())?;
                         Injection::Header(name, key)
                     }
                 }
@@ -495,8 +505,9 @@ impl Injection {
     }
 
     fn bearer(headers: &mut HeaderMap, token: &str) -> Result<(), UseCaseError> {
-        let value = secret_header(&Zeroizing::new(format!("Bearer {token}")))
-            .ok_or(UseCaseError::CredentialUnusable(AuthType::OAuth2ClientCredentials))?;
+        let value = secret_header(&Zeroizing::new(format!("Bearer {token}"))).ok_or(
+            UseCaseError::CredentialUnusable(AuthType::OAuth2ClientCredentials),
+        )?;
         headers.insert(header::AUTHORIZATION, value);
         Ok(())
     }
@@ -549,11 +560,7 @@ impl<'a> UpstreamTarget<'a> {
             decoded == "." || decoded == ".."
         });
         if dot_segment {
-            return Err(FieldErrors::single(
-                "path",
-                "may not contain '.' or '..' segments",
-            )
-            .into());
+            return Err(FieldErrors::single("path", "may not contain '.' or '..' segments").into());
         }
         Ok(Self {
             path,
@@ -645,3 +652,7 @@ pub fn returnable(headers: &HeaderMap) -> HeaderMap {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;
