@@ -244,6 +244,18 @@ impl<'a> ApiClient<'a> {
         self.get(&format!("/api/v1/services/{id}/access"))
     }
 
+    // Using a credential without revealing it.
+
+    /// `POST /api/v1/services/{id}/token`.
+    pub fn service_token(&self, id: &str) -> Call {
+        self.post(&format!("/api/v1/services/{id}/token"))
+    }
+
+    /// `{method} /api/v1/services/{id}/proxy/{path}` (`path` may carry a query).
+    pub fn proxy(&self, method: Method, id: &str, path: &str) -> Call {
+        self.request(method, &format!("/api/v1/services/{id}/proxy/{path}"))
+    }
+
     // The rest.
 
     /// `GET /api/v1/audit-events?{query}` (`query` may be empty).

@@ -10,6 +10,7 @@ pub mod app;
 pub mod client;
 pub mod contract;
 pub mod db;
+pub mod egress;
 pub mod jwks_server;
 pub mod keys;
 pub mod snapshot;
@@ -19,3 +20,5 @@ pub mod tokens;
 pub use app::{TestApp, TestOptions};
 pub use client::{ApiClient, Call, Reply};
 pub use db::TestDatabase;
+/// The peers outbound-HTTP tests talk to: upstreams, token endpoints, a test CA.
+pub use exsvc_testkit_net as net;
