@@ -135,9 +135,7 @@ impl EgressError {
             EgressError::ConnectTimeout => "connection_timeout",
             EgressError::ResponseTimeout => "http_response_timeout",
             EgressError::Tls => "tls_certificate_error",
-            EgressError::Unreachable | EgressError::CircuitOpen { .. } => {
-                "destination_unavailable"
-            }
+            EgressError::Unreachable | EgressError::CircuitOpen { .. } => "destination_unavailable",
         }
     }
 }

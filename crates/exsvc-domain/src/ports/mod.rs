@@ -13,13 +13,13 @@ mod token;
 pub use access::{AccessChanges, AccessQuery, AccessRepository, SecretReader};
 pub use cipher::{CipherError, CredentialBinding, CredentialCipher};
 pub use clock::{Clock, IdGenerator, SystemClock, UuidV7Generator};
-pub use idempotency::IdempotencyStore;
-pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
 pub use egress::{
     BodyError, BodyStream, BrokerError, CircuitKey, EgressError, IssuedToken, OAuthClient,
     OutboundBody, OutboundRequest, OutboundResponse, TokenAuthMethod, TokenBroker, TokenKey,
     Upstream,
 };
+pub use idempotency::IdempotencyStore;
+pub use ratelimit::{RateLimitDecision, RateLimitError, RateLimiter};
 pub use repository::{
     AuditLog, CredentialRepository, OutcomeSink, RepositoryError, ServiceRepository, UseOutcome,
     VersionState,
