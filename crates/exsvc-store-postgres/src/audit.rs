@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use exsvc_domain::access::Reach;
 use exsvc_domain::audit::{AuditEvent, AuditQuery};
 use exsvc_domain::pagination::Cursor;
-use exsvc_domain::ports::{AuditLog, RepositoryError};
+use exsvc_domain::ports::{AuditLog, RepositoryError, UseOutcome};
 use exsvc_domain::TenantId;
 
 use crate::errors::from_diesel;
@@ -83,4 +84,48 @@ impl AuditLog for PgStore {
         })
         .await
     }
+
+    async fn record_outcomes(&self, outcomes: &[UseOutcome]) -> Result<(), RepositoryError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let (tenants, ids, details) = outcome_columns(outcomes);
+        self.bounded(async {
+            let mut conn = self.connection().await?;
+            // One statement for the whole batch (one round trip, atomic): the
+            // outcomes arrive as three parallel arrays, and the join on the
+            // primary key and tenant skips an id that is not the tenant's.
+            diesel::sql_query(
+                "UPDATE audit_events AS e SET details = o.details \
+                 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS o(tenant_id, id, details) \
+                 WHERE e.id = o.id AND e.tenant_id = o.tenant_id",
+            )
+            .bind::<Array<Text>, _>(tenants)
+            .bind::<Array<SqlUuid>, _>(ids)
+            .bind::<Array<Text>, _>(details)
+            .execute(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The batch as columns, one entry per event: when an event is named twice the
+/// later outcome wins (an `UPDATE … FROM` that joins a row twice would apply
+/// either one).
+fn outcome_columns(outcomes: &[UseOutcome]) -> (Vec<String>, Vec<uuid::Uuid>, Vec<String>) {
+    let mut seen = std::collections::HashSet::with_capacity(outcomes.len());
+    let mut tenants = Vec::with_capacity(outcomes.len());
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut details = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes.iter().rev() {
+        if seen.insert((outcome.tenant.as_str(), outcome.event_id)) {
+            tenants.push(outcome.tenant.as_str().to_owned());
+            ids.push(outcome.event_id);
+            details.push(outcome.details.to_string());
+        }
+    }
+    (tenants, ids, details)
 }

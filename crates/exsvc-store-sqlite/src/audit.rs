@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use exsvc_domain::access::Reach;
 use exsvc_domain::audit::{AuditEvent, AuditQuery};
 use exsvc_domain::pagination::Cursor;
-use exsvc_domain::ports::{AuditLog, RepositoryError};
+use exsvc_domain::ports::{AuditLog, RepositoryError, UseOutcome};
 use exsvc_domain::TenantId;
 
 use crate::errors::from_diesel;
@@ -29,6 +29,21 @@ pub(crate) mod write {
         }
         diesel::insert_into(dsl::audit_events)
             .values(rows)
+            .execute(c)
+            .map(drop)
+    }
+
+    /// Sets the `details` of the tenant's event `id`; no such event is no error.
+    pub(crate) fn set_details(
+        c: &mut SqliteConnection,
+        tenant: &str,
+        id: &str,
+        details: &str,
+    ) -> QueryResult<()> {
+        diesel::update(dsl::audit_events)
+            .filter(dsl::id.eq(id))
+            .filter(dsl::tenant_id.eq(tenant))
+            .set(dsl::details.eq(details))
             .execute(c)
             .map(drop)
     }
@@ -93,6 +108,32 @@ impl AuditLog for SqliteStore {
             let mut conn = self.connection().await?;
             let rows: Vec<AuditRow> = select.load(&mut conn).await.map_err(from_diesel)?;
             rows.into_iter().map(to_domain).collect()
+        })
+        .await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[UseOutcome]) -> Result<(), RepositoryError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String, String)> = outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.tenant.as_str().to_owned(),
+                    o.event_id.to_string(),
+                    o.details.to_string(),
+                )
+            })
+            .collect();
+        // One immediate transaction, one prepared UPDATE run per outcome (the
+        // statement is cached; SQLite has no round trips to save). In order,
+        // so the later of two outcomes for one event wins.
+        self.write(move |c| {
+            for (tenant, id, details) in &rows {
+                write::set_details(c, tenant, id, details)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -57,6 +57,18 @@ pub struct TestOptions {
     pub trusted_proxies: Vec<IpNetwork>,
     /// No budgets at all (benchmarks measure what the limiter costs against this).
     pub rate_limit_off: bool,
+    /// `EXSVC_EGRESS_ALLOW_CIDRS`: none by default (public addresses only), so
+    /// a test of a local upstream names `127.0.0.0/8`.
+    pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// The contents of `EXSVC_EGRESS_CA_FILE` (e.g. a test CA's PEM).
+    pub egress_ca_pem: Option<Vec<u8>>,
+    pub egress_connect_timeout: Duration,
+    /// `EXSVC_EGRESS_TIMEOUT_MS`: the wait for an upstream's response headers.
+    pub egress_response_timeout: Duration,
+    pub egress_retries: u32,
+    pub egress_breaker_failures: u32,
+    pub egress_breaker_open: Duration,
+    pub proxy_max_body_bytes: usize,
 }
 
 impl Default for TestOptions {
@@ -85,6 +97,14 @@ impl Default for TestOptions {
             failing_rate_limit_store: false,
             trusted_proxies: Vec::new(),
             rate_limit_off: false,
+            egress_allow_cidrs: Vec::new(),
+            egress_ca_pem: None,
+            egress_connect_timeout: Duration::from_millis(3000),
+            egress_response_timeout: Duration::from_secs(30),
+            egress_retries: 2,
+            egress_breaker_failures: 5,
+            egress_breaker_open: Duration::from_secs(30),
+            proxy_max_body_bytes: 10_485_760,
         }
     }
 }
@@ -195,6 +215,16 @@ impl TestOptions {
         config.rate_limit.trusted_proxies = self.trusted_proxies.clone();
         config.catalog.allow_http_base_url = self.allow_http_base_url;
         config.http.base_path = self.base_path.clone();
+        config.egress = exsvc::config::Egress {
+            allow_cidrs: self.egress_allow_cidrs.clone(),
+            ca_pem: self.egress_ca_pem.clone(),
+            connect_timeout: self.egress_connect_timeout,
+            response_timeout: self.egress_response_timeout,
+            retries: self.egress_retries,
+            breaker_failures: self.egress_breaker_failures,
+            breaker_open: self.egress_breaker_open,
+            proxy_max_body_bytes: self.proxy_max_body_bytes,
+        };
         config
     }
 }

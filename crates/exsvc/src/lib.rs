@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod config;
 pub mod devkeys;
+pub mod outcomes;
 pub mod serve;
 pub mod store;
 pub mod token;

@@ -4,7 +4,35 @@
 use super::fixtures::*;
 use chrono::Duration;
 use exsvc_domain::access::Reach;
-use exsvc_domain::audit::{AuditAction, AuditFilter, AuditOutcome, AuditQuery};
+use exsvc_domain::audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome, AuditQuery};
+use exsvc_domain::ports::UseOutcome;
+use serde_json::json;
+
+/// Every event of `tenant_name`, newest first.
+async fn all_events(stores: &super::Stores, tenant_name: &str) -> Vec<AuditEvent> {
+    let query = AuditQuery {
+        limit: 1000,
+        after: None,
+        filter: AuditFilter::default(),
+        reach: Reach::Tenant,
+    };
+    stores
+        .audit
+        .list(&tenant(tenant_name), &query)
+        .await
+        .expect("list")
+}
+
+fn outcome_of(event: &AuditEvent, status: u16) -> UseOutcome {
+    UseOutcome {
+        tenant: event.tenant_id.clone(),
+        event_id: event.id,
+        details: json!({
+            "kind": "proxy", "method": "GET", "path": "/v1/charges",
+            "upstream_status": status, "latency_ms": 12
+        }),
+    }
+}
 
 contract_cases! {
     audit => __exsvc_contract_audit;
@@ -127,5 +155,85 @@ contract_cases! {
             stores.audit.list(&tenant("t1"), &window).await.unwrap(),
             [reads[2].clone(), reads[1].clone()]
         );
+    }
+
+    async fn use_outcomes_set_the_details_of_the_tenants_events_only(stores) {
+        let mut used = audit("t1", AuditAction::CredentialsUse);
+        used.details = Some(json!({
+            "kind": "proxy", "method": "GET", "path": "/v1/charges",
+            "upstream_status": null, "latency_ms": null
+        }));
+        stores.audit.record(&used).await.unwrap();
+        let other = audit("t2", AuditAction::CredentialsUse);
+        stores.audit.record(&other).await.unwrap();
+        let untouched = audit("t1", AuditAction::CredentialsUse);
+        stores.audit.record(&untouched).await.unwrap();
+
+        let mine = outcome_of(&used, 200);
+        // t2 naming t1's event, t1 naming t2's event, and an id nobody has:
+        // all skipped without an error.
+        let foreign = UseOutcome {
+            tenant: tenant("t2"),
+            ..outcome_of(&used, 500)
+        };
+        let across = UseOutcome {
+            tenant: tenant("t1"),
+            ..outcome_of(&other, 500)
+        };
+        let missing = UseOutcome {
+            event_id: uuid::Uuid::now_v7(),
+            ..outcome_of(&used, 500)
+        };
+        stores
+            .audit
+            .record_outcomes(&[foreign, mine.clone(), across, missing])
+            .await
+            .unwrap();
+        stores.audit.record_outcomes(&[]).await.unwrap();
+
+        let t1 = all_events(&stores, "t1").await;
+        let expected = AuditEvent {
+            details: Some(mine.details.clone()),
+            ..used.clone()
+        };
+        assert_eq!(t1.len(), 2);
+        assert!(t1.contains(&expected), "the outcome is read back as written");
+        assert!(t1.contains(&untouched), "an event not named keeps its details");
+        assert_eq!(
+            all_events(&stores, "t2").await,
+            [other],
+            "another tenant's event is untouched"
+        );
+
+        // An event named twice in one batch takes the later outcome.
+        stores
+            .audit
+            .record_outcomes(&[outcome_of(&used, 502), outcome_of(&used, 504)])
+            .await
+            .unwrap();
+        let again = all_events(&stores, "t1").await;
+        let event = again.iter().find(|e| e.id == used.id).unwrap();
+        assert_eq!(event.details, Some(outcome_of(&used, 504).details));
+    }
+
+    async fn a_batch_of_use_outcomes_is_written_at_once(stores) {
+        let mut events = Vec::new();
+        for _ in 0..300 {
+            let event = audit("t1", AuditAction::CredentialsUse);
+            stores.audit.record(&event).await.unwrap();
+            events.push(event);
+        }
+        let outcomes: Vec<UseOutcome> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| outcome_of(e, 200 + u16::try_from(i).unwrap()))
+            .collect();
+        stores.audit.record_outcomes(&outcomes).await.unwrap();
+        let stored = all_events(&stores, "t1").await;
+        assert_eq!(stored.len(), 300);
+        for (event, outcome) in events.iter().zip(&outcomes) {
+            let read = stored.iter().find(|e| e.id == event.id).unwrap();
+            assert_eq!(read.details.as_ref(), Some(&outcome.details));
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod catalog;
 mod core;
 pub mod credentials;
 pub mod deployment;
+pub mod egress;
 pub mod http;
 pub mod log;
 pub mod rate_limit;
@@ -28,6 +29,7 @@ pub use auth::Auth;
 pub use catalog::Catalog;
 pub use credentials::Credentials;
 pub use deployment::{Deployment, Environment};
+pub use egress::Egress;
 pub use http::Http;
 pub use log::{Log, LogFormat};
 pub use rate_limit::RateLimit;
@@ -43,6 +45,7 @@ pub const SETTINGS: &[&[Declared]] = &[
     credentials::DECLARED,
     catalog::DECLARED,
     rate_limit::DECLARED,
+    egress::DECLARED,
     log::DECLARED,
 ];
 
@@ -96,6 +99,7 @@ pub struct Config {
     pub credentials: Credentials,
     pub catalog: Catalog,
     pub rate_limit: RateLimit,
+    pub egress: Egress,
     pub log: Log,
 }
 
@@ -115,6 +119,7 @@ impl Settings {
             credentials: credentials::read(self, environment)?,
             catalog: catalog::read(self)?,
             rate_limit: rate_limit::read(self)?,
+            egress: egress::read(self)?,
             log: log::read(self)?,
             deployment,
         })
@@ -242,6 +247,9 @@ mod tests {
             ("EXSVC_REDIS_URL", "http://cache:6379"),
             ("EXSVC_RATE_LIMIT_ON_STORE_ERROR", "maybe"),
             ("EXSVC_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("EXSVC_EGRESS_ALLOW_CIDRS", "10.0.0.0/40"),
+            ("EXSVC_EGRESS_CA_FILE", "/nonexistent/ca.pem"),
+            ("EXSVC_PROXY_MAX_BODY_BYTES", "0"),
         ];
         for (variable, value) in cases {
             let err = load(&[(variable, value)]).unwrap_err();
