@@ -58,10 +58,17 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 impl Metrics {
+    /// The registry, for adapters that register their own metrics in it
+    /// (the egress client's).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// # Errors
     /// Only if metric definitions clash (a programming error).
-    pub fn new(pool_usage: PoolUsageProbe) -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
+    /// The HTTP layer's metrics, registered in `registry` (which other
+    /// adapters may share: the egress client's are registered there too).
+    pub fn new(pool_usage: PoolUsageProbe, registry: Registry) -> Result<Self, prometheus::Error> {
         let labels = ["method", "route", "status"];
         let requests = IntCounterVec::new(
             Opts::new(

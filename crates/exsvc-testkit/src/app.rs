@@ -236,7 +236,7 @@ impl TestApp {
 
     pub async fn spawn_with(options: TestOptions) -> Self {
         let backend = Backend::from_env().await;
-        let state = compose::app_state(
+        let (state, _outcomes) = compose::app_state(
             &options.config(&backend),
             compose::Keys {
                 hmac_secret: options.hmac.then(tokens::secret),

@@ -16,10 +16,12 @@ use exsvc_domain::access::{AccessDirectory, POLL_INTERVAL};
 use exsvc_domain::pagination::CursorKey;
 use exsvc_domain::ports::{CredentialCipher, RateLimiter};
 use exsvc_domain::service::UrlPolicy;
-use exsvc_domain::usecases::{CatalogSettings, UseCaseSettings, UseCases};
+use exsvc_domain::usecases::{CatalogSettings, Outbound, UseCaseSettings, UseCases};
+use exsvc_egress::{Egress, EgressSettings, OAuthBroker};
 use exsvc_ratelimit::{InProcessLimiter, RedisLimiter};
 
 use crate::config::{rate_limit, Config, Database, RateLimit};
+use crate::outcomes::{OutcomeWriter, OutcomeWriterSettings};
 use crate::store::{self, Store};
 
 /// A check waits this long for Redis before the store-error policy applies.
@@ -44,23 +46,56 @@ pub struct Substitutes {
 }
 
 /// Every use case over the store of `database` (a pool of `pool_size`, each
-/// operation bounded by `settings.store_timeout`), sealed with `keyring`.
+/// operation bounded by `settings.store_timeout`), sealed with `keyring`,
+/// sending out through one egress client under `egress` whose metrics go to
+/// `registry`. Must run inside a tokio runtime (the outcome writer's task).
 ///
 /// # Errors
-/// When the pool cannot be built.
+/// When the pool or the egress client cannot be built.
 pub fn use_cases(
     database: &Database,
     pool_size: usize,
     keyring: Keyring,
     settings: UseCaseSettings,
-) -> anyhow::Result<(UseCases, Store)> {
+    egress: EgressSettings,
+    registry: &prometheus::Registry,
+) -> anyhow::Result<(UseCases, Store, OutcomeWriter)> {
     let store =
         store::open(database, pool_size, settings.store_timeout).map_err(anyhow::Error::msg)?;
     let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
-    Ok((UseCases::new(&store.ports, cipher, settings), store))
+    let egress = Arc::new(Egress::new(egress, registry).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let (outcomes, _) = OutcomeWriter::start(
+        store.ports.audit.clone(),
+        OutcomeWriterSettings::default(),
+    );
+    let outbound = Outbound {
+        broker: Arc::new(OAuthBroker::new(egress.clone())),
+        upstream: egress,
+        outcomes: Arc::new(outcomes.clone()),
+    };
+    Ok((
+        UseCases::new(&store.ports, cipher, outbound, settings),
+        store,
+        outcomes,
+    ))
 }
 
-/// The HTTP adapter's state: everything a request may use.
+/// The egress client's settings from the configuration.
+fn egress_settings(config: &Config) -> EgressSettings {
+    EgressSettings {
+        allow_http: config.catalog.allow_http_base_url,
+        allow_cidrs: config.egress.allow_cidrs.clone(),
+        extra_roots_pem: config.egress.ca_pem.clone(),
+        connect_timeout: config.egress.connect_timeout,
+        response_timeout: config.egress.response_timeout,
+        retries: config.egress.retries,
+        breaker_failures: config.egress.breaker_failures,
+        breaker_open: config.egress.breaker_open,
+    }
+}
+
+/// The HTTP adapter's state: everything a request may use; and the writer of
+/// use outcomes, which a graceful stop closes so that none queued is lost.
 ///
 /// # Errors
 /// When the store, the verifier (a bad JWKS URL) or Redis cannot be set up.
@@ -68,7 +103,7 @@ pub async fn app_state(
     config: &Config,
     keys: Keys,
     substitutes: Substitutes,
-) -> anyhow::Result<web::Data<AppState>> {
+) -> anyhow::Result<(web::Data<AppState>, OutcomeWriter)> {
     let settings = UseCaseSettings {
         catalog: CatalogSettings {
             url_policy: UrlPolicy {
@@ -83,11 +118,14 @@ pub async fn app_state(
         max_credential_versions: config.credentials.max_versions,
         store_timeout: config.store.timeout,
     };
-    let (use_cases, store) = use_cases(
+    let registry = prometheus::Registry::new();
+    let (use_cases, store, outcomes) = use_cases(
         &config.store.database,
         config.store.pool_size,
         keys.keyring,
         settings,
+        egress_settings(config),
+        &registry,
     )?;
     poll_access_changes(&use_cases.directory);
     let verifier = JwtVerifier::new(VerifierSettings {
@@ -103,15 +141,16 @@ pub async fn app_state(
     })
     .await
     .map_err(anyhow::Error::msg)?;
-    Ok(web::Data::new(AppState {
+    Ok((web::Data::new(AppState {
         use_cases,
         verifier: Arc::new(verifier),
         base_path: config.http.base_path.clone(),
-        metrics: Metrics::new(store.pool_usage)?,
+        metrics: Metrics::new(store.pool_usage, registry)?,
         rate_limits: rate_limits(&config.rate_limit, substitutes.tenant_limiter).await?,
         debug_endpoints: config.deployment.debug_endpoints,
         body_timeout: config.http.body_timeout,
-    }))
+        proxy_max_body_bytes: config.egress.proxy_max_body_bytes,
+    }), outcomes))
 }
 
 /// Keeps the replica's copy of role bindings in step with the store: every

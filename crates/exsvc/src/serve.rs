@@ -78,7 +78,7 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
             // The schema must be current, as for any start; migrations are
             // idempotent and serialised with a running service's.
             store::migrate(&settings.database).await?;
-            let (use_cases, _) = compose::use_cases(
+            let (use_cases, _, _) = compose::use_cases(
                 &settings.database,
                 4,
                 settings.keyring,
@@ -93,6 +93,9 @@ pub fn rewrap(settings: RewrapSettings) -> ExitCode {
                     // A batch job beside a running service: patient.
                     store_timeout: Duration::from_secs(30),
                 },
+                // Rewrapping sends nothing out; the client is built unused.
+                exsvc_egress::EgressSettings::default(),
+                &prometheus::Registry::new(),
             )
             .map_err(|e| e.to_string())?;
             let vault = use_cases.vault;
@@ -276,7 +279,7 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         keys = keyring.ids().count(),
         "credential keyring loaded"
     );
-    let state = compose::app_state(
+    let (state, outcomes) = compose::app_state(
         &config,
         compose::Keys {
             hmac_secret: secret.clone(),
@@ -318,6 +321,8 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         print_dev_banner(&config, secret);
     }
     server.await?;
+    // Outcomes of the last requests are still queued: write them before exit.
+    outcomes.close().await;
     tracing::info!("exsvc stopped gracefully");
     Ok(())
 }
