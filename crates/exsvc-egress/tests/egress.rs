@@ -534,3 +534,41 @@ async fn a_bad_ca_file_is_a_setup_error() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_handshake_that_never_ends_is_a_connect_timeout_and_retried() {
+    // Accepts TCP, never speaks TLS: the connect timeout covers the handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let ca = TestCa::new();
+    let (egress, _) = egress(EgressSettings {
+        connect_timeout: Duration::from_millis(200),
+        retries: 1,
+        ..settings(&ca)
+    });
+    let started = Instant::now();
+    let error = send(
+        &egress,
+        request("GET", &format!("https://127.0.0.1:{port}/")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error, EgressError::ConnectTimeout);
+    assert_eq!(error.proxy_status_type(), "connection_timeout");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "retried once"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    server.abort();
+}
