@@ -229,7 +229,7 @@ fn token_request(client: &OAuthClient, scope: &str) -> (http::HeaderMap, Zeroizi
     let mut form = form_urlencoded::Serializer::new(&mut *body);
     form.append_pair("grant_type", "client_credentials");
     if !scope.is_empty() {
-        form.append_pair("scope", &scope);
+        form.append_pair("scope", scope);
     }
     if let Some(audience) = &client.audience {
         form.append_pair("audience", audience);
@@ -253,7 +253,6 @@ fn token_request(client: &OAuthClient, scope: &str) -> (http::HeaderMap, Zeroizi
         }
     }
     form.finish();
-    drop(form);
     (headers, body)
 }
 

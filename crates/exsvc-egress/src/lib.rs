@@ -9,6 +9,31 @@
 //! No URL, header value or body reaches a log line, an error or a `Debug`
 //! output: the URL may carry an injected api key, the headers a credential.
 //! Log lines name the host only.
+//!
+//! Where docs/api.md is silent, this crate decides:
+//! - The resolver refuses a host when *any* of its addresses is refused, and
+//!   hands hyper only the addresses it checked. IP-literal hosts (which hyper
+//!   connects to without resolving) are checked before sending. The
+//!   deprecated IPv4-compatible form `::a.b.c.d` is judged by its IPv4
+//!   address, like the mapped and NAT64 forms.
+//! - Retried: a connection that could not be made (refused, connect timeout,
+//!   another connect failure) and 502/503/504; not retried: DNS failures,
+//!   denials, TLS failures, response timeouts, failures after connecting. The
+//!   full-jitter backoff ceiling (100 ms · 2ⁿ) is capped at 5 s. A
+//!   `Retry-After` of more than 5 s ends the retries with that answer.
+//! - The breaker counts every failed attempt except a denial: no connection
+//!   (DNS, refused, connect timeout, TLS), a response timeout, or a 5xx. While
+//!   a half-open trial runs, other requests get `CircuitOpen` with a
+//!   `retry_after` of 1 s. When the circuit opens between the attempts of
+//!   one request, that request returns its previous attempt's result.
+//!   `breaker_failures = 0` disables the breaker.
+//! - The token endpoint is asked once (a POST), outside the service's circuit
+//!   (it is another host, and a failing token endpoint is not the API
+//!   failing), under the same address rules, TLS and timeouts; its body is
+//!   read within the response timeout again and at most 64 KiB.
+//! - Metrics count attempts (each retry is one), plus one `denied` or
+//!   `circuit_open` per refused send; latency is observed for answered attempts.
+//! - reqwest adds `Accept: */*` when the request has no `Accept` header.
 
 mod breaker;
 mod broker;

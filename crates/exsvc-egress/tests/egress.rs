@@ -32,12 +32,19 @@ async fn non_public_destinations_are_denied_without_a_connection() {
         "https://169.254.169.254/latest/meta-data/".to_owned(),
     ] {
         let error = send(&egress, request("GET", &url)).await.unwrap_err();
-        assert!(matches!(error, EgressError::Denied { .. }), "{url}: {error:?}");
+        assert!(
+            matches!(error, EgressError::Denied { .. }),
+            "{url}: {error:?}"
+        );
         assert_eq!(error.proxy_status_type(), "destination_ip_prohibited");
     }
     assert_eq!(upstream.connections(), 0);
     assert_eq!(
-        metric(&registry, "exsvc_egress_requests_total", &[("outcome", "denied")]),
+        metric(
+            &registry,
+            "exsvc_egress_requests_total",
+            &[("outcome", "denied")]
+        ),
         8.0
     );
 }
@@ -63,7 +70,9 @@ async fn http_is_refused_unless_allowed() {
         allow_cidrs: loopback(),
         ..EgressSettings::default()
     });
-    let error = send(&strict, request("GET", &upstream.url("/"))).await.unwrap_err();
+    let error = send(&strict, request("GET", &upstream.url("/")))
+        .await
+        .unwrap_err();
     assert!(matches!(error, EgressError::Denied { .. }), "{error:?}");
     assert_eq!(upstream.connections(), 0);
 
@@ -72,7 +81,9 @@ async fn http_is_refused_unless_allowed() {
         allow_http: true,
         ..EgressSettings::default()
     });
-    let response = send(&lax, request("GET", &upstream.url("/"))).await.unwrap();
+    let response = send(&lax, request("GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
 }
 
@@ -83,10 +94,14 @@ async fn a_request_arrives_as_given() {
     upstream.push(Reply::json(201, &serde_json::json!({"ok": true})).header("x-up", "1"));
     let (egress, registry) = egress(settings(&ca));
     let mut request = request("PUT", &upstream.url("/v1/items/7?a=1&b=%20x"));
-    request.headers.append("x-api-key", "secret-key".parse().unwrap());
+    request
+        .headers
+        .append("x-api-key", "secret-key".parse().unwrap());
     request.headers.append("x-dup", "one".parse().unwrap());
     request.headers.append("x-dup", "two".parse().unwrap());
-    request.headers.append("content-type", "application/json".parse().unwrap());
+    request
+        .headers
+        .append("content-type", "application/json".parse().unwrap());
     request.body = OutboundBody::Full(bytes::Bytes::from_static(b"{\"n\":1}"));
     let response = send(&egress, request).await.unwrap();
     assert_eq!(response.status, 201);
@@ -108,7 +123,11 @@ async fn a_request_arrives_as_given() {
         1.0
     );
     assert_eq!(
-        metric(&registry, "exsvc_egress_request_duration_seconds_count", &[]),
+        metric(
+            &registry,
+            "exsvc_egress_request_duration_seconds_count",
+            &[]
+        ),
         1.0
     );
     let text = metrics_text(&registry);
@@ -133,11 +152,17 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     let ca = TestCa::new();
     let upstream = UpstreamServer::untrusted().await;
     let (egress, registry) = egress(settings(&ca));
-    let error = send(&egress, request("GET", &upstream.url("/"))).await.unwrap_err();
+    let error = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap_err();
     assert_eq!(error, EgressError::Tls);
     assert_eq!(upstream.request_count(), 0);
     assert_eq!(
-        metric(&registry, "exsvc_egress_requests_total", &[("outcome", "tls_error")]),
+        metric(
+            &registry,
+            "exsvc_egress_requests_total",
+            &[("outcome", "tls_error")]
+        ),
         1.0
     );
 }
@@ -187,9 +212,15 @@ async fn a_hung_upstream_is_a_response_timeout_and_not_retried() {
     upstream.set_default(Reply::hang());
     let (egress, _) = egress(settings(&ca));
     let started = Instant::now();
-    let error = send(&egress, request("GET", &upstream.url("/"))).await.unwrap_err();
+    let error = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap_err();
     assert_eq!(error, EgressError::ResponseTimeout);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(upstream.request_count(), 1, "never retried after a timeout");
 }
 
@@ -199,7 +230,9 @@ async fn slow_headers_within_the_timeout_are_waited_for() {
     let upstream = UpstreamServer::https(&ca).await;
     upstream.push(Reply::status(200).after(Duration::from_millis(200)));
     let (egress, _) = egress(settings(&ca));
-    let response = send(&egress, request("GET", &upstream.url("/"))).await.unwrap();
+    let response = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
 }
 
@@ -211,15 +244,28 @@ async fn an_idempotent_request_is_retried_after_503s_and_a_post_is_not() {
         breaker_failures: 10,
         ..settings(&ca)
     });
-    upstream.push_all([Reply::status(503), Reply::status(503), Reply::text(200, "ok")]);
-    let response = send(&egress, request("GET", &upstream.url("/g"))).await.unwrap();
+    upstream.push_all([
+        Reply::status(503),
+        Reply::status(503),
+        Reply::text(200, "ok"),
+    ]);
+    let response = send(&egress, request("GET", &upstream.url("/g")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(upstream.request_count(), 3);
 
-    upstream.push_all([Reply::status(503), Reply::status(503), Reply::text(200, "ok")]);
-    let response = send(&egress, with_body(request("POST", &upstream.url("/p")), "x"))
-        .await
-        .unwrap();
+    upstream.push_all([
+        Reply::status(503),
+        Reply::status(503),
+        Reply::text(200, "ok"),
+    ]);
+    let response = send(
+        &egress,
+        with_body(request("POST", &upstream.url("/p")), "x"),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status, 503);
     assert_eq!(upstream.request_count(), 4);
 }
@@ -233,7 +279,9 @@ async fn exhausted_retries_return_the_last_5xx_answer() {
         breaker_failures: 10,
         ..settings(&ca)
     });
-    let response = send(&egress, request("DELETE", &upstream.url("/d"))).await.unwrap();
+    let response = send(&egress, request("DELETE", &upstream.url("/d")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 502);
     assert_eq!(body_len(response).await, 11);
     assert_eq!(upstream.request_count(), 3);
@@ -247,8 +295,7 @@ async fn a_streamed_body_is_sent_once() {
     let (egress, _) = egress(settings(&ca));
     let mut request = request("PUT", &upstream.url("/s"));
     let chunks = futures_util::stream::iter(
-        [b"ab".as_slice(), b"cd".as_slice()]
-            .map(|c| Ok(bytes::Bytes::from_static(c))),
+        [b"ab".as_slice(), b"cd".as_slice()].map(|c| Ok(bytes::Bytes::from_static(c))),
     );
     request.body = OutboundBody::Stream(Box::pin(chunks));
     let response = send(&egress, request).await.unwrap();
@@ -270,16 +317,24 @@ async fn retry_after_is_honoured_and_a_long_one_ends_the_retries() {
         Reply::status(200),
     ]);
     let started = Instant::now();
-    let response = send(&egress, request("GET", &upstream.url("/"))).await.unwrap();
+    let response = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 
     upstream.push_all([
         Reply::status(503).header("retry-after", "6"),
         Reply::status(200),
     ]);
     let started = Instant::now();
-    let response = send(&egress, request("GET", &upstream.url("/"))).await.unwrap();
+    let response = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 503);
     assert_eq!(response.headers["retry-after"], "6");
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -302,7 +357,10 @@ async fn the_breaker_opens_rejects_without_a_connection_and_a_trial_closes_it() 
             .unwrap();
         assert_eq!(response.status, 500);
     }
-    assert!(matches!(egress.circuit_state(&key), CircuitState::Open { .. }));
+    assert!(matches!(
+        egress.circuit_state(&key),
+        CircuitState::Open { .. }
+    ));
     assert_eq!(metric(&registry, "exsvc_egress_open_circuits", &[]), 1.0);
     let connections = upstream.connections();
     let requests = upstream.request_count();
@@ -316,11 +374,17 @@ async fn the_breaker_opens_rejects_without_a_connection_and_a_trial_closes_it() 
     assert_eq!(upstream.connections(), connections);
     assert_eq!(upstream.request_count(), requests);
     assert_eq!(
-        metric(&registry, "exsvc_egress_requests_total", &[("outcome", "circuit_open")]),
+        metric(
+            &registry,
+            "exsvc_egress_requests_total",
+            &[("outcome", "circuit_open")]
+        ),
         1.0
     );
     // Another service's circuit is not affected.
-    let other = send(&egress, request("GET", &upstream.url("/"))).await.unwrap();
+    let other = send(&egress, request("GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(other.status, 500);
 
     tokio::time::sleep(retry_after + Duration::from_millis(50)).await;
@@ -335,11 +399,19 @@ async fn the_breaker_opens_rejects_without_a_connection_and_a_trial_closes_it() 
     let error = send(&egress, request_on(key.clone(), "GET", &upstream.url("/")))
         .await
         .unwrap_err();
-    assert!(matches!(error, EgressError::CircuitOpen { .. }), "{error:?}");
+    assert!(
+        matches!(error, EgressError::CircuitOpen { .. }),
+        "{error:?}"
+    );
     assert_eq!(trial.await.unwrap().unwrap(), 200);
-    assert_eq!(egress.circuit_state(&key), CircuitState::Closed { failures: 0 });
+    assert_eq!(
+        egress.circuit_state(&key),
+        CircuitState::Closed { failures: 0 }
+    );
     assert_eq!(metric(&registry, "exsvc_egress_open_circuits", &[]), 0.0);
-    let response = send(&egress, request_on(key, "GET", &upstream.url("/"))).await.unwrap();
+    let response = send(&egress, request_on(key, "GET", &upstream.url("/")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
 }
 
@@ -354,7 +426,9 @@ async fn a_failed_trial_opens_the_circuit_again() {
     let key = circuit();
     let url = format!("https://127.0.0.1:{}/", closed_port());
     for _ in 0..3 {
-        let error = send(&egress, request_on(key.clone(), "GET", &url)).await.unwrap_err();
+        let error = send(&egress, request_on(key.clone(), "GET", &url))
+            .await
+            .unwrap_err();
         assert_eq!(error, EgressError::ConnectionRefused);
     }
     assert!(matches!(
@@ -363,10 +437,15 @@ async fn a_failed_trial_opens_the_circuit_again() {
     ));
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
-        send(&egress, request_on(key.clone(), "GET", &url)).await.unwrap_err(),
+        send(&egress, request_on(key.clone(), "GET", &url))
+            .await
+            .unwrap_err(),
         EgressError::ConnectionRefused
     );
-    assert!(matches!(egress.circuit_state(&key), CircuitState::Open { .. }));
+    assert!(matches!(
+        egress.circuit_state(&key),
+        CircuitState::Open { .. }
+    ));
 }
 
 #[tokio::test]
@@ -382,7 +461,10 @@ async fn denied_requests_do_not_count_for_the_breaker() {
             .unwrap_err();
         assert!(matches!(error, EgressError::Denied { .. }));
     }
-    assert_eq!(egress.circuit_state(&key), CircuitState::Closed { failures: 0 });
+    assert_eq!(
+        egress.circuit_state(&key),
+        CircuitState::Closed { failures: 0 }
+    );
 }
 
 #[tokio::test]
@@ -391,9 +473,14 @@ async fn a_redirect_is_returned_not_followed() {
     let upstream = UpstreamServer::https(&ca).await;
     upstream.push(Reply::redirect(302, &upstream.url("/elsewhere")));
     let (egress, _) = egress(settings(&ca));
-    let response = send(&egress, request("GET", &upstream.url("/start"))).await.unwrap();
+    let response = send(&egress, request("GET", &upstream.url("/start")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 302);
-    assert_eq!(response.headers["location"], upstream.url("/elsewhere").as_str());
+    assert_eq!(
+        response.headers["location"],
+        upstream.url("/elsewhere").as_str()
+    );
     assert_eq!(upstream.request_count(), 1);
 }
 
@@ -404,7 +491,9 @@ async fn a_10_mib_body_streams_through() {
     upstream.push(Reply::stream_mib(10));
     let (egress, _) = egress(settings(&ca));
     let started = Instant::now();
-    let response = send(&egress, request("GET", &upstream.url("/big"))).await.unwrap();
+    let response = send(&egress, request("GET", &upstream.url("/big")))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
     // The headers came before the body was made: nothing waited for 10 MiB.
     let mut body = response.body;
@@ -422,7 +511,10 @@ async fn a_10_mib_body_streams_through() {
         chunks += 1;
     }
     assert_eq!(len, 10 << 20);
-    assert!(chunks > 10 && largest <= 1 << 20, "{chunks} chunks, largest {largest}");
+    assert!(
+        chunks > 10 && largest <= 1 << 20,
+        "{chunks} chunks, largest {largest}"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
@@ -437,5 +529,46 @@ async fn a_bad_ca_file_is_a_setup_error() {
         &registry,
     )
     .unwrap_err();
-    assert!(matches!(error, exsvc_egress::EgressSetupError::CaPem(_)), "{error}");
+    assert!(
+        matches!(error, exsvc_egress::EgressSetupError::CaPem(_)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_ends_is_a_connect_timeout_and_retried() {
+    // Accepts TCP, never speaks TLS: the connect timeout covers the handshake.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let ca = TestCa::new();
+    let (egress, _) = egress(EgressSettings {
+        connect_timeout: Duration::from_millis(200),
+        retries: 1,
+        ..settings(&ca)
+    });
+    let started = Instant::now();
+    let error = send(
+        &egress,
+        request("GET", &format!("https://127.0.0.1:{port}/")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error, EgressError::ConnectTimeout);
+    assert_eq!(error.proxy_status_type(), "connection_timeout");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "retried once"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    server.abort();
 }

@@ -32,17 +32,17 @@ pub fn settings(ca: &TestCa) -> EgressSettings {
 
 pub fn egress(settings: EgressSettings) -> (Arc<Egress>, prometheus::Registry) {
     let registry = prometheus::Registry::new();
-    (Arc::new(Egress::new(settings, &registry).unwrap()), registry)
+    (
+        Arc::new(Egress::new(settings, &registry).unwrap()),
+        registry,
+    )
 }
 
 pub fn circuit() -> CircuitKey {
     CircuitKey {
         tenant: TenantId::parse("tenant-1").unwrap(),
-        service: ServiceId::parse(&format!(
-            "00000000-0000-0000-0000-{:012x}",
-            rand_suffix()
-        ))
-        .unwrap(),
+        service: ServiceId::parse(&format!("00000000-0000-0000-0000-{:012x}", rand_suffix()))
+            .unwrap(),
     }
 }
 
@@ -71,7 +71,10 @@ pub fn with_body(mut request: OutboundRequest, body: &'static str) -> OutboundRe
     request
 }
 
-pub async fn send(egress: &Egress, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
+pub async fn send(
+    egress: &Egress,
+    request: OutboundRequest,
+) -> Result<OutboundResponse, EgressError> {
     egress.send(request).await
 }
 
