@@ -178,8 +178,8 @@ async fn token_endpoint_errors_are_502_with_the_oauth_error_and_slowness_is_504(
     let refusal = api.service_token(&id).await;
     assert!(!refusal.text.contains(CANARY));
     let body = refusal.expect_error(502, "UPSTREAM_ERROR");
-    assert_eq!(body["error"]["details"]["upstream_status"], 401);
-    assert_eq!(body["error"]["details"]["oauth_error"], "invalid_client");
+    assert_eq!(body["details"]["upstream_status"], 401, "{body}");
+    assert_eq!(body["details"]["oauth_error"], "invalid_client");
 
     endpoint.configure(|c| {
         c.client_secret = CANARY.into();
