@@ -37,7 +37,9 @@ async fn oauth_service(api: &ApiClient<'_>, base_url: &str, credential: &Value) 
     let id = api
         .new_service(&json!({"name": format!("oauth-{}", uuid::Uuid::now_v7()), "type": "payment", "base_url": base_url}))
         .await;
-    api.put_credentials(&id, credential).await.expect_status(201);
+    api.put_credentials(&id, credential)
+        .await
+        .expect_status(201);
     id
 }
 
@@ -62,11 +64,21 @@ async fn both_client_authentication_methods_get_a_token() {
         assert!(!answer.text.contains(CANARY));
         let request = &endpoint.requests()[0];
         assert_eq!(request.form_value("grant_type"), Some("client_credentials"));
-        assert_eq!(request.form_value("scope"), Some("charges:read charges:write"));
-        assert_eq!(request.form_value("audience"), Some("https://api.example.com"));
+        assert_eq!(
+            request.form_value("scope"),
+            Some("charges:read charges:write")
+        );
+        assert_eq!(
+            request.form_value("audience"),
+            Some("https://api.example.com")
+        );
         match auth {
             TokenAuth::Basic => {
-                assert!(request.authorization.as_deref().unwrap().starts_with("Basic "));
+                assert!(request
+                    .authorization
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("Basic "));
                 assert_eq!(request.form_value("client_secret"), None);
             }
             TokenAuth::Post => {
@@ -90,7 +102,12 @@ async fn concurrent_calls_share_one_token_request_and_later_ones_are_cached() {
     .await;
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
-    let id = oauth_service(&api, "https://api.example.com", &oauth(&endpoint, "client_secret_basic")).await;
+    let id = oauth_service(
+        &api,
+        "https://api.example.com",
+        &oauth(&endpoint, "client_secret_basic"),
+    )
+    .await;
     let calls = (0..50).map(|_| {
         let call = api.service_token(&id);
         async move { call.await }
@@ -100,7 +117,11 @@ async fn concurrent_calls_share_one_token_request_and_later_ones_are_cached() {
         assert_eq!(answer.code(), 200, "{}", answer.text);
         assert_eq!(answer.json()["access_token"], "tok-1");
     }
-    assert_eq!(endpoint.request_count(), 1, "50 concurrent calls, one token request");
+    assert_eq!(
+        endpoint.request_count(),
+        1,
+        "50 concurrent calls, one token request"
+    );
     let again = api.service_token(&id).await.expect_status(200);
     assert_eq!(again.json()["cached"], true);
     assert_eq!(endpoint.request_count(), 1);
@@ -119,7 +140,12 @@ async fn a_token_is_kept_until_30_seconds_before_it_expires() {
     .await;
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
-    let id = oauth_service(&api, "https://api.example.com", &oauth(&endpoint, "client_secret_basic")).await;
+    let id = oauth_service(
+        &api,
+        "https://api.example.com",
+        &oauth(&endpoint, "client_secret_basic"),
+    )
+    .await;
     api.service_token(&id).await.expect_status(200);
     assert_eq!(api.service_token(&id).await.json()["cached"], true);
     // Two seconds of life left beyond the margin: then it is fetched anew.
@@ -129,7 +155,12 @@ async fn a_token_is_kept_until_30_seconds_before_it_expires() {
     assert_eq!(renewed.json()["access_token"], "tok-2");
     // A token within the margin from the start is never cached.
     endpoint.set_expires_in(Some(20));
-    let id = oauth_service(&api, "https://api.example.com", &oauth(&endpoint, "client_secret_basic")).await;
+    let id = oauth_service(
+        &api,
+        "https://api.example.com",
+        &oauth(&endpoint, "client_secret_basic"),
+    )
+    .await;
     api.service_token(&id).await.expect_status(200);
     assert_eq!(api.service_token(&id).await.json()["cached"], false);
 }
@@ -144,7 +175,9 @@ async fn a_new_credential_version_drops_the_cached_token() {
     let id = oauth_service(&api, "https://api.example.com", &credential).await;
     api.service_token(&id).await.expect_status(200);
     assert_eq!(api.service_token(&id).await.json()["cached"], true);
-    api.put_credentials(&id, &credential).await.expect_status(200);
+    api.put_credentials(&id, &credential)
+        .await
+        .expect_status(200);
     let after = api.service_token(&id).await.expect_status(200);
     assert_eq!(after.json()["cached"], false);
     assert_eq!(endpoint.request_count(), 2);
@@ -174,7 +207,12 @@ async fn token_endpoint_errors_are_502_with_the_oauth_error_and_slowness_is_504(
     })
     .await;
     let api = app.api(admin("acme"));
-    let id = oauth_service(&api, "https://api.example.com", &oauth(&endpoint, "client_secret_basic")).await;
+    let id = oauth_service(
+        &api,
+        "https://api.example.com",
+        &oauth(&endpoint, "client_secret_basic"),
+    )
+    .await;
     let refusal = api.service_token(&id).await;
     assert!(!refusal.text.contains(CANARY));
     let body = refusal.expect_error(502, "UPSTREAM_ERROR");
@@ -199,9 +237,17 @@ async fn the_proxy_sends_a_brokered_token_and_refreshes_it_once_after_a_401() {
     let upstream = UpstreamServer::https(&egress.ca).await;
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
-    let id = oauth_service(&api, &upstream.base_url(), &oauth(&endpoint, "client_secret_post")).await;
+    let id = oauth_service(
+        &api,
+        &upstream.base_url(),
+        &oauth(&endpoint, "client_secret_post"),
+    )
+    .await;
     api.proxy(Method::GET, &id, "me").await.expect_status(200);
-    assert_eq!(upstream.requests()[0].header("authorization"), Some("Bearer tok-1"));
+    assert_eq!(
+        upstream.requests()[0].header("authorization"),
+        Some("Bearer tok-1")
+    );
     // The upstream no longer takes tok-1: one new token, one retry.
     upstream.push_all([Reply::status(401), Reply::text(200, "again")]);
     let answer = api.proxy(Method::GET, &id, "me").await.expect_status(200);
@@ -223,7 +269,12 @@ async fn each_broker_call_is_audited_and_use_is_enough() {
     let endpoint = TokenEndpoint::start(&egress.ca, endpoint_config(TokenAuth::Basic)).await;
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
-    let id = oauth_service(&api, "https://api.example.com", &oauth(&endpoint, "client_secret_basic")).await;
+    let id = oauth_service(
+        &api,
+        "https://api.example.com",
+        &oauth(&endpoint, "client_secret_basic"),
+    )
+    .await;
     let worker = app.api(with_permissions("acme", &["external-service:use"]));
     worker.service_token(&id).await.expect_status(200);
     worker.service_token(&id).await.expect_status(200);
@@ -232,9 +283,12 @@ async fn each_broker_call_is_audited_and_use_is_enough() {
     let plain = api
         .new_service(&json!({"name": "plain", "type": "x", "base_url": "https://api.example.com"}))
         .await;
-    api.put_credentials(&plain, &json!({"auth_type": "bearer", "credentials": {"token": "t"}}))
-        .await
-        .expect_status(201);
+    api.put_credentials(
+        &plain,
+        &json!({"auth_type": "bearer", "credentials": {"token": "t"}}),
+    )
+    .await
+    .expect_status(201);
     worker
         .service_token(&plain)
         .await

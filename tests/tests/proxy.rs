@@ -155,7 +155,10 @@ async fn the_callers_credentials_and_hop_by_hop_headers_never_arrive() {
     assert_eq!(seen.header("x-request-id"), Some("req-proxy-1"));
     assert_eq!(seen.header("x-caller"), Some("kept"));
     assert_eq!(seen.header("content-type"), Some("application/json"));
-    assert_eq!(seen.header("host"), Some(format!("127.0.0.1:{}", upstream.port()).as_str()));
+    assert_eq!(
+        seen.header("host"),
+        Some(format!("127.0.0.1:{}", upstream.port()).as_str())
+    );
     assert_eq!(seen.body_text(), r#"{"amount":100}"#);
 }
 
@@ -233,7 +236,9 @@ async fn a_redirect_is_passed_back_not_followed() {
 async fn an_upstream_error_passes_through_unchanged() {
     let egress = LocalEgress::new();
     let upstream = UpstreamServer::https(&egress.ca).await;
-    upstream.set_default(Reply::text(404, "<html>no such charge</html>").header("content-type", "text/html"));
+    upstream.set_default(
+        Reply::text(404, "<html>no such charge</html>").header("content-type", "text/html"),
+    );
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
     let id = service_at(&api, &upstream.base_url(), bearer("t")).await;
@@ -299,9 +304,7 @@ async fn a_custom_credential_cannot_be_proxied() {
         json!({"auth_type": "custom", "credentials": {"anything": CANARY}}),
     )
     .await;
-    let refusal = api
-        .proxy(Method::GET, &id, "x")
-        .await;
+    let refusal = api.proxy(Method::GET, &id, "x").await;
     assert_eq!(refusal.header("proxy-status"), Some("exsvc"));
     refusal.expect_error(422, "UNSUPPORTED_AUTH_TYPE");
     assert_eq!(upstream.connections(), 0);
@@ -342,7 +345,11 @@ async fn private_destinations_are_refused_without_a_connection() {
         let body = refusal.expect_error(403, "EGRESS_DENIED");
         assert!(!body.to_string().contains(CANARY));
     }
-    assert_eq!(upstream.connections(), 0, "a refused destination was contacted");
+    assert_eq!(
+        upstream.connections(),
+        0,
+        "a refused destination was contacted"
+    );
 }
 
 #[tokio::test]
@@ -358,7 +365,11 @@ async fn an_untrusted_certificate_is_a_tls_error() {
         Some("exsvc; error=tls_certificate_error")
     );
     refusal.expect_error(502, "UPSTREAM_ERROR");
-    assert_eq!(untrusted.request_count(), 0, "no request went over an untrusted connection");
+    assert_eq!(
+        untrusted.request_count(),
+        0,
+        "no request went over an untrusted connection"
+    );
 }
 
 #[tokio::test]
@@ -387,7 +398,11 @@ async fn idempotent_requests_are_retried_after_503_and_posts_are_sent_once() {
     let app = TestApp::spawn_with(egress.options()).await;
     let api = app.api(admin("acme"));
     let id = service_at(&api, &upstream.base_url(), bearer("t")).await;
-    upstream.push_all([Reply::status(503), Reply::status(503), Reply::text(200, "ok")]);
+    upstream.push_all([
+        Reply::status(503),
+        Reply::status(503),
+        Reply::text(200, "ok"),
+    ]);
     let answer = api
         .proxy(Method::GET, &id, "flaky")
         .await
@@ -395,7 +410,11 @@ async fn idempotent_requests_are_retried_after_503_and_posts_are_sent_once() {
     assert_eq!(answer.text, "ok");
     assert_eq!(upstream.request_count(), 3);
 
-    upstream.push_all([Reply::status(503), Reply::status(503), Reply::text(200, "ok")]);
+    upstream.push_all([
+        Reply::status(503),
+        Reply::status(503),
+        Reply::text(200, "ok"),
+    ]);
     api.proxy(Method::POST, &id, "flaky")
         .body("application/json", "{}")
         .await
@@ -453,7 +472,11 @@ async fn five_failures_open_the_circuit_and_a_trial_closes_it() {
         Some("exsvc; error=destination_unavailable")
     );
     open.expect_error(503, "UPSTREAM_UNAVAILABLE");
-    assert_eq!(upstream.request_count(), 5, "an open circuit contacts nobody");
+    assert_eq!(
+        upstream.request_count(),
+        5,
+        "an open circuit contacts nobody"
+    );
     // Another service of the tenant has its own circuit.
     let other = service_at(&api, &upstream.base_url(), bearer("t")).await;
     upstream.set_default(Reply::text(200, "fine"));
@@ -483,10 +506,7 @@ async fn each_use_is_audited_with_its_outcome_and_use_does_not_reveal() {
         .await
         .expect_status(202);
     // `use` proxies but does not reveal.
-    worker
-        .reveal(&id)
-        .await
-        .expect_error(403, "FORBIDDEN");
+    worker.reveal(&id).await.expect_error(403, "FORBIDDEN");
     let events = use_events(&api, &id, 2).await;
     let mut seen: Vec<(String, String, i64)> = events
         .iter()
@@ -532,8 +552,15 @@ async fn each_use_is_audited_with_its_outcome_and_use_does_not_reveal() {
     // The secret is in no answer and no metric.
     let metrics = app.anonymous().get("/metrics").await.expect_status(200);
     assert!(!metrics.text.contains(CANARY));
-    assert!(metrics.text.contains("exsvc_egress_requests_total"), "{}", metrics.text);
+    assert!(
+        metrics.text.contains("exsvc_egress_requests_total"),
+        "{}",
+        metrics.text
+    );
     let trail = api.audit("").await.expect_status(200);
     assert!(!trail.text.contains(CANARY));
-    assert!(!trail.text.contains("secret=query"), "the query is not audited");
+    assert!(
+        !trail.text.contains("secret=query"),
+        "the query is not audited"
+    );
 }

@@ -64,10 +64,8 @@ pub fn use_cases(
         store::open(database, pool_size, settings.store_timeout).map_err(anyhow::Error::msg)?;
     let cipher: Arc<dyn CredentialCipher> = Arc::new(EnvelopeCipher::new(keyring));
     let egress = Arc::new(Egress::new(egress, registry).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let (outcomes, _) = OutcomeWriter::start(
-        store.ports.audit.clone(),
-        OutcomeWriterSettings::default(),
-    );
+    let (outcomes, _) =
+        OutcomeWriter::start(store.ports.audit.clone(), OutcomeWriterSettings::default());
     let outbound = Outbound {
         broker: Arc::new(OAuthBroker::new(egress.clone())),
         upstream: egress,
@@ -141,16 +139,19 @@ pub async fn app_state(
     })
     .await
     .map_err(anyhow::Error::msg)?;
-    Ok((web::Data::new(AppState {
-        use_cases,
-        verifier: Arc::new(verifier),
-        base_path: config.http.base_path.clone(),
-        metrics: Metrics::new(store.pool_usage, registry)?,
-        rate_limits: rate_limits(&config.rate_limit, substitutes.tenant_limiter).await?,
-        debug_endpoints: config.deployment.debug_endpoints,
-        body_timeout: config.http.body_timeout,
-        proxy_max_body_bytes: config.egress.proxy_max_body_bytes,
-    }), outcomes))
+    Ok((
+        web::Data::new(AppState {
+            use_cases,
+            verifier: Arc::new(verifier),
+            base_path: config.http.base_path.clone(),
+            metrics: Metrics::new(store.pool_usage, registry)?,
+            rate_limits: rate_limits(&config.rate_limit, substitutes.tenant_limiter).await?,
+            debug_endpoints: config.deployment.debug_endpoints,
+            body_timeout: config.http.body_timeout,
+            proxy_max_body_bytes: config.egress.proxy_max_body_bytes,
+        }),
+        outcomes,
+    ))
 }
 
 /// Keeps the replica's copy of role bindings in step with the store: every

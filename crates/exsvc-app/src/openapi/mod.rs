@@ -333,7 +333,8 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 for (status, response) in operation["responses"].as_object().unwrap() {
-                    if status.as_str() < "400" {
+                    // `default` is the proxy's: whatever the upstream answers.
+                    if status.parse::<u16>().map_or(true, |s| s < 400) {
                         continue;
                     }
                     let description = response["description"].as_str().unwrap();
@@ -365,8 +366,11 @@ mod tests {
                 let Some(body) = operation.get("requestBody") else {
                     continue;
                 };
-                for media in body["content"].as_object().unwrap().values() {
-                    assert!(media["example"].is_object(), "{}", operation["operationId"]);
+                // The proxy's bodies are any media type, sent on as they are.
+                for (media_type, media) in body["content"].as_object().unwrap() {
+                    if media_type.contains("json") {
+                        assert!(media["example"].is_object(), "{}", operation["operationId"]);
+                    }
                 }
             }
         }

@@ -158,6 +158,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The server's process id (its memory is read from /proc).
+    #[allow(dead_code)] // Not every test binary reads it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
