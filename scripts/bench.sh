@@ -44,6 +44,7 @@ server_pid=""
 cleanup() {
   local status=$?
   stop_exsvc
+  if [ -n "${upstream_pid:-}" ]; then kill "$upstream_pid" 2>/dev/null || true; fi
   for name in "$db" "$pgdb"; do
     psql -w -q "$maintenance_url" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 \
       || echo "bench: could not drop database $name" >&2
@@ -60,8 +61,8 @@ trap 'exit 130' INT TERM
 
 psql -w -q "$maintenance_url" -c 'SELECT 1' >/dev/null || die "PostgreSQL is not reachable at $maintenance_url"
 
-echo "==> building the release binary"
-cargo build --release --quiet --bin exsvc
+echo "==> building the release binaries (exsvc, bench-upstream)"
+cargo build --release --quiet --bin exsvc --bin bench-upstream
 bin=target/release/exsvc
 
 # Figures from a machine that builds or tests something else are not valid.
@@ -105,6 +106,14 @@ FROM (
 VACUUM ANALYZE services;
 SQL
 
+# Issue 13: a local HTTPS upstream (and token endpoint at /token) that exsvc
+# is told to trust and to reach on loopback, as the tests do.
+upstream_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+target/release/bench-upstream --port "$upstream_port" --ca-out "$workdir/upstream-ca.pem" 2>"$workdir/upstream.log" &
+upstream_pid=$!
+for _ in $(seq 1 50); do [ -s "$workdir/upstream-ca.pem" ] && break; sleep 0.1; done
+upstream="https://127.0.0.1:$upstream_port"
+export EXSVC_EGRESS_ALLOW_CIDRS=127.0.0.0/8 EXSVC_EGRESS_CA_FILE="$workdir/upstream-ca.pem"
 start_exsvc "$bin" "$workdir"
 
 echo "==> tokens, credentials (through the API) and a deep cursor"
@@ -119,6 +128,12 @@ psql -w -q -At -F ' ' "$db_url" \
   -c "SELECT id, substr(tenant_id, 2)::int FROM services WHERE tenant_id <> 'big' ORDER BY random()" \
   >"$workdir/ids"
 python3 scripts/bench/setup.py credentials "$base" "$workdir/ids" "$workdir/tokens" "$workdir/creds" 1000
+python3 scripts/bench/setup.py usage "$base" "$workdir/tokens" "$upstream" "$workdir/proxy_ids" "$workdir/oauth_ids"
+# Each OAuth service's first call fetches its token; the load then measures cached ones.
+while read -r id tenant; do
+  curl -fsS -o /dev/null -X POST "$base/api/v1/services/$id/token" \
+    -H "Authorization: Bearer $(sed -n "$((tenant + 1))p" "$workdir/tokens")"
+done <"$workdir/oauth_ids"
 deep_cursor="$(python3 scripts/bench/setup.py cursor "$base" "$big_token" 99000)"
 # Callers whose read comes from a role binding, not from their token.
 python3 scripts/bench/setup.py bindings "$base" "$workdir/tokens"
@@ -177,6 +192,10 @@ measure list_100k_first run_wrk -H "Authorization: Bearer $big_token" "$base/api
 measure pgbench_N run_pgbench -N
 measure get_credentials run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/creds" "$workdir/tokens" /credentials
 measure create run_wrk -s scripts/bench/create.lua "$base" -- "$writer_token" "$$"
+measure upstream_direct run_wrk "$upstream/"
+measure proxy_get run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/proxy_ids" "$workdir/tokens" /proxy/
+measure get_credentials_2 run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/creds" "$workdir/tokens" /credentials
+measure token_cached run_wrk -s scripts/bench/random_get.lua "$base" -- "$workdir/oauth_ids" "$workdir/tokens" /token POST
 peak_kib="$(pid_status VmHWM)"
 if others_busy; then
   echo "bench: WARNING: rustc or schemathesis ran during the load: the figures are not valid" >&2
@@ -206,13 +225,21 @@ row list_100k_deep "same, 100,000 rows, 99,000 before the page" pgbench_S "pgben
 row list_100k_first "same, 100,000 rows, first page" pgbench_S "pgbench -S"
 row get_credentials "GET /services/{id}/credentials (random)" pgbench_N "pgbench -N"
 row create "POST /services (unique names)" pgbench_N "pgbench -N"
+row upstream_direct "GET upstream directly (HTTPS, no exsvc)" upstream_direct "itself"
+row proxy_get "GET /services/{id}/proxy/ (bearer, random)" get_credentials_2 "GET …/credentials"
+row get_credentials_2 "GET /services/{id}/credentials, again" get_credentials "first run"
+row token_cached "POST /services/{id}/token (cached, random)" get_credentials_2 "GET …/credentials"
 echo
 bound_mean="$(awk -v a="$(field get_by_id_bound 1)" -v b="$(field get_by_id_bound_2 1)" 'BEGIN {print (a + b) / 2}')"
 wide_mean="$(awk -v a="$(field get_by_id 1)" -v b="$(field get_by_id_2 1)" 'BEGIN {print (a + b) / 2}')"
 echo "GET by id, bound caller / tenant-wide caller (mean of both orders): $(ratio "$bound_mean" "$wide_mean")×"
 echo "list page at 100,000 rows (99,000 before it) / at 1,000 rows, by requests/s: $(ratio "$(field list_1k 1)" "$(field list_100k_deep 1)")× the time"
+# wrk prints latencies as 812.00us, 1.23ms or 1.01s: in milliseconds.
+ms() { awk -v t="$1" 'BEGIN {u = t; sub(/[0-9.]+/, "", u); v = t + 0; if (u == "us") v /= 1000; else if (u == "s") v *= 1000; printf "%.3f", v}'; }
+added="$(awk -v p="$(ms "$(field proxy_get 2)")" -v d="$(ms "$(field upstream_direct 2)")" 'BEGIN {printf "%.3f", p - d}')"
+echo "proxy p50 minus direct p50: $added ms; GET …/credentials p50 + 1 ms: $(awk -v c="$(ms "$(field get_credentials_2 2)")" 'BEGIN {printf "%.3f", c + 1}') ms"
 echo "peak RSS of the server (VmHWM): $((peak_kib / 1024)) MiB ($peak_kib kB); VmRSS after each load (kB):"
-for name in get_by_id get_by_id_bound list_1k list_100k_deep list_100k_first get_credentials create; do
+for name in get_by_id get_by_id_bound list_1k list_100k_deep list_100k_first get_credentials create proxy_get token_cached; do
   printf '  %s=%s' "$name" "${result[$name.rss]}"
 done
 echo

@@ -1,8 +1,9 @@
 -- wrk: GET /api/v1/services/<id><suffix> for a random service of a random
 -- tenant, each with its tenant's token.
--- Arguments: <ids file: "id tenant-index" lines> <tokens file: one per line, index 0 first> [suffix]
+-- Arguments: <ids file: "id tenant-index" lines> <tokens file: one per line, index 0 first> [suffix] [method]
 local ids, tokens = {}, {}
 local suffix = ""
+local method = "GET"
 local next_thread = 1
 
 function setup(thread)
@@ -21,12 +22,13 @@ function init(args)
     end
   end
   suffix = args[3] or ""
+  method = args[4] or "GET"
   math.randomseed(os.time() * 100 + (thread_number or 0))
 end
 
 function request()
   local pick = ids[math.random(#ids)]
-  return wrk.format("GET", "/api/v1/services/" .. pick[1] .. suffix, {
+  return wrk.format(method, "/api/v1/services/" .. pick[1] .. suffix, {
     ["Authorization"] = "Bearer " .. pick[2],
   })
 end

@@ -5,6 +5,10 @@ credentials BASE IDS TOKENS OUT N  -- PUT a bearer credential on N services
 bindings BASE TOKENS               -- in every tenant of TOKENS, a role reading
     services of type payment, bound to client id bench-worker and to 9
     other subjects (so each replica's copy of a tenant is not trivial).
+usage BASE TOKENS UPSTREAM OUT_PROXY OUT_OAUTH -- in every tenant of TOKENS,
+    a service at UPSTREAM with a bearer credential (for the proxy) and one
+    with an oauth2_client_credentials credential whose token_url is
+    UPSTREAM/token (for the broker); their "id tenant" lines go to the files.
 cursor BASE TOKEN ROWS             -- walk a tenant's listing 100 at a time until
     ROWS rows are behind, print the next_cursor there.
 """
@@ -64,6 +68,27 @@ def bindings(base, tokens_file):
                 sys.exit(f"POST role binding answered {status}")
 
 
+def usage(base, tokens_file, upstream, out_proxy, out_oauth):
+    tokens = [line.strip() for line in open(tokens_file)]
+    kinds = {
+        out_proxy: {"auth_type": "bearer", "credentials": {"token": "bench-secret"}},
+        out_oauth: {"auth_type": "oauth2_client_credentials", "credentials": {
+            "client_id": "bench", "client_secret": "bench-secret",
+            "token_url": f"{upstream}/token"}},
+    }
+    for out_file, credential in kinds.items():
+        written = []
+        for tenant, token in enumerate(tokens):
+            body = {"name": f"upstream {credential['auth_type']}", "type": "bench",
+                    "base_url": upstream, **credential}
+            status, service = call("POST", f"{base}/api/v1/services", token, body)
+            if status != 201:
+                sys.exit(f"POST service answered {status}")
+            written.append(f"{service['id']} {tenant}\n")
+        with open(out_file, "w") as out:
+            out.writelines(written)
+
+
 def cursor(base, token, rows):
     behind, next_cursor = 0, None
     while behind < rows:
@@ -83,6 +108,8 @@ if __name__ == "__main__":
         credentials(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
     elif sys.argv[1] == "bindings":
         bindings(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "usage":
+        usage(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
     elif sys.argv[1] == "cursor":
         cursor(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:

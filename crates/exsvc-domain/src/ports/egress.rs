@@ -105,23 +105,23 @@ impl fmt::Debug for OutboundResponse {
 pub enum EgressError {
     /// The destination (scheme or address) is refused by the egress rules;
     /// nothing was sent and no connection made.
-    #[error("the destination {host} is not allowed by the egress rules: {reason}")]
+    #[error("The destination {host} is not allowed by the egress rules: {reason}")]
     Denied { host: String, reason: String },
-    #[error("the upstream host name could not be resolved")]
+    #[error("The upstream host name could not be resolved")]
     Dns,
-    #[error("the upstream refused the connection")]
+    #[error("The upstream refused the connection")]
     ConnectionRefused,
-    #[error("the connection to the upstream was not made in time")]
+    #[error("The connection to the upstream was not made in time")]
     ConnectTimeout,
-    #[error("the upstream did not answer in time")]
+    #[error("The upstream did not answer in time")]
     ResponseTimeout,
-    #[error("the upstream's TLS certificate is not trusted")]
+    #[error("The upstream's TLS certificate is not trusted")]
     Tls,
     /// Any other failure to reach the upstream or read its answer.
-    #[error("the upstream could not be reached")]
+    #[error("The upstream could not be reached")]
     Unreachable,
     /// The service's circuit is open: the upstream was not contacted.
-    #[error("the upstream is failing; it is not contacted for {}s", retry_after.as_secs())]
+    #[error("The upstream is failing; it is not contacted for {}s", retry_after.as_secs())]
     CircuitOpen { retry_after: Duration },
 }
 
@@ -232,7 +232,7 @@ pub enum BrokerError {
     /// The token endpoint answered, but not with a token: an RFC 6749 §5.2
     /// error (`oauth_error` is its `error` code, if it sent one), another
     /// status, or a 2xx body without `access_token`.
-    #[error("the token endpoint answered {status} without a token")]
+    #[error("The token endpoint answered {status} without a token")]
     Refused {
         status: u16,
         oauth_error: Option<String>,

@@ -1,5 +1,6 @@
-//! The benchmark upstream: `GET` anything → 200 with a small fixed JSON body,
-//! HTTP/1.1 keep-alive, on every core.
+//! The benchmark upstream: any request → 200 with a small fixed JSON body,
+//! HTTP/1.1 keep-alive, on every core; `/token` answers as an OAuth 2.0 token
+//! endpoint would (a token valid for an hour), for the broker's figure.
 //!
 //! ```text
 //! bench-upstream --port 8443 --ca-out /tmp/bench-ca.pem   # HTTPS, leaf from a fresh TestCa
@@ -17,6 +18,7 @@ use exsvc_testkit_net::{serve, Handler, TestBody, TestCa};
 use http_body_util::{BodyExt, Full};
 
 const BODY: &str = r#"{"id":"bench","status":"ok","items":[1,2,3]}"#;
+const TOKEN: &str = r#"{"access_token":"bench-token","token_type":"Bearer","expires_in":3600}"#;
 const USAGE: &str = "usage: bench-upstream --port PORT (--ca-out PATH | --plain)";
 
 fn main() {
@@ -46,9 +48,14 @@ fn main() {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
-        let handler: Handler = Arc::new(|_request| {
-            Box::pin(async {
-                let body: TestBody = Full::new(Bytes::from_static(BODY.as_bytes()))
+        let handler: Handler = Arc::new(|request| {
+            let answer = if request.uri().path() == "/token" {
+                TOKEN
+            } else {
+                BODY
+            };
+            Box::pin(async move {
+                let body: TestBody = Full::new(Bytes::from_static(answer.as_bytes()))
                     .map_err(|never| match never {})
                     .boxed_unsync();
                 let mut response = hyper::Response::new(body);
