@@ -180,7 +180,14 @@ async fn path_and_query_are_joined_to_a_base_url_with_a_path() {
     );
     // A dot segment would leave the base path: refused, nothing sent. (Sent
     // over a raw socket: an HTTP client's URL parser would remove it first.)
-    for path in ["a/../b", "a/%2e%2e/b", "%2E%2e", "./x"] {
+    for path in [
+        "a/../b",
+        "a/%2e%2e/b",
+        "%2E%2e",
+        "./x",
+        "a\\..\\..\\admin",
+        "a%5c..%5C..%5cadmin",
+    ] {
         let head = raw_get(&app, &format!("/api/v1/services/{id}/proxy/{path}")).await;
         assert!(head.starts_with("HTTP/1.1 400"), "{path}: {head}");
         assert!(head.contains("VALIDATION_ERROR"), "{path}: {head}");
@@ -563,4 +570,62 @@ async fn each_use_is_audited_with_its_outcome_and_use_does_not_reveal() {
         !trail.text.contains("secret=query"),
         "the query is not audited"
     );
+}
+
+#[tokio::test]
+async fn head_keeps_the_upstreams_length_and_every_answer_names_exsvc() {
+    let egress = LocalEgress::new();
+    let upstream = UpstreamServer::https(&egress.ca).await;
+    upstream.set_default(Reply::text(200, "twelve bytes"));
+    let app = TestApp::spawn_with(egress.options()).await;
+    let api = app.api(admin("acme"));
+    let id = service_at(&api, &upstream.base_url(), bearer("t")).await;
+    let head = app
+        .client
+        .head(app.url(&format!("/api/v1/services/{id}/proxy/doc")))
+        .bearer_auth(admin("acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "12");
+    assert_eq!(upstream.requests().pop().unwrap().method, "HEAD");
+    upstream.push(Reply::status(204));
+    let empty = api
+        .proxy(Method::DELETE, &id, "doc")
+        .await
+        .expect_status(204);
+    assert_eq!(empty.header("proxy-status"), Some("exsvc"));
+    // Answers given before the proxy's handler runs carry it too.
+    let unauthenticated = app.anonymous().proxy(Method::GET, &id, "doc").await;
+    assert_eq!(unauthenticated.header("proxy-status"), Some("exsvc"));
+    unauthenticated.expect_error(401, "UNAUTHORIZED");
+    let not_allowed = api.proxy(Method::TRACE, &id, "doc").await;
+    assert_eq!(not_allowed.header("proxy-status"), Some("exsvc"));
+    not_allowed.expect_error(405, "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413_and_does_not_count_against_the_upstream() {
+    let egress = LocalEgress::new();
+    let upstream = UpstreamServer::https(&egress.ca).await;
+    let app = TestApp::spawn_with(TestOptions {
+        proxy_max_body_bytes: 256 * 1024,
+        egress_breaker_failures: 1,
+        ..egress.options()
+    })
+    .await;
+    let api = app.api(admin("acme"));
+    let id = service_at(&api, &upstream.base_url(), bearer("t")).await;
+    // No Content-Length: chunked, 64 KiB at a time, 512 KiB in all.
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024]));
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    api.proxy(Method::PUT, &id, "blob")
+        .body("application/octet-stream", body)
+        .await
+        .expect_error(413, "PAYLOAD_TOO_LARGE");
+    // The caller's body failed, not the upstream: its circuit stays closed.
+    api.proxy(Method::GET, &id, "after")
+        .await
+        .expect_status(200);
 }

@@ -240,6 +240,7 @@ impl ApiError {
     fn egress(error: &EgressError) -> Self {
         let (status, code) = match error {
             EgressError::Denied { .. } => (StatusCode::FORBIDDEN, "EGRESS_DENIED"),
+            EgressError::RequestBody => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             EgressError::ConnectTimeout | EgressError::ResponseTimeout => {
                 (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT")
             }

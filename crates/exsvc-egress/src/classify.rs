@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::io;
 
-use exsvc_domain::ports::EgressError;
+use exsvc_domain::ports::{BodyError, EgressError};
 
 use crate::resolve::{DeniedAddress, ResolveFailed};
 
@@ -18,6 +18,12 @@ pub struct Failure {
 
 /// Classifies a failed `send` of a request to `host`.
 pub fn classify(error: &reqwest::Error, host: &str) -> Failure {
+    if find::<BodyError>(error).is_some() {
+        return Failure {
+            error: EgressError::RequestBody,
+            not_connected: false,
+        };
+    }
     if let Some(denied) = find::<DeniedAddress>(error) {
         return Failure {
             error: EgressError::Denied {
@@ -40,10 +46,19 @@ pub fn classify(error: &reqwest::Error, host: &str) -> Failure {
         };
     }
     let connect = error.is_connect();
+    // Not retried: docs/api.md §10.3 retries no attempt that timed out, so a
+    // hung destination is answered within the timeout, not a multiple of it.
     if connect && error.is_timeout() {
         return Failure {
             error: EgressError::ConnectTimeout,
-            not_connected: true,
+            not_connected: false,
+        };
+    }
+    // The client's read timeout: the headers or the body stopped arriving.
+    if error.is_timeout() {
+        return Failure {
+            error: EgressError::ResponseTimeout,
+            not_connected: false,
         };
     }
     if connect && has_io_kind(error, io::ErrorKind::ConnectionRefused) {

@@ -136,6 +136,9 @@ impl Egress {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
+            // An answer whose body stops arriving is cut off after as long
+            // as its headers may take, so it cannot hold a caller forever.
+            .read_timeout(settings.response_timeout)
             .dns_resolver(Arc::new(CheckingResolver {
                 policy: policy.clone(),
             }))
@@ -336,7 +339,12 @@ impl Upstream for Egress {
                     tokio::time::sleep(wait).await;
                 }
                 Err(failure) => {
-                    let denied = matches!(failure.error, EgressError::Denied { .. });
+                    // Neither a refused destination nor a caller's broken
+                    // body says anything about the upstream's health.
+                    let denied = matches!(
+                        failure.error,
+                        EgressError::Denied { .. } | EgressError::RequestBody
+                    );
                     permit.record(
                         if denied {
                             Outcome::Neutral

@@ -16,12 +16,14 @@
 //!   connects to without resolving) are checked before sending. The
 //!   deprecated IPv4-compatible form `::a.b.c.d` is judged by its IPv4
 //!   address, like the mapped and NAT64 forms.
-//! - Retried: a connection that could not be made (refused, connect timeout,
-//!   another connect failure) and 502/503/504; not retried: DNS failures,
-//!   denials, TLS failures, response timeouts, failures after connecting. The
+//! - Retried: a connection that could not be made (refused, another connect
+//!   failure) and 502/503/504; not retried: any timeout (connect or
+//!   response), DNS failures, denials, TLS failures, failures after
+//!   connecting, a failure of the caller's own body. The
 //!   full-jitter backoff ceiling (100 ms · 2ⁿ) is capped at 5 s. A
 //!   `Retry-After` of more than 5 s ends the retries with that answer.
-//! - The breaker counts every failed attempt except a denial: no connection
+//! - The breaker counts every failed attempt except a denial and a failure of
+//!   the caller's body: no connection
 //!   (DNS, refused, connect timeout, TLS), a response timeout, or a 5xx. While
 //!   a half-open trial runs, other requests get `CircuitOpen` with a
 //!   `retry_after` of 1 s. When the circuit opens between the attempts of

@@ -80,5 +80,6 @@ fn outcome(error: &EgressError) -> &'static str {
         EgressError::Tls => "tls_error",
         EgressError::Unreachable => "unreachable",
         EgressError::CircuitOpen { .. } => "circuit_open",
+        EgressError::RequestBody => "request_body_error",
     }
 }

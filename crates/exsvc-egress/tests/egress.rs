@@ -536,7 +536,7 @@ async fn a_bad_ca_file_is_a_setup_error() {
 }
 
 #[tokio::test]
-async fn a_handshake_that_never_ends_is_a_connect_timeout_and_retried() {
+async fn a_handshake_that_never_ends_is_a_connect_timeout_and_not_retried() {
     // Accepts TCP, never speaks TLS: the connect timeout covers the handshake.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -566,9 +566,9 @@ async fn a_handshake_that_never_ends_is_a_connect_timeout_and_retried() {
     assert_eq!(error.proxy_status_type(), "connection_timeout");
     assert_eq!(
         accepted.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "retried once"
+        1,
+        "a timed-out attempt is not retried"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(started.elapsed() < Duration::from_secs(1));
     server.abort();
 }

@@ -735,7 +735,18 @@ pub(crate) fn parameters(operation_id: &str) -> Vec<Value> {
             ),
         ],
         "putCredentials" => vec![id_parameter(), idempotency_key()],
-        "reviewServiceAccess" => vec![id_parameter()],
+        "reviewServiceAccess" | "getServiceToken" => vec![id_parameter()],
+        "proxyGet" | "proxyPost" | "proxyPut" | "proxyPatch" | "proxyDelete" | "proxyOptions" => {
+            vec![
+                id_parameter(),
+                parameter(
+                    "path",
+                    "path",
+                    "The rest of the path, slashes included, joined to the service's `base_url` as sent (percent-escapes kept); the query string goes on as received. A `.` or `..` segment is 400.",
+                    json!({"type": "string"}),
+                ),
+            ]
+        }
         "listRoles" => vec![limit(), cursor()],
         "getRole" => vec![role_name_parameter()],
         "replaceRole" => vec![role_name_parameter(), if_match("Replace")],

@@ -30,6 +30,9 @@ pub static PROXY_STATUS: HeaderName = HeaderName::from_static("proxy-status");
 /// the path, slashes included (`register` turns it into `{path:.*}`).
 pub const PROXY_PATH: &str = "/api/v1/services/{id}/proxy/{path}";
 
+/// How the proxy's route pattern ends once registered (`routes::actix_pattern`).
+pub const PROXY_TAIL: &str = "/proxy/{path:.*}";
+
 /// A body up to this size is read whole before it is sent, so that the
 /// request can be sent again (a retry, or with a fresh OAuth token).
 const REPLAYABLE_BODY_BYTES: usize = 64 * 1024;
@@ -174,7 +177,7 @@ async fn forward(
     let request = ProxyRequest {
         method: http::Method::from_bytes(req.method().as_str().as_bytes())
             .unwrap_or(http::Method::GET),
-        path: proxied_path(req),
+        path: proxied_path(state, req, id).map_err(refuse)?,
         query: Some(req.query_string().to_owned()).filter(|q| !q.is_empty()),
         headers,
         body,
@@ -196,13 +199,22 @@ fn named_service(req: &HttpRequest) -> Option<ServiceId> {
 }
 
 /// The `{path}` as the caller sent it, still percent-encoded: the route's
-/// match is decoded, and `%2F` must stay what it was.
-fn proxied_path(req: &HttpRequest) -> String {
-    let raw = req.uri().path();
-    match raw.find("/proxy/") {
-        Some(at) => raw[at + "/proxy/".len()..].to_owned(),
-        None => String::new(),
-    }
+/// match is decoded, and `%2F` must stay what it was. It is what follows the
+/// route's own prefix, under the base path, for the service id as matched; a
+/// request that spells that prefix otherwise (an escaped letter of `proxy`,
+/// say) names no path the service can be sent.
+fn proxied_path(state: &AppState, req: &HttpRequest, id: ServiceId) -> Result<String, ApiError> {
+    let prefix = format!("{}/api/v1/services/{id}/proxy/", state.base_path);
+    req.uri()
+        .path()
+        .strip_prefix(&prefix)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::from(exsvc_domain::validation::FieldErrors::single(
+                "path",
+                "must follow /proxy/ as written, without escaped characters before it",
+            ))
+        })
 }
 
 /// The caller's body: none, whole when small (replayable), else streamed
@@ -225,7 +237,12 @@ async fn read_body(
         while head.len() <= REPLAYABLE_BODY_BYTES {
             match payload.next().await {
                 Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-                Some(Err(_)) => return Err(ApiError::invalid_json("the body could not be read")),
+                Some(Err(_)) => {
+                    return Err(ApiError::http_layer(
+                        StatusCode::BAD_REQUEST,
+                        "The request body could not be read",
+                    ))
+                }
                 None => return Ok(true),
             }
         }
@@ -301,10 +318,15 @@ fn answer_of(method: &Method, answer: exsvc_domain::ports::OutboundResponse) -> 
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     if bodiless {
-        if let Some(length) = length {
-            response.no_chunking(length);
-        }
-        return response.finish();
+        // A HEAD answer keeps the length the upstream stated for its GET;
+        // actix writes the length of the (empty) body it is given otherwise.
+        return match (length, *method == Method::HEAD) {
+            (Some(length), true) => response.body(SizedStream::new(
+                length,
+                futures_util::stream::empty::<Result<Bytes, BodyError>>(),
+            )),
+            _ => response.finish(),
+        };
     }
     match length {
         Some(length) => response.body(SizedStream::new(length, answer.body)),

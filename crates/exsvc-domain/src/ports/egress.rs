@@ -105,8 +105,14 @@ impl fmt::Debug for OutboundResponse {
 pub enum EgressError {
     /// The destination (scheme or address) is refused by the egress rules;
     /// nothing was sent and no connection made.
-    #[error("The destination {host} is not allowed by the egress rules: {reason}")]
+    /// `reason` names the address and range: for the log, never the answer
+    /// (it would map a tenant's internal names to addresses).
+    #[error("The destination {host} is not allowed by the egress rules")]
     Denied { host: String, reason: String },
+    /// The caller's body failed while it was streamed upstream (the caller
+    /// went away, or sent more than allowed): not the upstream's fault.
+    #[error("The request body could not be read from the caller")]
+    RequestBody,
     #[error("The upstream host name could not be resolved")]
     Dns,
     #[error("The upstream refused the connection")]
@@ -130,6 +136,7 @@ impl EgressError {
     pub fn proxy_status_type(&self) -> &'static str {
         match self {
             EgressError::Denied { .. } => "destination_ip_prohibited",
+            EgressError::RequestBody => "http_request_error",
             EgressError::Dns => "dns_error",
             EgressError::ConnectionRefused => "connection_refused",
             EgressError::ConnectTimeout => "connection_timeout",

@@ -187,6 +187,75 @@ pub(crate) fn open_secret(
         .map_err(|reason| unreadable(reason.into()))
 }
 
+/// The ports through which a secret is reached: shared by the reveal and by
+/// the uses of a credential (`usage.rs`), which differ only in the audit
+/// action they record.
+pub(crate) struct SecretPorts<'a> {
+    pub services: &'a dyn ServiceRepository,
+    pub credentials: &'a dyn CredentialRepository,
+    pub cipher: &'a dyn CredentialCipher,
+    pub audit: &'a dyn AuditLog,
+    pub clock: &'a dyn Clock,
+    pub ids: &'a dyn IdGenerator,
+}
+
+impl SecretPorts<'_> {
+    /// The service `id` and its credential `version` (the current one for
+    /// `None`), opened, for a caller whose permit reaches the service. When a
+    /// grant covers the service but does not allow the permission, the
+    /// refusal is recorded as `action` `denied` before it is returned.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `CredentialsNotFound`, store and cipher errors.
+    pub async fn open(
+        &self,
+        permit: &Permit<'_>,
+        action: AuditAction,
+        id: ServiceId,
+        version: Option<i64>,
+    ) -> Result<(Service, CredentialRecord, CredentialSecret), UseCaseError> {
+        let principal = permit.principal();
+        let service = match find_reachable(self.services, permit, id).await {
+            Err(refusal @ UseCaseError::Forbidden(_)) => {
+                self.record_denied(principal, action, Some(id)).await;
+                return Err(refusal);
+            }
+            other => other?,
+        };
+        let record = self
+            .credentials
+            .find(principal.tenant(), id, version)
+            .await
+            .map_err(plain_store_error)?
+            .ok_or_else(|| UseCaseError::CredentialsNotFound(id.to_string()))?;
+        let secret = open_secret(self.cipher, &record)?;
+        Ok((service, record, secret))
+    }
+
+    /// Records a refused read or use as `denied`. The refusal stands whether
+    /// or not it could be recorded; a gap in the trail must at least be
+    /// visible in the log.
+    pub async fn record_denied(
+        &self,
+        principal: &Principal,
+        action: AuditAction,
+        service: Option<ServiceId>,
+    ) {
+        let denied = audit_event(
+            self.ids,
+            self.clock,
+            principal,
+            action,
+            service,
+            None,
+            AuditOutcome::Denied,
+        );
+        if let Err(error) = self.audit.record(&denied).await {
+            tracing::warn!(%error, service = ?service, action = action.as_str(), "a refusal could not be recorded");
+        }
+    }
+}
+
 impl CredentialVault {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -305,23 +374,20 @@ impl CredentialVault {
             Ok(permit) => return Ok(RevealPermit(permit)),
             Err(refusal) => refusal,
         };
-        self.record_denied(principal, service).await;
+        self.secrets()
+            .record_denied(principal, AuditAction::CredentialsRead, service)
+            .await;
         Err(refusal)
     }
 
-    /// Records a refused read as `denied`. The refusal stands whether or not
-    /// it could be recorded; a gap in the trail must at least be visible in
-    /// the log.
-    async fn record_denied(&self, principal: &Principal, service: Option<ServiceId>) {
-        let denied = self.event(
-            principal,
-            AuditAction::CredentialsRead,
-            service,
-            None,
-            AuditOutcome::Denied,
-        );
-        if let Err(error) = self.audit.record(&denied).await {
-            tracing::warn!(%error, service = ?service, "a refused credential read could not be recorded");
+    fn secrets(&self) -> SecretPorts<'_> {
+        SecretPorts {
+            services: self.services.as_ref(),
+            credentials: self.credentials.as_ref(),
+            cipher: self.cipher.as_ref(),
+            audit: self.audit.as_ref(),
+            clock: self.clock.as_ref(),
+            ids: self.ids.as_ref(),
         }
     }
 
@@ -339,20 +405,10 @@ impl CredentialVault {
         version: Option<i64>,
     ) -> Result<RevealedCredential, UseCaseError> {
         let principal = permit.0.holder_of(Permission::Credentials)?;
-        let service = match find_reachable(self.services.as_ref(), &permit.0, id).await {
-            Err(refusal @ UseCaseError::Forbidden(_)) => {
-                self.record_denied(principal, Some(id)).await;
-                return Err(refusal);
-            }
-            other => other?,
-        };
-        let record = self
-            .credentials
-            .find(principal.tenant(), id, version)
-            .await
-            .map_err(plain_store_error)?
-            .ok_or_else(|| UseCaseError::CredentialsNotFound(id.to_string()))?;
-        let secret = open_secret(self.cipher.as_ref(), &record)?;
+        let (service, record, secret) = self
+            .secrets()
+            .open(&permit.0, AuditAction::CredentialsRead, id, version)
+            .await?;
         let read = self.event(
             principal,
             AuditAction::CredentialsRead,

@@ -19,7 +19,7 @@ pub use credentials::{
 };
 pub use idempotency::{Admission, Claim, IdempotencyGuard, KEY_LIFETIME, MIN_CLAIM_LEASE};
 pub use services::{CatalogSettings, NewService, Precondition, ServiceCatalog};
-pub use usage::{forwardable, returnable, CredentialUse, CredentialUsePorts, ProxyRequest};
+pub use usage::{CredentialUse, CredentialUsePorts, ProxyRequest};
 pub use wiring::{Outbound, UseCaseSettings, UseCases};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};

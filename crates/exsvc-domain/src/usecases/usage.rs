@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::audit::{AuditAction, AuditOutcome};
 use crate::credential::{AuthType, CredentialSecret};
 use crate::ports::{
     AuditLog, BrokerError, CircuitKey, Clock, CredentialCipher, CredentialRepository, IdGenerator,
@@ -20,13 +20,12 @@ use crate::ports::{
 };
 use crate::principal::{Permission, Permit, Principal};
 use crate::service::{Service, ServiceId};
-use crate::usecases::credentials::open_secret;
-use crate::usecases::{audit_event, find_reachable, plain_store_error};
+use crate::usecases::audit_event;
+use crate::usecases::credentials::SecretPorts;
 use crate::validation::FieldErrors;
 use crate::UseCaseError;
 
 /// A request to send to a service's `base_url` with its credential.
-#[derive(Debug)]
 pub struct ProxyRequest {
     pub method: http::Method,
     /// The `{path}` after `/proxy/`, as received: still percent-encoded.
@@ -36,6 +35,19 @@ pub struct ProxyRequest {
     /// The caller's headers; `forwardable` decides which of them go on.
     pub headers: HeaderMap,
     pub body: OutboundBody,
+}
+
+impl std::fmt::Debug for ProxyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The headers hold the caller's own token and cookies; the query may
+        // hold anything.
+        f.debug_struct("ProxyRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &format_args!("[{} headers]", self.headers.len()))
+            .field("body", &self.body)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The uses of credentials, each a `credentials.use` audit event.
@@ -65,13 +77,36 @@ pub struct CredentialUsePorts {
     pub ids: Arc<dyn IdGenerator>,
 }
 
-/// What the audit event of one use says so far.
+/// One use in progress, its event committed. When it is dropped (the answer
+/// is in, or the request ended early, or the caller went away) its outcome
+/// goes to the sink: every committed use gets one.
 struct Use {
-    event: AuditEvent,
+    event_id: uuid::Uuid,
+    tenant: crate::principal::TenantId,
     started: Instant,
     kind: &'static str,
     method: Option<String>,
     path: Option<String>,
+    /// The upstream's (or the token endpoint's) status, once it answered.
+    upstream_status: Option<u16>,
+    outcomes: Arc<dyn OutcomeSink>,
+}
+
+impl Drop for Use {
+    fn drop(&mut self) {
+        let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.outcomes.submit(UseOutcome {
+            tenant: self.tenant.clone(),
+            event_id: self.event_id,
+            details: use_details(
+                self.kind,
+                self.method.as_deref(),
+                self.path.as_deref(),
+                self.upstream_status,
+                Some(latency_ms),
+            ),
+        });
+    }
 }
 
 impl CredentialUse {
@@ -104,9 +139,9 @@ impl CredentialUse {
         match principal.permit(Permission::Use) {
             Ok(permit) => Ok(permit),
             Err(refusal) => {
-                if let Some(id) = service {
-                    self.record_denied(principal, id).await;
-                }
+                self.secrets()
+                    .record_denied(principal, AuditAction::CredentialsUse, service)
+                    .await;
                 Err(refusal)
             }
         }
@@ -126,22 +161,26 @@ impl CredentialUse {
         id: ServiceId,
     ) -> Result<IssuedToken, UseCaseError> {
         let (_, version, secret) = self.open(&permit, id).await?;
-        let client = oauth_client(&secret).ok_or(UseCaseError::UnsupportedAuthType {
-            auth_type: secret.auth_type(),
-            purpose: "a token (only oauth2_client_credentials)",
-        })?;
+        if secret.auth_type() != AuthType::OAuth2ClientCredentials {
+            return Err(UseCaseError::UnsupportedAuthType {
+                auth_type: secret.auth_type(),
+                purpose: "a token (only oauth2_client_credentials)",
+            });
+        }
+        let client = oauth_client(&secret).ok_or(UseCaseError::CredentialUnusable(
+            AuthType::OAuth2ClientCredentials,
+        ))?;
         let principal = permit.principal();
         let key = token_key(principal, id, version);
-        let in_use = self
+        let mut in_use = self
             .begin(principal, id, version, "token", None, None)
             .await?;
         let result = self.broker.token(&key, &client).await;
-        let status = match &result {
+        in_use.upstream_status = match &result {
             Ok(token) => token.upstream_status,
             Err(BrokerError::Refused { status, .. }) => Some(*status),
             Err(BrokerError::Egress(_)) => None,
         };
-        self.finish(in_use, status);
         result.map_err(broker_error)
     }
 
@@ -169,7 +208,7 @@ impl CredentialUse {
             }
             _ => None,
         };
-        let in_use = self
+        let mut in_use = self
             .begin(
                 principal,
                 id,
@@ -183,24 +222,19 @@ impl CredentialUse {
             tenant: principal.tenant().clone(),
             service: id,
         };
-        // From here the use is recorded: every failure below still gets its
-        // outcome written.
+        // From here the use is recorded; `in_use` writes its outcome when it
+        // is dropped, also on an early return.
         let token = match &oauth {
-            Some((key, client)) => match self.broker.token(key, client).await {
-                Ok(token) => Some(token.access_token),
-                Err(error) => {
-                    self.finish(in_use, None);
-                    return Err(broker_error(error));
-                }
-            },
+            Some((key, client)) => Some(
+                self.broker
+                    .token(key, client)
+                    .await
+                    .map_err(broker_error)?
+                    .access_token,
+            ),
             None => None,
         };
-        if let Err(error) =
-            injection.apply(&mut headers, &mut url, token.as_ref().map(|t| t.as_str()))
-        {
-            self.finish(in_use, None);
-            return Err(error);
-        }
+        injection.apply(&mut headers, &mut url, token.as_ref().map(|t| t.as_str()))?;
         // Held to send the request once more with a fresh token after a 401.
         let replay = match (&oauth, &request.body) {
             (Some(_), OutboundBody::Empty) => Some(OutboundBody::Empty),
@@ -215,42 +249,52 @@ impl CredentialUse {
             body: request.body,
         };
         let mut answer = self.upstream.send(outbound).await;
-        if let (Ok(first), Some((key, client)), Some(body), Some(stale)) =
-            (&answer, &oauth, replay, &token)
-        {
-            if first.status == http::StatusCode::UNAUTHORIZED {
-                answer = match self.broker.refresh(key, client, stale).await {
-                    Ok(fresh) => {
-                        let mut headers = headers;
-                        Injection::bearer(&mut headers, &fresh.access_token)?;
-                        self.upstream
-                            .send(OutboundRequest {
-                                circuit,
-                                method: request.method,
-                                url,
-                                headers,
-                                body,
-                            })
-                            .await
-                    }
-                    Err(error) => {
-                        self.finish(in_use, None);
-                        return Err(broker_error(error));
-                    }
-                };
+        let refused_token =
+            matches!(&answer, Ok(first) if first.status == http::StatusCode::UNAUTHORIZED);
+        if let (true, Some((key, client)), Some(stale)) = (refused_token, &oauth, &token) {
+            match replay {
+                Some(body) => {
+                    let fresh = self
+                        .broker
+                        .refresh(key, client, stale)
+                        .await
+                        .map_err(broker_error)?;
+                    let mut headers = headers;
+                    Injection::bearer(&mut headers, &fresh.access_token)?;
+                    answer = self
+                        .upstream
+                        .send(OutboundRequest {
+                            circuit,
+                            method: request.method,
+                            url,
+                            headers,
+                            body,
+                        })
+                        .await;
+                }
+                // A streamed body cannot be sent again; the 401 goes back, and
+                // the refused token is not offered to the next request.
+                None => self.broker.forget(principal.tenant(), id),
             }
+        }
+        // A switch of protocols nobody asked for (exsvc forwards no
+        // `Upgrade`) cannot be relayed as an HTTP answer.
+        if matches!(&answer, Ok(response) if response.status == http::StatusCode::SWITCHING_PROTOCOLS)
+        {
+            answer = Err(crate::ports::EgressError::Unreachable);
         }
         match answer {
             Ok(response) => {
-                self.finish(in_use, Some(response.status.as_u16()));
+                in_use.upstream_status = Some(response.status.as_u16());
+                let headers = returnable(&response.headers, injection.query_secret());
                 Ok(OutboundResponse {
                     status: response.status,
-                    headers: returnable(&response.headers),
+                    headers,
                     body: response.body,
                 })
             }
             Err(error) => {
-                self.finish(in_use, None);
+                tracing::info!(service = %id, error = ?error, "a proxied request got no answer");
                 Err(UseCaseError::Egress(error))
             }
         }
@@ -263,36 +307,22 @@ impl CredentialUse {
         permit: &Permit<'_>,
         id: ServiceId,
     ) -> Result<(Service, i64, CredentialSecret), UseCaseError> {
-        let principal = permit.holder_of(Permission::Use)?;
-        let service = match find_reachable(self.services.as_ref(), permit, id).await {
-            Err(refusal @ UseCaseError::Forbidden(_)) => {
-                self.record_denied(principal, id).await;
-                return Err(refusal);
-            }
-            other => other?,
-        };
-        let record = self
-            .credentials
-            .find(principal.tenant(), id, None)
-            .await
-            .map_err(plain_store_error)?
-            .ok_or_else(|| UseCaseError::CredentialsNotFound(id.to_string()))?;
-        let secret = open_secret(self.cipher.as_ref(), &record)?;
+        permit.holder_of(Permission::Use)?;
+        let (service, record, secret) = self
+            .secrets()
+            .open(permit, AuditAction::CredentialsUse, id, None)
+            .await?;
         Ok((service, record.version, secret))
     }
 
-    async fn record_denied(&self, principal: &Principal, id: ServiceId) {
-        let denied = audit_event(
-            self.ids.as_ref(),
-            self.clock.as_ref(),
-            principal,
-            AuditAction::CredentialsUse,
-            Some(id),
-            None,
-            AuditOutcome::Denied,
-        );
-        if let Err(error) = self.audit.record(&denied).await {
-            tracing::warn!(%error, service = %id, "a refused credential use could not be recorded");
+    fn secrets(&self) -> SecretPorts<'_> {
+        SecretPorts {
+            services: self.services.as_ref(),
+            credentials: self.credentials.as_ref(),
+            cipher: self.cipher.as_ref(),
+            audit: self.audit.as_ref(),
+            clock: self.clock.as_ref(),
+            ids: self.ids.as_ref(),
         }
     }
 
@@ -327,28 +357,15 @@ impl CredentialUse {
             UseCaseError::Unavailable
         })?;
         Ok(Use {
-            event,
+            event_id: event.id,
+            tenant: event.tenant_id,
             started: Instant::now(),
             kind,
             method,
             path,
+            upstream_status: None,
+            outcomes: self.outcomes.clone(),
         })
-    }
-
-    /// Adds the outcome to the use's event, off the request path.
-    fn finish(&self, in_use: Use, upstream_status: Option<u16>) {
-        let latency_ms = u64::try_from(in_use.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.outcomes.submit(UseOutcome {
-            tenant: in_use.event.tenant_id,
-            event_id: in_use.event.id,
-            details: use_details(
-                in_use.kind,
-                in_use.method.as_deref(),
-                in_use.path.as_deref(),
-                upstream_status,
-                Some(latency_ms),
-            ),
-        });
     }
 }
 
@@ -424,7 +441,8 @@ fn oauth_client(secret: &CredentialSecret) -> Option<OAuthClient> {
 enum Injection {
     Header(HeaderName, Zeroizing<String>),
     Query(String, Zeroizing<String>),
-    Authorization(Zeroizing<String>),
+    /// The whole `Authorization` value of a `basic` or `bearer` credential.
+    Authorization(AuthType, Zeroizing<String>),
     OAuth(OAuthClient),
 }
 
@@ -459,14 +477,20 @@ impl Injection {
                 let user = text("username").ok_or_else(unusable)?;
                 let password = text("password").ok_or_else(unusable)?;
                 let pair = Zeroizing::new(format!("{}:{}", user.as_str(), password.as_str()));
-                Injection::Authorization(Zeroizing::new(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
-                )))
+                Injection::Authorization(
+                    AuthType::Basic,
+                    Zeroizing::new(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                    )),
+                )
             }
             AuthType::Bearer => {
                 let token = text("token").ok_or_else(unusable)?;
-                Injection::Authorization(Zeroizing::new(format!("Bearer {}", token.as_str())))
+                Injection::Authorization(
+                    AuthType::Bearer,
+                    Zeroizing::new(format!("Bearer {}", token.as_str())),
+                )
             }
             AuthType::OAuth2ClientCredentials => {
                 Injection::OAuth(oauth_client(secret).ok_or_else(unusable)?)
@@ -492,8 +516,8 @@ impl Injection {
                 let original = url.query().map(str::to_owned);
                 with_query_param(url, original.as_deref(), param, key);
             }
-            Injection::Authorization(value) => {
-                let value = secret_header(value).ok_or(unusable(AuthType::Basic))?;
+            Injection::Authorization(auth_type, value) => {
+                let value = secret_header(value).ok_or(unusable(*auth_type))?;
                 headers.insert(header::AUTHORIZATION, value);
             }
             Injection::OAuth(_) => {
@@ -502,6 +526,15 @@ impl Injection {
             }
         }
         Ok(())
+    }
+
+    /// The secret this injection puts in the URL, if any: an answer must not
+    /// hand it back (a redirect's `Location` often repeats the query).
+    fn query_secret(&self) -> Option<&str> {
+        match self {
+            Injection::Query(_, key) => Some(key.as_str()),
+            _ => None,
+        }
     }
 
     fn bearer(headers: &mut HeaderMap, token: &str) -> Result<(), UseCaseError> {
@@ -555,12 +588,19 @@ impl<'a> UpstreamTarget<'a> {
     /// `Validation` for a `.` or `..` segment (also percent-encoded): it would
     /// leave the `base_url`'s path.
     fn parse(path: &'a str, query: Option<&'a str>) -> Result<Self, UseCaseError> {
+        // A URL parser reads `\` as `/` in an https path, so a backslash is
+        // refused like the dot segments it could form.
+        let backslash = path.contains('\\') || path.to_ascii_lowercase().contains("%5c");
         let dot_segment = path.split('/').any(|segment| {
             let decoded = segment.replace("%2e", ".").replace("%2E", ".");
             decoded == "." || decoded == ".."
         });
-        if dot_segment {
-            return Err(FieldErrors::single("path", "may not contain '.' or '..' segments").into());
+        if dot_segment || backslash {
+            return Err(FieldErrors::single(
+                "path",
+                "may not contain '.' or '..' segments or a backslash",
+            )
+            .into());
         }
         Ok(Self {
             path,
@@ -576,6 +616,12 @@ impl<'a> UpstreamTarget<'a> {
         let base_path = url.path().trim_end_matches('/').to_owned();
         let joined = format!("{base_path}/{}", self.path.trim_start_matches('/'));
         url.set_path(&joined);
+        // Whatever a parser makes of the path, it stays below the base path.
+        if !url.path().starts_with(&format!("{base_path}/")) {
+            return Err(
+                FieldErrors::single("path", "must stay below the service's base_url").into(),
+            );
+        }
         let query = match (url.query(), self.query) {
             (Some(base), Some(own)) if !base.is_empty() => Some(format!("{base}&{own}")),
             (_, Some(own)) => Some(own.to_owned()),
@@ -625,7 +671,7 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The caller's headers that go on to the upstream.
-pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(headers);
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
@@ -637,15 +683,37 @@ pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The upstream's headers that go back to the caller.
-pub fn returnable(headers: &HeaderMap) -> HeaderMap {
+/// The upstream's headers that go back to the caller. A header that repeats
+/// `secret` (the api key exsvc put in the query) is kept with the secret
+/// replaced: the caller never sees it, whatever the upstream echoes.
+fn returnable(headers: &HeaderMap, secret: Option<&str>) -> HeaderMap {
     let listed = connection_listed(headers);
+    let forms: Vec<String> = secret
+        .map(|key| {
+            let encoded = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+            vec![key.to_owned(), encoded]
+        })
+        .unwrap_or_default();
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         if hop_by_hop(name)
             || *name == header::SET_COOKIE
             || listed.iter().any(|l| l == name.as_str())
         {
+            continue;
+        }
+        let text = String::from_utf8_lossy(value.as_bytes());
+        if forms
+            .iter()
+            .any(|form| !form.is_empty() && text.contains(form.as_str()))
+        {
+            let mut redacted = text.into_owned();
+            for form in &forms {
+                redacted = redacted.replace(form.as_str(), "REDACTED");
+            }
+            if let Ok(value) = HeaderValue::from_str(&redacted) {
+                out.append(name.clone(), value);
+            }
             continue;
         }
         out.append(name.clone(), value.clone());

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::audit::AuditEvent;
 use crate::credential::{AuthType, CredentialRecord};
 use crate::ports::{
     EgressError, MockAuditLog, MockClock, MockCredentialCipher, MockCredentialRepository,
@@ -74,6 +75,17 @@ fn usage(
     upstream: MockUpstream,
     broker: MockTokenBroker,
 ) -> (CredentialUse, Arc<Mutex<Vec<AuditEvent>>>) {
+    let mut outcomes = MockOutcomeSink::new();
+    outcomes.expect_submit().returning(|_| ());
+    usage_with_outcomes(setup, upstream, broker, outcomes)
+}
+
+fn usage_with_outcomes(
+    setup: Setup,
+    upstream: MockUpstream,
+    broker: MockTokenBroker,
+    outcomes: MockOutcomeSink,
+) -> (CredentialUse, Arc<Mutex<Vec<AuditEvent>>>) {
     let id_service = setup.base_url;
     let mut services = MockServiceRepository::new();
     services
@@ -109,8 +121,6 @@ fn usage(
             Err(RepositoryError::Unavailable)
         }
     });
-    let mut outcomes = MockOutcomeSink::new();
-    outcomes.expect_submit().returning(|_| ());
     let mut clock = MockClock::new();
     clock.expect_now().returning(t0);
     let mut ids = MockIdGenerator::new();
@@ -369,7 +379,14 @@ async fn dot_segments_are_refused_before_anything_is_looked_up() {
         no_broker(),
     );
     let caller = principal(&[Permission::Use]);
-    for path in ["../admin", "a/./b", "a/%2e%2E/b", "%2e"] {
+    for path in [
+        "../admin",
+        "a/./b",
+        "a/%2e%2E/b",
+        "%2e",
+        "a\\..\\..\\admin",
+        "a%5C..%5c..%5cadmin",
+    ] {
         let refusal = usage
             .proxy(
                 caller.permit(Permission::Use).unwrap(),
@@ -443,6 +460,8 @@ async fn a_streamed_body_is_not_replayed_after_a_401() {
         .expect_token()
         .returning(|_, _| Ok(issued("old", true)));
     broker.expect_refresh().never();
+    // The refused token is not offered to the next request.
+    broker.expect_forget().times(1).returning(|_, _| ());
     let (usage, _) = usage(
         Setup::new(AuthType::OAuth2ClientCredentials, oauth_secret()),
         upstream,
@@ -550,4 +569,77 @@ async fn an_egress_failure_is_returned_as_such() {
         refusal,
         UseCaseError::Egress(EgressError::ResponseTimeout)
     ));
+}
+
+#[tokio::test]
+async fn a_query_key_echoed_by_the_upstream_is_not_handed_back() {
+    let mut upstream = MockUpstream::new();
+    upstream.expect_send().returning(|request| {
+        let mut headers = HeaderMap::new();
+        // A redirect that keeps the query, as many servers send one.
+        let location = format!("{}/", request.url);
+        headers.insert("location", HeaderValue::from_str(&location).unwrap());
+        headers.insert("x-other", HeaderValue::from_static("plain"));
+        Ok(OutboundResponse {
+            status: StatusCode::MOVED_PERMANENTLY,
+            headers,
+            body: Box::pin(futures_util_empty()),
+        })
+    });
+    let (usage, _) = usage(
+        Setup::new(
+            AuthType::ApiKey,
+            json!({"key": "CANARY k&1", "query_param": "api_key"}),
+        ),
+        upstream,
+        no_broker(),
+    );
+    let caller = principal(&[Permission::Use]);
+    let answer = usage
+        .proxy(
+            caller.permit(Permission::Use).unwrap(),
+            ServiceId::from_uuid(Uuid::now_v7()),
+            request(Method::GET, "x", None),
+        )
+        .await
+        .unwrap();
+    let location = answer.headers["location"].to_str().unwrap();
+    assert!(!location.contains("CANARY"), "{location}");
+    assert!(location.contains("api_key=REDACTED"), "{location}");
+    assert_eq!(answer.headers["x-other"], "plain");
+}
+
+#[tokio::test]
+async fn a_use_that_fails_early_still_gets_its_outcome() {
+    let mut broker = MockTokenBroker::new();
+    broker
+        .expect_token()
+        .returning(|_, _| Err(BrokerError::Egress(EgressError::Dns)));
+    let sunk = Arc::new(Mutex::new(Vec::new()));
+    let keep = sunk.clone();
+    let mut outcomes = MockOutcomeSink::new();
+    outcomes
+        .expect_submit()
+        .returning(move |outcome| keep.lock().unwrap().push(outcome));
+    let (usage, recorded) = usage_with_outcomes(
+        Setup::new(AuthType::OAuth2ClientCredentials, oauth_secret()),
+        MockUpstream::new(),
+        broker,
+        outcomes,
+    );
+    let caller = principal(&[Permission::Use]);
+    usage
+        .proxy(
+            caller.permit(Permission::Use).unwrap(),
+            ServiceId::from_uuid(Uuid::now_v7()),
+            request(Method::GET, "x", None),
+        )
+        .await
+        .unwrap_err();
+    let events = recorded.lock().unwrap();
+    let sunk = sunk.lock().unwrap();
+    assert_eq!(sunk.len(), 1);
+    assert_eq!(sunk[0].event_id, events[0].id);
+    assert_eq!(sunk[0].details["upstream_status"], Value::Null);
+    assert!(sunk[0].details["latency_ms"].is_u64());
 }
