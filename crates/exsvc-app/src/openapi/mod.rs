@@ -211,10 +211,12 @@ fn proxy_methods(doc: &mut Value) {
         let mut operation = get.clone();
         operation["operationId"] = json!(id);
         if method != "options" && method != "delete" {
+            // Any media type is sent on as it is; one that generators
+            // understand (`*/*` is not) stands for them all.
             operation["requestBody"] = json!({
-                "description": "Sent on to the upstream as it is, streamed",
+                "description": "Sent on to the upstream as it is, streamed, whatever its media type",
                 "required": false,
-                "content": {"*/*": {"schema": {}}},
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             });
         }
         item[method] = operation;
