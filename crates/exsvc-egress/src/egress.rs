@@ -87,9 +87,33 @@ pub enum EgressSetupError {
     Metrics(String),
 }
 
+/// A tokio runtime of the client's own, shut down without waiting when the
+/// client goes (dropping a runtime inside another one would panic).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Threads of the client's runtime.
+const RUNTIME_THREADS: usize = 2;
+
 /// The outbound HTTP client. One per process: its circuits are per process.
+///
+/// Its requests and their connections run on a multi-threaded runtime of its
+/// own. On the caller's runtime, a pooled connection's task would stay on the
+/// actix worker that first opened it (each worker is a runtime of one
+/// thread), and every request another worker sends on it would wait for that
+/// worker to be free: measured, that cost a proxied request a third of its
+/// throughput (docs/benchmarks.md).
 pub struct Egress {
     client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+    _runtime: Arc<OwnRuntime>,
     policy: Arc<AddressPolicy>,
     allow_http: bool,
     response_timeout: Duration,
@@ -148,6 +172,12 @@ impl Egress {
             .map_err(|_| EgressSetupError::Tls("the HTTP client could not be built".into()))?;
         let metrics =
             Metrics::register(registry).map_err(|e| EgressSetupError::Metrics(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(RUNTIME_THREADS)
+            .thread_name("exsvc-egress")
+            .enable_all()
+            .build()
+            .map_err(|e| EgressSetupError::Tls(format!("the client's runtime: {e}")))?;
         let breakers = Arc::new(Breakers::new(
             BreakerConfig {
                 failures: settings.breaker_failures,
@@ -157,6 +187,8 @@ impl Egress {
         ));
         Ok(Egress {
             client,
+            runtime: runtime.handle().clone(),
+            _runtime: Arc::new(OwnRuntime(Some(runtime))),
             policy,
             allow_http: settings.allow_http,
             response_timeout: settings.response_timeout,
@@ -226,8 +258,12 @@ impl Egress {
         *request.body_mut() = body;
         let host = url.host_str().unwrap_or_default();
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(self.response_timeout, self.client.execute(request)).await;
+        let exchange = tokio::time::timeout(self.response_timeout, self.client.execute(request));
+        let result = match self.runtime.spawn(exchange).await {
+            Ok(result) => result.map(|sent| sent.map_err(Some)),
+            // The runtime is shutting down: no answer will come.
+            Err(_) => Ok(Err(None)),
+        };
         let outcome = match result {
             Ok(Ok(response)) => {
                 self.metrics
@@ -235,7 +271,11 @@ impl Egress {
                 tracing::debug!(host, %method, status = response.status().as_u16(), "egress: answered");
                 return Ok(response);
             }
-            Ok(Err(error)) => classify(&error, host),
+            Ok(Err(Some(error))) => classify(&error, host),
+            Ok(Err(None)) => Failure {
+                error: EgressError::Unreachable,
+                not_connected: false,
+            },
             Err(_) => Failure {
                 error: EgressError::ResponseTimeout,
                 not_connected: false,

@@ -22,6 +22,10 @@ use exsvc_domain::ports::{AuditLog, OutcomeSink, UseOutcome};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+/// Of the outcomes dropped because they could not be queued, every this
+/// many-th is logged (the first one included).
+const DROP_LOG_EVERY: u64 = 1000;
+
 /// How the writer queues, batches and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutcomeWriterSettings {
@@ -143,12 +147,18 @@ impl OutcomeSink for OutcomeWriter {
         match self.queue.try_send(Command::Outcome(outcome)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%event_id, "the outcome queue is full; outcome dropped");
+                let dropped = self.counters.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                // One line per thousand: a full queue under load must not
+                // also flood the log.
+                if dropped % DROP_LOG_EVERY == 1 {
+                    tracing::warn!(%event_id, dropped, "the outcome queue is full; outcomes are dropped");
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%event_id, "the outcome writer is closed; outcome dropped");
+                let dropped = self.counters.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped % DROP_LOG_EVERY == 1 {
+                    tracing::warn!(%event_id, dropped, "the outcome writer is closed; outcomes are dropped");
+                }
             }
         }
     }
