@@ -95,9 +95,15 @@ impl AuditLog for PgStore {
             // One statement for the whole batch (one round trip, atomic): the
             // outcomes arrive as three parallel arrays, and the join on the
             // primary key and tenant skips an id that is not the tenant's.
+            // The statement is its own transaction, committed without waiting
+            // for the WAL flush (`set_config(…, true)` lasts to its end): an
+            // outcome is an annotation of an event committed durably before
+            // the credential was sent, and one lost in a crash leaves the
+            // event with `upstream_status` null (docs/operations.md).
             diesel::sql_query(
-                "UPDATE audit_events AS e SET details = o.details \
-                 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS o(tenant_id, id, details) \
+                "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                 UPDATE audit_events AS e SET details = o.details \
+                 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS o(tenant_id, id, details), relaxed \
                  WHERE e.id = o.id AND e.tenant_id = o.tenant_id",
             )
             .bind::<Array<Text>, _>(tenants)

@@ -37,6 +37,8 @@ pub struct OutcomeWriterSettings {
     pub retries: u32,
     /// Wait before the first retry; doubled before each further one.
     pub backoff: Duration,
+    /// How long a batch waits for more outcomes after its first.
+    pub linger: Duration,
 }
 
 impl Default for OutcomeWriterSettings {
@@ -46,6 +48,7 @@ impl Default for OutcomeWriterSettings {
             max_batch: 256,
             retries: 3,
             backoff: Duration::from_millis(100),
+            linger: Duration::from_millis(20),
         }
     }
 }
@@ -175,19 +178,37 @@ async fn drain(
     let mut flushed = Vec::new();
     let mut closers = Vec::new();
     while let Some(first) = receiver.recv().await {
+        // A batch collects for at most `linger` after its first command: at
+        // a few thousand uses a second, that makes one transaction of dozens
+        // of outcomes rather than dozens of transactions of a few.
+        let deadline = tokio::time::Instant::now() + settings.linger;
         let mut next = Some(first);
-        while let Some(command) = next.take() {
-            match command {
-                Command::Outcome(outcome) => batch.push(outcome),
-                Command::Flush(done) => flushed.push(done),
-                Command::Close(done) => {
-                    // What is already queued is still received, then `None`.
-                    receiver.close();
-                    closers.push(done);
+        loop {
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Outcome(outcome) => batch.push(outcome),
+                    Command::Flush(done) => flushed.push(done),
+                    Command::Close(done) => {
+                        // What is already queued is still received, then `None`.
+                        receiver.close();
+                        closers.push(done);
+                    }
+                }
+                if batch.len() < settings.max_batch {
+                    next = receiver.try_recv().ok();
                 }
             }
-            if batch.len() < settings.max_batch {
-                next = receiver.try_recv().ok();
+            // Someone waits, the batch is full, or there is nothing to write.
+            if batch.is_empty()
+                || batch.len() >= settings.max_batch
+                || !flushed.is_empty()
+                || !closers.is_empty()
+            {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(command)) => next = Some(command),
+                Ok(None) | Err(_) => break,
             }
         }
         if !batch.is_empty() {
@@ -322,7 +343,31 @@ mod tests {
             max_batch,
             retries,
             backoff: Duration::from_millis(1),
+            linger: Duration::ZERO,
         }
+    }
+
+    #[tokio::test]
+    async fn outcomes_arriving_within_the_linger_share_one_batch() {
+        let audit = Arc::new(FakeAudit::default());
+        let settings = OutcomeWriterSettings {
+            linger: Duration::from_millis(300),
+            ..fast(1000, 256, 0)
+        };
+        let (writer, handle) = OutcomeWriter::start(audit.clone(), settings);
+        for n in 0..3 {
+            writer.submit(outcome(n));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Nothing is written before the linger is over (nobody waits)...
+        assert!(audit.batches.lock().unwrap().is_empty());
+        // ...and a flush does not wait for it.
+        writer.flush().await;
+        let batches = audit.batches.lock().unwrap().len();
+        assert_eq!(batches, 1, "one transaction for the three");
+        assert_eq!(audit.written(), [0, 1, 2]);
+        drop(writer);
+        handle.finished().await;
     }
 
     #[tokio::test]
