@@ -1,7 +1,10 @@
 //! [`Egress`]: the reqwest client under the egress rules, and `Upstream::send`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,33 +90,56 @@ pub enum EgressSetupError {
     Metrics(String),
 }
 
-/// A tokio runtime of the client's own, shut down without waiting when the
-/// client goes (dropping a runtime inside another one would panic).
-struct OwnRuntime(Option<tokio::runtime::Runtime>);
+/// Every `Egress` gets its own key into each thread's clients.
+static NEXT_EGRESS: AtomicU64 = AtomicU64::new(0);
 
-impl Drop for OwnRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
+std::thread_local! {
+    /// This thread's client of each `Egress`, by its key.
+    static CLIENTS: RefCell<HashMap<u64, reqwest::Client>> = RefCell::new(HashMap::new());
+}
+
+/// What a client is built from: the same on every thread.
+struct ClientRecipe {
+    tls: rustls::ClientConfig,
+    policy: Arc<AddressPolicy>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    allow_http: bool,
+}
+
+impl ClientRecipe {
+    fn build(&self) -> Result<reqwest::Client, EgressSetupError> {
+        reqwest::Client::builder()
+            .use_preconfigured_tls(self.tls.clone())
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            // An answer whose body stops arriving is cut off after as long
+            // as its headers may take, so it cannot hold a caller forever.
+            .read_timeout(self.response_timeout)
+            .dns_resolver(Arc::new(CheckingResolver {
+                policy: self.policy.clone(),
+            }))
+            .https_only(!self.allow_http)
+            .http1_only()
+            .build()
+            .map_err(|_| EgressSetupError::Tls("the HTTP client could not be built".into()))
     }
 }
 
-/// Threads of the client's runtime.
-const RUNTIME_THREADS: usize = 2;
-
 /// The outbound HTTP client. One per process: its circuits are per process.
 ///
-/// Its requests and their connections run on a multi-threaded runtime of its
-/// own. On the caller's runtime, a pooled connection's task would stay on the
-/// actix worker that first opened it (each worker is a runtime of one
-/// thread), and every request another worker sends on it would wait for that
-/// worker to be free: measured, that cost a proxied request a third of its
-/// throughput (docs/benchmarks.md).
+/// Each thread that sends gets a client (and a connection pool) of its own,
+/// built from one recipe. A pooled connection's task runs on the runtime
+/// that opened it, and every actix worker is a runtime of one thread: with
+/// one shared pool, a request sent on a connection another worker opened
+/// waits for that worker, and with a runtime of the client's own, every
+/// request crosses threads twice. Both were measured, at about 0.6–0.7× the
+/// throughput of a credential read, most of the difference in task switches
+/// (docs/benchmarks.md).
 pub struct Egress {
-    client: reqwest::Client,
-    runtime: tokio::runtime::Handle,
-    _runtime: Arc<OwnRuntime>,
+    key: u64,
+    recipe: ClientRecipe,
     policy: Arc<AddressPolicy>,
     allow_http: bool,
     response_timeout: Duration,
@@ -155,29 +181,18 @@ impl Egress {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
         let policy = Arc::new(AddressPolicy::new(settings.allow_cidrs.clone()));
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            // An answer whose body stops arriving is cut off after as long
-            // as its headers may take, so it cannot hold a caller forever.
-            .read_timeout(settings.response_timeout)
-            .dns_resolver(Arc::new(CheckingResolver {
-                policy: policy.clone(),
-            }))
-            .https_only(!settings.allow_http)
-            .http1_only()
-            .build()
-            .map_err(|_| EgressSetupError::Tls("the HTTP client could not be built".into()))?;
+        let recipe = ClientRecipe {
+            tls,
+            policy: policy.clone(),
+            connect_timeout: settings.connect_timeout,
+            response_timeout: settings.response_timeout,
+            allow_http: settings.allow_http,
+        };
+        // Built once here so that a recipe that cannot make a client fails
+        // the start, not a request.
+        recipe.build()?;
         let metrics =
             Metrics::register(registry).map_err(|e| EgressSetupError::Metrics(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(RUNTIME_THREADS)
-            .thread_name("exsvc-egress")
-            .enable_all()
-            .build()
-            .map_err(|e| EgressSetupError::Tls(format!("the client's runtime: {e}")))?;
         let breakers = Arc::new(Breakers::new(
             BreakerConfig {
                 failures: settings.breaker_failures,
@@ -186,15 +201,27 @@ impl Egress {
             metrics.open_circuits.clone(),
         ));
         Ok(Egress {
-            client,
-            runtime: runtime.handle().clone(),
-            _runtime: Arc::new(OwnRuntime(Some(runtime))),
+            key: NEXT_EGRESS.fetch_add(1, Ordering::Relaxed),
+            recipe,
             policy,
             allow_http: settings.allow_http,
             response_timeout: settings.response_timeout,
             retries: settings.retries,
             breakers,
             metrics,
+        })
+    }
+
+    /// This thread's client.
+    fn client(&self) -> Result<reqwest::Client, EgressError> {
+        CLIENTS.with(|clients| {
+            let mut clients = clients.borrow_mut();
+            if let Some(client) = clients.get(&self.key) {
+                return Ok(client.clone());
+            }
+            let client = self.recipe.build().map_err(|_| EgressError::Unreachable)?;
+            clients.insert(self.key, client.clone());
+            Ok(client)
         })
     }
 
@@ -258,12 +285,11 @@ impl Egress {
         *request.body_mut() = body;
         let host = url.host_str().unwrap_or_default();
         let started = Instant::now();
-        let exchange = tokio::time::timeout(self.response_timeout, self.client.execute(request));
-        let result = match self.runtime.spawn(exchange).await {
-            Ok(result) => result.map(|sent| sent.map_err(Some)),
-            // The runtime is shutting down: no answer will come.
-            Err(_) => Ok(Err(None)),
-        };
+        let client = self.client().map_err(|error| Failure {
+            error,
+            not_connected: true,
+        })?;
+        let result = tokio::time::timeout(self.response_timeout, client.execute(request)).await;
         let outcome = match result {
             Ok(Ok(response)) => {
                 self.metrics
@@ -271,11 +297,7 @@ impl Egress {
                 tracing::debug!(host, %method, status = response.status().as_u16(), "egress: answered");
                 return Ok(response);
             }
-            Ok(Err(Some(error))) => classify(&error, host),
-            Ok(Err(None)) => Failure {
-                error: EgressError::Unreachable,
-                not_connected: false,
-            },
+            Ok(Err(error)) => classify(&error, host),
             Err(_) => Failure {
                 error: EgressError::ResponseTimeout,
                 not_connected: false,

@@ -175,8 +175,13 @@ async fn forward(
         }
     }
     let request = ProxyRequest {
-        method: http::Method::from_bytes(req.method().as_str().as_bytes())
-            .unwrap_or(http::Method::GET),
+        // The route serves standard methods only, which always convert.
+        method: http::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| {
+            refuse(ApiError::http_layer(
+                StatusCode::BAD_REQUEST,
+                "The request method is not one the proxy sends",
+            ))
+        })?,
         path: proxied_path(state, req, id).map_err(refuse)?,
         query: Some(req.query_string().to_owned()).filter(|q| !q.is_empty()),
         headers,
