@@ -30,34 +30,6 @@ fn bearer(token: &str) -> Value {
     json!({"auth_type": "bearer", "credentials": {"token": token}})
 }
 
-/// The `credentials.use` events of a service, once each has its outcome
-/// (written off the request path, so it may lag the answer a little).
-async fn use_events(api: &ApiClient<'_>, id: &str, expected: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let events = api
-            .audit(&format!("service_id={id}&action=credentials.use&limit=100"))
-            .await
-            .expect_status(200)
-            .into_json()["events"]
-            .as_array()
-            .unwrap()
-            .clone();
-        let complete = events
-            .iter()
-            .filter(|e| !e["details"]["latency_ms"].is_null())
-            .count();
-        if events.len() == expected && complete == expected {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {expected} complete use events, have {events:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn each_auth_type_is_injected_where_it_belongs() {
     let egress = LocalEgress::new();
@@ -514,7 +486,7 @@ async fn each_use_is_audited_with_its_outcome_and_use_does_not_reveal() {
         .expect_status(202);
     // `use` proxies but does not reveal.
     worker.reveal(&id).await.expect_error(403, "FORBIDDEN");
-    let events = use_events(&api, &id, 2).await;
+    let events = api.completed_uses(&id, 2).await;
     let mut seen: Vec<(String, String, i64)> = events
         .iter()
         .map(|e| {

@@ -156,21 +156,9 @@ pub async fn envelope(
     }
     insert_spent_budget(&mut response);
 
-    let route = response.request().match_pattern();
-    let route = route.as_deref().unwrap_or("<unmatched>");
-    // Every answer of the proxy names exsvc (RFC 9209), also the ones given
-    // before its handler runs (401, 429, 405).
-    if route.ends_with(crate::routes::usage::PROXY_TAIL)
-        && !response
-            .headers()
-            .contains_key(&crate::routes::usage::PROXY_STATUS)
-    {
-        response.headers_mut().insert(
-            crate::routes::usage::PROXY_STATUS.clone(),
-            HeaderValue::from_static("exsvc"),
-        );
-    }
     let request = response.request();
+    let route = request.match_pattern();
+    let route = route.as_deref().unwrap_or("<unmatched>");
     let status = response.status().as_u16();
     record(metrics.as_deref(), &method, route, status, started);
     let tenant = request

@@ -251,6 +251,35 @@ impl<'a> ApiClient<'a> {
         self.post(&format!("/api/v1/services/{id}/token"))
     }
 
+    /// The `credentials.use` events of service `id`, once there are `expected`
+    /// of them and each has its outcome (written off the request path, so it
+    /// may lag the answer a little). Fails the test after 5 s.
+    pub async fn completed_uses(&self, id: &str, expected: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let events = self
+                .audit(&format!("service_id={id}&action=credentials.use&limit=100"))
+                .await
+                .expect_status(200)
+                .into_json()["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let complete = events
+                .iter()
+                .filter(|e| !e["details"]["latency_ms"].is_null())
+                .count();
+            if events.len() == expected && complete == expected {
+                return events;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {expected} complete use events, have {events:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `{method} /api/v1/services/{id}/proxy/{path}` (`path` may carry a query).
     pub fn proxy(&self, method: Method, id: &str, path: &str) -> Call {
         self.request(method, &format!("/api/v1/services/{id}/proxy/{path}"))

@@ -154,13 +154,26 @@ pub fn register(config: &mut web::ServiceConfig, debug_endpoints: bool) {
             }
         }
         let allow = allow.join(", ");
-        config.service(resource.default_service(web::to(move |req: HttpRequest| {
+        let resource = resource.default_service(web::to(move |req: HttpRequest| {
             let allow = allow.clone();
             async move {
                 charge_caller(&req).await?;
                 Err::<HttpResponse, _>(ApiError::method_not_allowed(&allow))
             }
-        })));
+        }));
+        if path == usage::PROXY_PATH {
+            // Every answer of the proxy names exsvc (RFC 9209), also those
+            // given before its handler runs (401, 429, 405); the handler sets
+            // its own where exsvc failed the request, which this keeps.
+            config.service(
+                resource.wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add((usage::PROXY_STATUS.clone(), "exsvc")),
+                ),
+            );
+        } else {
+            config.service(resource);
+        }
     }
 }
 

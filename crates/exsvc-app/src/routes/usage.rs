@@ -30,9 +30,6 @@ pub static PROXY_STATUS: HeaderName = HeaderName::from_static("proxy-status");
 /// the path, slashes included (`register` turns it into `{path:.*}`).
 pub const PROXY_PATH: &str = "/api/v1/services/{id}/proxy/{path}";
 
-/// How the proxy's route pattern ends once registered (`routes::actix_pattern`).
-pub const PROXY_TAIL: &str = "/proxy/{path:.*}";
-
 /// A body up to this size is read whole before it is sent, so that the
 /// request can be sent again (a retry, or with a fresh OAuth token).
 const REPLAYABLE_BODY_BYTES: usize = 64 * 1024;
@@ -107,20 +104,22 @@ pub async fn proxy(
     match forward(auth, &state, &req, payload.into_inner()).await {
         Ok(response) => response,
         Err(refusal) => {
-            let (error, proxy_status) = match refusal {
+            // The RFC 9209 error type where exsvc failed the request; the
+            // route adds a plain `Proxy-Status: exsvc` to every other answer.
+            let (error, failure) = match refusal {
                 Refusal::Egress(error) => {
-                    let status = format!("exsvc; error={}", error.proxy_status_type());
-                    (ApiError::from(UseCaseError::Egress(error)), status)
+                    let kind = error.proxy_status_type();
+                    (ApiError::from(UseCaseError::Egress(error)), Some(kind))
                 }
                 // The stored OAuth client is what the token endpoint refused.
-                Refusal::TokenEndpoint(error) => {
-                    (error, "exsvc; error=proxy_configuration_error".to_owned())
-                }
-                Refusal::Other(error) => (error, "exsvc".to_owned()),
+                Refusal::TokenEndpoint(error) => (error, Some("proxy_configuration_error")),
+                Refusal::Other(error) => (error, None),
             };
-            let error = match HeaderValue::from_str(&proxy_status) {
-                Ok(value) => error.with_extra_header(PROXY_STATUS.clone(), value),
-                Err(_) => error,
+            let status = failure
+                .and_then(|kind| HeaderValue::from_str(&format!("exsvc; error={kind}")).ok());
+            let error = match status {
+                Some(value) => error.with_extra_header(PROXY_STATUS.clone(), value),
+                None => error,
             };
             actix_web::ResponseError::error_response(&error)
         }
@@ -316,7 +315,6 @@ fn answer_of(method: &Method, answer: exsvc_domain::ports::OutboundResponse) -> 
             response.append_header((name, value));
         }
     }
-    response.insert_header((PROXY_STATUS.clone(), HeaderValue::from_static("exsvc")));
     response.extensions_mut().insert(Proxied);
     let bodiless = *method == Method::HEAD
         || status.is_informational()

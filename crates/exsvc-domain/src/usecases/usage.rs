@@ -53,18 +53,11 @@ impl std::fmt::Debug for ProxyRequest {
 /// The uses of credentials, each a `credentials.use` audit event.
 #[derive(Clone)]
 pub struct CredentialUse {
-    services: Arc<dyn ServiceRepository>,
-    credentials: Arc<dyn CredentialRepository>,
-    audit: Arc<dyn AuditLog>,
-    outcomes: Arc<dyn OutcomeSink>,
-    cipher: Arc<dyn CredentialCipher>,
-    upstream: Arc<dyn Upstream>,
-    broker: Arc<dyn TokenBroker>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
+    ports: CredentialUsePorts,
 }
 
 /// The ports `CredentialUse` works through.
+#[derive(Clone)]
 pub struct CredentialUsePorts {
     pub services: Arc<dyn ServiceRepository>,
     pub credentials: Arc<dyn CredentialRepository>,
@@ -111,17 +104,7 @@ impl Drop for Use {
 
 impl CredentialUse {
     pub fn new(ports: CredentialUsePorts) -> Self {
-        Self {
-            services: ports.services,
-            credentials: ports.credentials,
-            audit: ports.audit,
-            outcomes: ports.outcomes,
-            cipher: ports.cipher,
-            upstream: ports.upstream,
-            broker: ports.broker,
-            clock: ports.clock,
-            ids: ports.ids,
-        }
+        Self { ports }
     }
 
     /// The permit to use a credential of `service` (`None`: the path names no
@@ -167,7 +150,7 @@ impl CredentialUse {
                 purpose: "a token (only oauth2_client_credentials)",
             });
         }
-        let client = oauth_client(&secret).ok_or(UseCaseError::CredentialUnusable(
+        let client = oauth_client(&secret.expose()).ok_or(UseCaseError::CredentialUnusable(
             AuthType::OAuth2ClientCredentials,
         ))?;
         let principal = permit.principal();
@@ -175,7 +158,7 @@ impl CredentialUse {
         let mut in_use = self
             .begin(principal, id, version, "token", None, None)
             .await?;
-        let result = self.broker.token(&key, &client).await;
+        let result = self.ports.broker.token(&key, &client).await;
         in_use.upstream_status = match &result {
             Ok(token) => token.upstream_status,
             Err(BrokerError::Refused { status, .. }) => Some(*status),
@@ -226,7 +209,8 @@ impl CredentialUse {
         // is dropped, also on an early return.
         let token = match &oauth {
             Some((key, client)) => Some(
-                self.broker
+                self.ports
+                    .broker
                     .token(key, client)
                     .await
                     .map_err(broker_error)?
@@ -235,46 +219,45 @@ impl CredentialUse {
             None => None,
         };
         injection.apply(&mut headers, &mut url, token.as_ref().map(|t| t.as_str()))?;
-        // Held to send the request once more with a fresh token after a 401.
+        // Kept to send the request once more with a fresh token after a 401:
+        // only an OAuth request whose body is held whole can be.
         let replay = match (&oauth, &request.body) {
             (Some(_), OutboundBody::Empty) => Some(OutboundBody::Empty),
             (Some(_), OutboundBody::Full(bytes)) => Some(OutboundBody::Full(bytes.clone())),
             _ => None,
-        };
-        let outbound = OutboundRequest {
+        }
+        .map(|body| OutboundRequest {
             circuit: circuit.clone(),
             method: request.method.clone(),
             url: url.clone(),
             headers: headers.clone(),
+            body,
+        });
+        let outbound = OutboundRequest {
+            circuit,
+            method: request.method,
+            url,
+            headers,
             body: request.body,
         };
-        let mut answer = self.upstream.send(outbound).await;
+        let mut answer = self.ports.upstream.send(outbound).await;
         let refused_token =
             matches!(&answer, Ok(first) if first.status == http::StatusCode::UNAUTHORIZED);
         if let (true, Some((key, client)), Some(stale)) = (refused_token, &oauth, &token) {
             match replay {
-                Some(body) => {
+                Some(mut again) => {
                     let fresh = self
+                        .ports
                         .broker
                         .refresh(key, client, stale)
                         .await
                         .map_err(broker_error)?;
-                    let mut headers = headers;
-                    Injection::bearer(&mut headers, &fresh.access_token)?;
-                    answer = self
-                        .upstream
-                        .send(OutboundRequest {
-                            circuit,
-                            method: request.method,
-                            url,
-                            headers,
-                            body,
-                        })
-                        .await;
+                    Injection::bearer(&mut again.headers, &fresh.access_token)?;
+                    answer = self.ports.upstream.send(again).await;
                 }
                 // A streamed body cannot be sent again; the 401 goes back, and
                 // the refused token is not offered to the next request.
-                None => self.broker.forget(principal.tenant(), id),
+                None => self.ports.broker.forget(principal.tenant(), id),
             }
         }
         // A switch of protocols nobody asked for (exsvc forwards no
@@ -317,12 +300,12 @@ impl CredentialUse {
 
     fn secrets(&self) -> SecretPorts<'_> {
         SecretPorts {
-            services: self.services.as_ref(),
-            credentials: self.credentials.as_ref(),
-            cipher: self.cipher.as_ref(),
-            audit: self.audit.as_ref(),
-            clock: self.clock.as_ref(),
-            ids: self.ids.as_ref(),
+            services: self.ports.services.as_ref(),
+            credentials: self.ports.credentials.as_ref(),
+            cipher: self.ports.cipher.as_ref(),
+            audit: self.ports.audit.as_ref(),
+            clock: self.ports.clock.as_ref(),
+            ids: self.ports.ids.as_ref(),
         }
     }
 
@@ -337,8 +320,8 @@ impl CredentialUse {
         path: Option<String>,
     ) -> Result<Use, UseCaseError> {
         let mut event = audit_event(
-            self.ids.as_ref(),
-            self.clock.as_ref(),
+            self.ports.ids.as_ref(),
+            self.ports.clock.as_ref(),
             principal,
             AuditAction::CredentialsUse,
             Some(id),
@@ -352,7 +335,7 @@ impl CredentialUse {
             None,
             None,
         ));
-        self.audit.record(&event).await.map_err(|error| {
+        self.ports.audit.record(&event).await.map_err(|error| {
             tracing::warn!(%error, service = %id, "a credential use could not be recorded; nothing is sent");
             UseCaseError::Unavailable
         })?;
@@ -364,7 +347,7 @@ impl CredentialUse {
             method,
             path,
             upstream_status: None,
-            outcomes: self.outcomes.clone(),
+            outcomes: self.ports.outcomes.clone(),
         })
     }
 }
@@ -407,12 +390,8 @@ fn broker_error(error: BrokerError) -> UseCaseError {
     }
 }
 
-/// The OAuth client of an `oauth2_client_credentials` secret, else `None`.
-fn oauth_client(secret: &CredentialSecret) -> Option<OAuthClient> {
-    if secret.auth_type() != AuthType::OAuth2ClientCredentials {
-        return None;
-    }
-    let fields = secret.expose();
+/// The OAuth client of an `oauth2_client_credentials` secret's fields.
+fn oauth_client(fields: &Value) -> Option<OAuthClient> {
     let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_owned);
     Some(OAuthClient {
         client_id: text("client_id")?,
@@ -493,7 +472,7 @@ impl Injection {
                 )
             }
             AuthType::OAuth2ClientCredentials => {
-                Injection::OAuth(oauth_client(secret).ok_or_else(unusable)?)
+                Injection::OAuth(oauth_client(&fields).ok_or_else(unusable)?)
             }
             AuthType::Custom => return Err(unsupported()),
         })
@@ -670,6 +649,26 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// `value` with every one of `forms` replaced, when it holds one (`None`
+/// when it holds none; `Some(None)` when the result is no header value).
+fn redacted(value: &HeaderValue, forms: &[String]) -> Option<Option<HeaderValue>> {
+    if forms.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(value.as_bytes());
+    if !forms
+        .iter()
+        .any(|form| !form.is_empty() && text.contains(form.as_str()))
+    {
+        return None;
+    }
+    let mut redacted = text.into_owned();
+    for form in forms {
+        redacted = redacted.replace(form.as_str(), "REDACTED");
+    }
+    Some(HeaderValue::from_str(&redacted).ok())
+}
+
 /// The caller's headers that go on to the upstream.
 fn forwardable(headers: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(headers);
@@ -702,21 +701,16 @@ fn returnable(headers: &HeaderMap, secret: Option<&str>) -> HeaderMap {
         {
             continue;
         }
-        let text = String::from_utf8_lossy(value.as_bytes());
-        if forms
-            .iter()
-            .any(|form| !form.is_empty() && text.contains(form.as_str()))
-        {
-            let mut redacted = text.into_owned();
-            for form in &forms {
-                redacted = redacted.replace(form.as_str(), "REDACTED");
+        match redacted(value, &forms) {
+            None => {
+                out.append(name.clone(), value.clone());
             }
-            if let Ok(value) = HeaderValue::from_str(&redacted) {
-                out.append(name.clone(), value);
+            Some(Some(clean)) => {
+                out.append(name.clone(), clean);
             }
-            continue;
+            // What the redaction left is no header value: the header is left out.
+            Some(None) => {}
         }
-        out.append(name.clone(), value.clone());
     }
     out
 }
