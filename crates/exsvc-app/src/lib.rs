@@ -12,6 +12,8 @@ mod idempotency;
 pub mod metrics;
 mod middleware;
 mod openapi;
+/// The OpenAPI document the app serves, for tests that check a client against it.
+pub use openapi::document as openapi_document;
 pub mod ratelimit;
 mod routes;
 

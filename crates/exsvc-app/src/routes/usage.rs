@@ -315,6 +315,12 @@ fn answer_of(method: &Method, answer: exsvc_domain::ports::OutboundResponse) -> 
             response.append_header((name, value));
         }
     }
+    // RFC 9209 `received-status`: the caller (and exsvc-client) can tell the
+    // upstream's own answer from one exsvc gave itself, whatever the status.
+    response.insert_header((
+        PROXY_STATUS.clone(),
+        format!("exsvc; received-status={}", status.as_u16()),
+    ));
     response.extensions_mut().insert(Proxied);
     let bodiless = *method == Method::HEAD
         || status.is_informational()

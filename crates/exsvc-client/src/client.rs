@@ -1,0 +1,447 @@
+//! The connection to one exsvc: base address, token source, timeouts and the
+//! retry rule, and the one function every call goes through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{ApiError, Error, ErrorCode};
+use crate::request::ApiRequest;
+use crate::token::{bearer, StaticToken, TokenFile, TokenSource};
+
+/// The address `exsvc serve` listens on by default.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
+
+/// The largest error body read to find the envelope in.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// When a refused request is sent again: after a 429 `RATE_LIMIT_EXCEEDED`,
+/// 503 `SERVICE_UNAVAILABLE` or 503 `UPSTREAM_UNAVAILABLE` that carries
+/// `Retry-After`, at most `max_retries` times, and only when the wait it asks
+/// for is at most `max_wait` (a longer one is returned as the error at once).
+/// These answers mean exsvc did nothing, so a retried write is not doubled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 2,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    addr: String,
+    token: Option<Arc<dyn TokenSource>>,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retry: RetryPolicy,
+    roots: Vec<reqwest::Certificate>,
+    user_agent: String,
+}
+
+impl ClientBuilder {
+    /// Sends `Authorization: Bearer <token>` on every request.
+    pub fn token(self, token: impl Into<String>) -> Self {
+        self.token_source(StaticToken::new(token))
+    }
+
+    /// Reads the token from a file, anew whenever the file changes.
+    pub fn token_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.token_source(TokenFile::new(path))
+    }
+
+    pub fn token_source(mut self, source: impl TokenSource + 'static) -> Self {
+        self.token = Some(Arc::new(source));
+        self
+    }
+
+    /// The longest a call may take, retries' waits apart (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest wait for a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Trusts this PEM certificate authority besides the platform's roots
+    /// (an exsvc behind TLS with a private CA).
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certificate = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| Error::InvalidInput(format!("not a PEM certificate: {e}")))?;
+        self.roots.push(certificate);
+        Ok(self)
+    }
+
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    pub fn build(self) -> Result<Client, Error> {
+        let base = base_url(&self.addr)?;
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent)
+            // exsvc answers every path itself; a redirect is not to be followed
+            // with the token attached.
+            .redirect(reqwest::redirect::Policy::none());
+        for root in self.roots {
+            http = http.add_root_certificate(root);
+        }
+        let http = http
+            .build()
+            .map_err(|e| Error::InvalidInput(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                token: self.token,
+                timeout: self.timeout,
+                retry: self.retry,
+            }),
+        })
+    }
+}
+
+/// `addr` as the base every path is joined to: an http(s) URL, its path
+/// ending in `/` (a base path such as `/exsvc` is kept).
+fn base_url(addr: &str) -> Result<Url, Error> {
+    let invalid = |reason: &str| Error::InvalidInput(format!("address '{addr}' {reason}"));
+    let mut url =
+        Url::parse(addr).map_err(|_| invalid("is not a URL such as http://127.0.0.1:8080"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must be http:// or https://"));
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "must be scheme, host, port and an optional base path",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry a user name or password"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<Arc<dyn TokenSource>>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+/// A client of one exsvc. Cheap to clone: clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A success answer: status, headers and the body as the server sent it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    url: String,
+}
+
+impl Answer {
+    /// The body decoded as `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The answer's `ETag` as a version number (`"5"` → 5).
+    pub fn version(&self) -> Option<i64> {
+        let etag = self.headers.get(reqwest::header::ETAG)?.to_str().ok()?;
+        etag.trim_matches('"').parse().ok()
+    }
+}
+
+impl Client {
+    /// A client of the exsvc at `addr` (`http://127.0.0.1:8080`, or with a
+    /// base path: `https://exsvc.internal/exsvc`).
+    pub fn builder(addr: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            addr: addr.into(),
+            token: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            roots: Vec::new(),
+            user_agent: format!("exsvc-client/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The base address every path is joined to.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// Sends one request: with the token, within the timeout, sent again after
+    /// a retryable refusal (see [`RetryPolicy`]) or, once, after a 401 when the
+    /// token source may have a newer token. A success comes back whole; an
+    /// error answer as [`Error::Api`].
+    pub async fn execute(&self, request: &ApiRequest) -> Result<Answer, Error> {
+        let response = self.send(request, false).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let url = response.url().to_string();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&url, self.inner.timeout, &e))?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            url,
+        })
+    }
+
+    /// [`Client::execute`], the body decoded as `T`.
+    pub(crate) async fn call<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T, Error> {
+        self.execute(&request).await?.json()
+    }
+
+    /// [`Client::execute`] of a request answered with no body.
+    pub(crate) async fn call_empty(&self, request: ApiRequest) -> Result<(), Error> {
+        self.execute(&request).await.map(|_| ())
+    }
+
+    /// The answer's head, its body left to stream. With `upstream_answers`,
+    /// an answer exsvc relayed from the upstream (`Proxy-Status` with
+    /// `received-status`) is returned whatever its status.
+    pub(crate) async fn send(
+        &self,
+        request: &ApiRequest,
+        upstream_answers: bool,
+    ) -> Result<reqwest::Response, Error> {
+        let url = request.url(&self.inner.base)?;
+        let mut retries = 0;
+        let mut token_refreshed = false;
+        loop {
+            let response = self.attempt(request, &url).await?;
+            let status = response.status();
+            if status.is_success()
+                || status.is_redirection()
+                || (upstream_answers && relayed(response.headers()))
+            {
+                return Ok(response);
+            }
+            let error = error_of(response, self.inner.timeout).await;
+            if let Error::Api(api) = &error {
+                if api.status == 401 && !token_refreshed {
+                    if let Some(source) = &self.inner.token {
+                        if source.refused() {
+                            token_refreshed = true;
+                            continue;
+                        }
+                    }
+                }
+                if api.retryable() && retries < self.inner.retry.max_retries {
+                    if let Some(wait) = api.retry_after.filter(|w| *w <= self.inner.retry.max_wait)
+                    {
+                        retries += 1;
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            }
+            return Err(error);
+        }
+    }
+
+    async fn attempt(&self, request: &ApiRequest, url: &Url) -> Result<reqwest::Response, Error> {
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), url.clone())
+            .timeout(self.inner.timeout)
+            .headers(request.headers.clone());
+        if let Some(source) = &self.inner.token {
+            builder = builder.header(AUTHORIZATION, bearer(&source.token().await?)?);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        builder
+            .send()
+            .await
+            .map_err(|e| transport_error(url.as_str(), self.inner.timeout, &e))
+    }
+}
+
+/// Whether exsvc relayed this answer from the upstream (RFC 9209
+/// `received-status`), rather than answering itself.
+fn relayed(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(HeaderName::from_static("proxy-status"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("received-status="))
+}
+
+fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Error {
+    let url = url.to_owned();
+    if error.is_timeout() {
+        return Error::Timeout { url, timeout };
+    }
+    // The innermost cause says what happened ("Connection refused"); reqwest's
+    // own message only says that a request failed.
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    Error::Connect { url, reason }
+}
+
+/// The error an answer carries: the envelope when it has one.
+async fn error_of(response: reqwest::Response, timeout: Duration) -> Error {
+    let status = response.status().as_u16();
+    let url = response.url().to_string();
+    let headers = response.headers().clone();
+    let body = match read_limited(response, ERROR_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(error) => return transport_error(&url, timeout, &error),
+    };
+    let Some(error) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|mut v| v.get_mut("error").map(Value::take))
+    else {
+        return Error::UnexpectedStatus { status, url };
+    };
+    let (Some(code), Some(message)) = (
+        error.get("code").and_then(Value::as_str),
+        error.get("message").and_then(Value::as_str),
+    ) else {
+        return Error::UnexpectedStatus { status, url };
+    };
+    Error::Api(Box::new(ApiError {
+        status,
+        code: ErrorCode::parse(code),
+        message: message.to_owned(),
+        details: error.get("details").cloned().unwrap_or(Value::Null),
+        request_id: header_text(&headers, "x-request-id"),
+        retry_after: headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs),
+    }))
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn header_text(headers: &HeaderMap, name: &'static str) -> Option<String> {
+    headers
+        .get(HeaderName::from_static(name))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The `If-Match` value of a version.
+pub(crate) fn if_match(version: i64) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .map_err(|_| Error::InvalidInput("version".into()))
+}
+
+/// Methods without a body, sent as they are.
+pub(crate) fn is_bodiless(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_keeps_a_base_path_and_refuses_what_is_not_a_base() {
+        assert_eq!(
+            base_url("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            base_url("https://exsvc.internal/exsvc").unwrap().as_str(),
+            "https://exsvc.internal/exsvc/"
+        );
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://host/",
+            "http://host/?q=1",
+            "http://user:pw@host/",
+            "not a url",
+        ] {
+            assert!(
+                matches!(base_url(bad), Err(Error::InvalidInput(_))),
+                "{bad}"
+            );
+        }
+    }
+}

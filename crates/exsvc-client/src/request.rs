@@ -1,0 +1,326 @@
+//! One request of the API, before it is sent: what each endpoint sends is
+//! written once here, and both the typed methods of [`crate::Client`] and a
+//! caller that wants the raw answer (`exsvc … -o json`) use it.
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde::Serialize;
+use url::Url;
+use uuid::Uuid;
+
+use crate::client::if_match;
+use crate::types::{
+    AuditQuery, CredentialWrite, PageQuery, RoleBindingCreate, RoleBindingQuery, RoleCreate,
+    RoleReplace, ServiceCreate, ServicePatch, ServiceQuery, ServiceWrite, WriteOptions,
+};
+use crate::Error;
+
+/// One request: method, path below the base address, query, headers, body.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub(crate) method: Method,
+    /// Path segments, each percent-encoded when the URL is made.
+    segments: Vec<String>,
+    /// Already encoded: the rest of a proxied path, sent as given.
+    raw_tail: Option<String>,
+    query: Option<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+}
+
+impl ApiRequest {
+    /// A request of `method` to the path made of `segments`
+    /// (`["api", "v1", "services"]`).
+    pub fn new<S: Into<String>>(method: Method, segments: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            method,
+            segments: segments.into_iter().map(Into::into).collect(),
+            raw_tail: None,
+            query: None,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    fn api<S: Into<String>>(method: Method, segments: impl IntoIterator<Item = S>) -> Self {
+        let mut path = vec!["api".to_owned(), "v1".to_owned()];
+        path.extend(segments.into_iter().map(Into::into));
+        Self::new(method, path)
+    }
+
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The query string of `query`'s fields that are set.
+    pub fn query(mut self, query: &impl Serialize) -> Result<Self, Error> {
+        let text = serde_urlencoded::to_string(query)
+            .map_err(|e| Error::InvalidInput(format!("query: {e}")))?;
+        self.query = (!text.is_empty()).then_some(text);
+        Ok(self)
+    }
+
+    /// `body` as JSON.
+    pub fn json(self, body: &impl Serialize) -> Result<Self, Error> {
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| Error::InvalidInput(format!("body: {e}")))?;
+        Ok(self.body(Bytes::from(bytes), "application/json"))
+    }
+
+    pub fn body(mut self, body: Bytes, content_type: &'static str) -> Self {
+        self.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        self.body = Some(body);
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    fn write_options(mut self, options: &WriteOptions) -> Result<Self, Error> {
+        if let Some(version) = options.if_match {
+            self.headers
+                .insert(reqwest::header::IF_MATCH, if_match(version)?);
+        }
+        if let Some(key) = &options.idempotency_key {
+            let value = HeaderValue::from_str(key).map_err(|_| {
+                Error::InvalidInput("an idempotency key is 1–255 visible ASCII characters".into())
+            })?;
+            self.headers
+                .insert(HeaderName::from_static("idempotency-key"), value);
+        }
+        Ok(self)
+    }
+
+    /// The full URL below `base`.
+    pub fn url(&self, base: &Url) -> Result<Url, Error> {
+        let mut url = base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| Error::InvalidInput(format!("'{base}' cannot be a base")))?;
+            path.pop_if_empty();
+            path.extend(&self.segments);
+        }
+        if let Some(tail) = &self.raw_tail {
+            let joined = format!("{}/{}", url.path(), tail.trim_start_matches('/'));
+            url.set_path(&joined);
+        }
+        url.set_query(self.query.as_deref());
+        Ok(url)
+    }
+}
+
+fn id_segment(id: Uuid) -> String {
+    id.to_string()
+}
+
+pub fn list_services(query: &ServiceQuery) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::GET, ["services"]).query(query)
+}
+
+pub fn create_service(body: &ServiceCreate, options: &WriteOptions) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::POST, ["services"])
+        .json(body)?
+        .write_options(options)
+}
+
+pub fn get_service(id: Uuid) -> ApiRequest {
+    ApiRequest::api(Method::GET, ["services".to_owned(), id_segment(id)])
+}
+
+pub fn replace_service(
+    id: Uuid,
+    body: &ServiceWrite,
+    options: &WriteOptions,
+) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::PUT, ["services".to_owned(), id_segment(id)])
+        .json(body)?
+        .write_options(options)
+}
+
+pub fn patch_service(
+    id: Uuid,
+    patch: &ServicePatch,
+    options: &WriteOptions,
+) -> Result<ApiRequest, Error> {
+    let body = serde_json::to_vec(patch).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    ApiRequest::api(Method::PATCH, ["services".to_owned(), id_segment(id)])
+        .body(Bytes::from(body), "application/merge-patch+json")
+        .write_options(options)
+}
+
+pub fn delete_service(id: Uuid, options: &WriteOptions) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::DELETE, ["services".to_owned(), id_segment(id)]).write_options(options)
+}
+
+fn credentials_path(id: Uuid) -> [String; 3] {
+    [
+        "services".to_owned(),
+        id_segment(id),
+        "credentials".to_owned(),
+    ]
+}
+
+pub fn get_credential(id: Uuid, version: Option<i64>) -> Result<ApiRequest, Error> {
+    #[derive(Serialize)]
+    struct Version {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<i64>,
+    }
+    ApiRequest::api(Method::GET, credentials_path(id)).query(&Version { version })
+}
+
+pub fn put_credential(
+    id: Uuid,
+    body: &CredentialWrite,
+    options: &WriteOptions,
+) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::PUT, credentials_path(id))
+        .json(body)?
+        .write_options(options)
+}
+
+pub fn credential_versions(id: Uuid) -> ApiRequest {
+    let mut path = credentials_path(id).to_vec();
+    path.push("versions".to_owned());
+    ApiRequest::api(Method::GET, path)
+}
+
+pub fn delete_credential(id: Uuid) -> ApiRequest {
+    ApiRequest::api(Method::DELETE, credentials_path(id))
+}
+
+pub fn list_audit_events(query: &AuditQuery) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::GET, ["audit-events"]).query(query)
+}
+
+pub fn service_token(id: Uuid) -> ApiRequest {
+    ApiRequest::api(
+        Method::POST,
+        ["services".to_owned(), id_segment(id), "token".to_owned()],
+    )
+}
+
+/// A proxied request: `path` (with its query string, if any) is joined to the
+/// service's `base_url` by exsvc; it is sent as given, already encoded.
+pub fn proxy(method: Method, id: Uuid, path: &str) -> ApiRequest {
+    let (path, query) = match path.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_owned())),
+        None => (path, None),
+    };
+    let mut request = ApiRequest::api(
+        method,
+        ["services".to_owned(), id_segment(id), "proxy".to_owned()],
+    );
+    request.raw_tail = Some(path.to_owned());
+    request.query = query;
+    request
+}
+
+pub fn service_access(id: Uuid) -> ApiRequest {
+    ApiRequest::api(
+        Method::GET,
+        ["services".to_owned(), id_segment(id), "access".to_owned()],
+    )
+}
+
+pub fn list_roles(query: &PageQuery) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::GET, ["roles"]).query(query)
+}
+
+pub fn create_role(body: &RoleCreate) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::POST, ["roles"]).json(body)
+}
+
+pub fn get_role(name: &str) -> ApiRequest {
+    ApiRequest::api(Method::GET, ["roles", name])
+}
+
+pub fn replace_role(
+    name: &str,
+    body: &RoleReplace,
+    options: &WriteOptions,
+) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::PUT, ["roles", name])
+        .json(body)?
+        .write_options(options)
+}
+
+pub fn delete_role(name: &str, options: &WriteOptions) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::DELETE, ["roles", name]).write_options(options)
+}
+
+pub fn list_role_bindings(query: &RoleBindingQuery) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::GET, ["role-bindings"]).query(query)
+}
+
+pub fn create_role_binding(body: &RoleBindingCreate) -> Result<ApiRequest, Error> {
+    ApiRequest::api(Method::POST, ["role-bindings"]).json(body)
+}
+
+pub fn get_role_binding(id: Uuid) -> ApiRequest {
+    ApiRequest::api(Method::GET, ["role-bindings".to_owned(), id_segment(id)])
+}
+
+pub fn delete_role_binding(id: Uuid) -> ApiRequest {
+    ApiRequest::api(Method::DELETE, ["role-bindings".to_owned(), id_segment(id)])
+}
+
+pub fn debug_auth() -> ApiRequest {
+    ApiRequest::new(Method::GET, ["debug", "auth"])
+}
+
+pub fn healthz() -> ApiRequest {
+    ApiRequest::new(Method::GET, ["healthz"])
+}
+
+pub fn readyz() -> ApiRequest {
+    ApiRequest::new(Method::GET, ["readyz"])
+}
+
+pub fn metrics() -> ApiRequest {
+    ApiRequest::new(Method::GET, ["metrics"])
+}
+
+pub fn openapi() -> ApiRequest {
+    ApiRequest::new(Method::GET, ["api-docs", "openapi.json"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_encoded_below_the_base_path_and_a_proxied_tail_is_sent_as_given() {
+        let base = Url::parse("https://h.example/exsvc/").unwrap();
+        let id = Uuid::nil();
+        assert_eq!(
+            get_role("a b/c").url(&base).unwrap().as_str(),
+            "https://h.example/exsvc/api/v1/roles/a%20b%2Fc"
+        );
+        assert_eq!(
+            proxy(Method::GET, id, "/v1/charges/ch%201?limit=3&x=%2F")
+                .url(&base)
+                .unwrap()
+                .as_str(),
+            format!("https://h.example/exsvc/api/v1/services/{id}/proxy/v1/charges/ch%201?limit=3&x=%2F")
+        );
+        let query = ServiceQuery {
+            q: Some("a&b".into()),
+            limit: Some(5),
+            ..ServiceQuery::default()
+        };
+        assert_eq!(
+            list_services(&query).unwrap().url(&base).unwrap().query(),
+            Some("q=a%26b&limit=5")
+        );
+        assert_eq!(
+            healthz().url(&base).unwrap().as_str(),
+            "https://h.example/exsvc/healthz"
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The client's types against the OpenAPI document the server serves: the
+//! same property names, each of the same JSON type, and required where it
+//! must be. A field added, renamed or retyped on one side fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use crate::types::*;
+
+#[derive(OpenApi)]
+#[openapi(components(schemas(
+    Service,
+    ServiceList,
+    ServiceWrite,
+    ServiceCreate,
+    ServicePatch,
+    ServiceStatus,
+    AuthType,
+    CredentialWrite,
+    CredentialMeta,
+    CredentialVersion,
+    CredentialVersions,
+    Credential,
+    AuditEvent,
+    AuditEventList,
+    ServiceToken,
+    ServiceSelector,
+    Role,
+    RoleList,
+    RoleCreate,
+    RoleReplace,
+    Subject,
+    RoleBinding,
+    RoleBindingList,
+    RoleBindingCreate,
+    ReviewedBinding,
+    SecretReader,
+    AccessReview,
+    DebugBinding,
+    TokenInfo,
+    DebugAuth,
+)))]
+struct ClientTypes;
+
+/// Which way a body travels decides which side's `required` must hold.
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    /// The server writes it: the client may require only what the server
+    /// always sends.
+    Response,
+    /// The client writes it: it always sends what the server requires.
+    Request,
+}
+
+const TYPES: [(&str, Direction); 28] = [
+    ("Service", Direction::Response),
+    ("ServiceList", Direction::Response),
+    ("ServiceWrite", Direction::Request),
+    ("ServiceCreate", Direction::Request),
+    ("ServicePatch", Direction::Request),
+    ("CredentialWrite", Direction::Request),
+    ("CredentialMeta", Direction::Response),
+    ("CredentialVersion", Direction::Response),
+    ("CredentialVersions", Direction::Response),
+    ("Credential", Direction::Response),
+    ("AuditEvent", Direction::Response),
+    ("AuditEventList", Direction::Response),
+    ("ServiceToken", Direction::Response),
+    ("ServiceSelector", Direction::Response),
+    ("Role", Direction::Response),
+    ("RoleList", Direction::Response),
+    ("RoleCreate", Direction::Request),
+    ("RoleReplace", Direction::Request),
+    ("Subject", Direction::Response),
+    ("RoleBinding", Direction::Response),
+    ("RoleBindingList", Direction::Response),
+    ("RoleBindingCreate", Direction::Request),
+    ("ReviewedBinding", Direction::Response),
+    ("SecretReader", Direction::Response),
+    ("AccessReview", Direction::Response),
+    ("DebugBinding", Direction::Response),
+    ("TokenInfo", Direction::Response),
+    ("DebugAuth", Direction::Response),
+];
+
+/// One object schema, flattened: `allOf` merged, `oneOf`/`anyOf` as the union
+/// of their properties with the requirements they share.
+#[derive(Debug, Default)]
+struct Shape {
+    properties: BTreeMap<String, BTreeSet<String>>,
+    required: BTreeSet<String>,
+}
+
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            resolve(document, &document["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// The JSON types a property may take, `null` left out; empty means any.
+fn kinds(document: &Value, schema: &Value) -> BTreeSet<String> {
+    let schema = resolve(document, schema);
+    let mut kinds = BTreeSet::new();
+    match schema.get("type") {
+        Some(Value::String(kind)) => {
+            kinds.insert(kind.clone());
+        }
+        Some(Value::Array(list)) => {
+            kinds.extend(list.iter().filter_map(|k| k.as_str().map(str::to_owned)))
+        }
+        _ => {}
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for branch in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            kinds.extend(kinds_of_branch(document, branch));
+        }
+    }
+    if kinds.is_empty() && schema.get("properties").is_some() {
+        kinds.insert("object".into());
+    }
+    kinds.remove("null");
+    kinds
+}
+
+fn kinds_of_branch(document: &Value, branch: &Value) -> BTreeSet<String> {
+    kinds(document, branch)
+}
+
+fn shape(document: &Value, schema: &Value) -> Shape {
+    let schema = resolve(document, schema);
+    let mut shape = Shape::default();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (name, property) in properties {
+            shape
+                .properties
+                .insert(name.clone(), kinds(document, property));
+        }
+    }
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = name.as_str() {
+            shape.required.insert(name.to_owned());
+        }
+    }
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let part = self::shape(document, part);
+        shape.properties.extend(part.properties);
+        shape.required.extend(part.required);
+    }
+    for key in ["oneOf", "anyOf"] {
+        let branches: Vec<Shape> = schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|branch| self::shape(document, branch))
+            .filter(|branch| !branch.properties.is_empty())
+            .collect();
+        if let Some(first) = branches.first() {
+            let shared: BTreeSet<String> = first
+                .required
+                .iter()
+                .filter(|name| branches.iter().all(|b| b.required.contains(*name)))
+                .cloned()
+                .collect();
+            for branch in &branches {
+                for (name, kinds) in &branch.properties {
+                    shape
+                        .properties
+                        .entry(name.clone())
+                        .or_default()
+                        .extend(kinds.iter().cloned());
+                }
+            }
+            shape.required.extend(shared);
+        }
+    }
+    shape
+}
+
+fn client_document() -> Value {
+    serde_json::to_value(ClientTypes::openapi()).expect("the client's schemas serialize")
+}
+
+#[test]
+fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
+    let served = exsvc_app::openapi_document("");
+    let client = client_document();
+    let mut problems = Vec::new();
+    for (name, direction) in TYPES {
+        let theirs = &served["components"]["schemas"][name];
+        assert!(
+            !theirs.is_null(),
+            "the served document has no schema {name}"
+        );
+        let ours = &client["components"]["schemas"][name];
+        assert!(!ours.is_null(), "the client declares no schema {name}");
+        let (theirs, ours) = (shape(&served, theirs), shape(&client, ours));
+
+        let their_names: BTreeSet<&String> = theirs.properties.keys().collect();
+        let our_names: BTreeSet<&String> = ours.properties.keys().collect();
+        for missing in their_names.difference(&our_names) {
+            problems.push(format!("{name}.{missing}: served, not in the client"));
+        }
+        for extra in our_names.difference(&their_names) {
+            problems.push(format!("{name}.{extra}: in the client, not served"));
+        }
+        for (property, their_kinds) in &theirs.properties {
+            let Some(our_kinds) = ours.properties.get(property) else {
+                continue;
+            };
+            // Either side may leave a property open (any JSON value).
+            if !their_kinds.is_empty() && !our_kinds.is_empty() && their_kinds != our_kinds {
+                problems.push(format!(
+                    "{name}.{property}: served as {their_kinds:?}, the client has {our_kinds:?}"
+                ));
+            }
+        }
+        let (must, may) = match direction {
+            Direction::Response => (&ours.required, &theirs.required),
+            Direction::Request => (&theirs.required, &ours.required),
+        };
+        for property in must.difference(may) {
+            problems.push(match direction {
+                Direction::Response => {
+                    format!("{name}.{property}: the client requires it, the server may omit it")
+                }
+                Direction::Request => {
+                    format!("{name}.{property}: the server requires it, the client may omit it")
+                }
+            });
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_enums_carry_the_served_values() {
+    let served = exsvc_app::openapi_document("");
+    let client = client_document();
+    for name in ["ServiceStatus", "AuthType"] {
+        let values = |document: &Value| -> BTreeSet<String> {
+            document["components"]["schemas"][name]["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        assert!(!values(&served).is_empty(), "{name} is an enum");
+        assert_eq!(values(&client), values(&served), "{name}");
+    }
+}
+
+#[test]
+fn the_comparison_sees_a_difference() {
+    // The check itself: a schema that drops, adds or retypes a property
+    // differs from the served one.
+    let served = exsvc_app::openapi_document("");
+    let service = shape(&served, &served["components"]["schemas"]["Service"]);
+    assert!(service.properties.contains_key("credential_expires_at"));
+    assert_eq!(
+        service.properties["version"],
+        BTreeSet::from(["integer".to_owned()])
+    );
+    let create = shape(&served, &served["components"]["schemas"]["ServiceCreate"]);
+    assert!(create.properties.contains_key("credentials"));
+    assert_eq!(
+        create.required,
+        BTreeSet::from(["base_url".to_owned(), "name".to_owned(), "type".to_owned()])
+    );
+}
+
+/// Every operation of the served document has a method of the client.
+#[test]
+fn every_served_operation_has_a_client_method() {
+    // operationId → the `request` function (and `Client` method) that sends it.
+    let covered: BTreeMap<&str, &str> = BTreeMap::from([
+        ("healthz", "healthz"),
+        ("readyz", "readyz"),
+        ("metrics", "metrics"),
+        ("debugAuth", "debug_auth"),
+        ("listServices", "list_services"),
+        ("createService", "create_service"),
+        ("getService", "get_service"),
+        ("replaceService", "replace_service"),
+        ("patchService", "patch_service"),
+        ("deleteService", "delete_service"),
+        ("getCredentials", "get_credential"),
+        ("putCredentials", "put_credential"),
+        ("deleteCredentials", "delete_credential"),
+        ("listCredentialVersions", "credential_versions"),
+        ("listAuditEvents", "list_audit_events"),
+        ("getServiceToken", "service_token"),
+        ("proxyGet", "proxy"),
+        ("proxyPost", "proxy"),
+        ("proxyPut", "proxy"),
+        ("proxyPatch", "proxy"),
+        ("proxyDelete", "proxy"),
+        ("proxyOptions", "proxy"),
+        ("reviewServiceAccess", "service_access"),
+        ("listRoles", "list_roles"),
+        ("createRole", "create_role"),
+        ("getRole", "get_role"),
+        ("replaceRole", "replace_role"),
+        ("deleteRole", "delete_role"),
+        ("listRoleBindings", "list_role_bindings"),
+        ("createRoleBinding", "create_role_binding"),
+        ("getRoleBinding", "get_role_binding"),
+        ("deleteRoleBinding", "delete_role_binding"),
+    ]);
+    let served = exsvc_app::openapi_document("");
+    let mut uncovered = Vec::new();
+    for (path, operations) in served["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
+                if !covered.contains_key(id) {
+                    uncovered.push(format!("{} {path} ({id})", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    assert!(
+        uncovered.is_empty(),
+        "no client method for: {}",
+        uncovered.join(", ")
+    );
+}
