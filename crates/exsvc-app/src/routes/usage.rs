@@ -84,7 +84,7 @@ pub async fn get_token(
     operation_id = "proxyGet",
     params(("path" = String, Path, description = "Joined to the service's `base_url`; the query string is passed on as received")),
     responses(
-        (status = "default", description = "The upstream's answer, status, headers and body as it sent them (less hop-by-hop headers and `Set-Cookie`), with `Proxy-Status: exsvc`"),
+        (status = "default", description = "The upstream's answer, status, headers and body as it sent them (less hop-by-hop headers and `Set-Cookie`), with `Proxy-Status: exsvc; received-status=<status>`"),
         (status = 403, description = "`FORBIDDEN`: the token lacks `external-service:use`; or `EGRESS_DENIED`: the destination is refused by the egress rules", body = ErrorResponse),
         (status = 404, description = "`SERVICE_NOT_FOUND`, or `CREDENTIALS_NOT_FOUND`", body = ErrorResponse),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: the body exceeds the proxy's limit (EXSVC_PROXY_MAX_BODY_BYTES)", body = ErrorResponse),
