@@ -2,6 +2,7 @@
 //! kit builds the application exactly as `exsvc serve` does (`compose`).
 //! The command line itself is `main.rs`.
 
+pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod devkeys;

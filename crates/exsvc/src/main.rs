@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use exsvc_auth::HmacSecret;
 
+use exsvc::cli::{self, ClientCommand};
 use exsvc::config::auth::{JWT_SECRET, JWT_SECRETS};
 use exsvc::config::credentials::{MASTER_KEYS, MASTER_KEY_FILE};
 use exsvc::config::deployment::{DATA_DIR, ENV};
@@ -24,12 +25,37 @@ struct Cli {
     /// environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    client: cli::ClientArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    /// The registry: list, show, create, change and delete services.
+    #[command(subcommand)]
+    Services(cli::ServicesCommand),
+    /// A service's credential: reveal, store, list versions, delete, get a token.
+    #[command(subcommand)]
+    Credentials(cli::CredentialsCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(cli::AuditCommand),
+    /// Run a command with services' credentials in its environment.
+    Run(cli::RunArgs),
+    /// Print the shell completion script of exsvc.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The server's commands, which read the server's settings.
+#[derive(Subcommand)]
+enum ServerCommand {
     /// Serve the HTTP API (the default). Applies pending migrations first.
     Serve,
     /// Apply pending database migrations, then exit.
@@ -141,25 +167,40 @@ fn token_secret(config: &Config, kid: Option<&str>) -> Result<HmacSecret, ExitCo
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let client = |command| cli::run(&cli.client, command);
+    match cli.command {
+        None => server(cli.config.as_deref(), ServerCommand::Serve),
+        Some(Command::Server(command)) => server(cli.config.as_deref(), command),
+        // The client's commands read no server settings.
+        Some(Command::Services(command)) => client(ClientCommand::Services(command)),
+        Some(Command::Credentials(command)) => client(ClientCommand::Credentials(command)),
+        Some(Command::Audit(command)) => client(ClientCommand::Audit(command)),
+        Some(Command::Run(args)) => client(ClientCommand::Run(args)),
+        Some(Command::Completions { shell }) => cli::completions(shell, &mut Cli::command()),
+    }
+}
+
+/// The server's commands: `serve` (the default), `migrate`, `token`, `keys`.
+fn server(config: Option<&std::path::Path>, command: ServerCommand) -> ExitCode {
     let env = match process_env() {
         Ok(env) => env,
         Err(error) => return config_error(&error),
     };
     let unrecognized = unrecognized(&env);
-    let settings = match layered(cli.config.as_deref(), env) {
+    let settings = match layered(config, env) {
         Ok(values) => Settings::new(values),
         Err(error) => return config_error(&error),
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match settings.load() {
+    match command {
+        ServerCommand::Serve => match settings.load() {
             Ok(config) => serve::run(config, &unrecognized),
             Err(error) => config_error(&error),
         },
-        Command::Migrate => match settings.database() {
+        ServerCommand::Migrate => match settings.database() {
             Ok(database) => serve::migrate_only(&database),
             Err(error) => config_error(&error),
         },
-        Command::Keys(KeysCommand::Generate { id }) => {
+        ServerCommand::Keys(KeysCommand::Generate { id }) => {
             match exsvc_crypto::Keyring::generate_entry(&id) {
                 Ok(entry) => {
                     println!("{}", entry.as_str());
@@ -171,7 +212,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring()) {
+        ServerCommand::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring())
+        {
             (Err(error), _) | (_, Err(error)) => config_error(&error),
             (Ok(_), Ok(None)) => config_error(&MASTER_KEYS.invalid(format!(
                 "(or {}) is required: the keyring to rewrap under",
@@ -181,7 +223,7 @@ fn main() -> ExitCode {
                 serve::rewrap(serve::RewrapSettings { database, keyring })
             }
         },
-        Command::Token(args) => {
+        ServerCommand::Token(args) => {
             let config = match settings.load() {
                 Ok(config) => config,
                 Err(error) => return config_error(&error),

@@ -59,11 +59,16 @@ fn known(variable: &str) -> bool {
 
 /// The `EXSVC_*` variables of `env` that are no setting, each with the setting
 /// it most likely means: a misspelt name would otherwise leave its setting at
-/// the default without a word. `EXSVC_TEST_*` are the test suite's own.
+/// the default without a word. `EXSVC_TEST_*` are the test suite's own, and
+/// the client's variables (`EXSVC_ADDR`, `EXSVC_TOKEN`) are no server setting.
 pub fn unrecognized(env: &[(String, String)]) -> Vec<(String, Option<&'static str>)> {
     env.iter()
         .map(|(name, _)| name)
-        .filter(|name| !known(name) && !name.starts_with("EXSVC_TEST_"))
+        .filter(|name| {
+            !known(name)
+                && !name.starts_with("EXSVC_TEST_")
+                && !crate::cli::CLIENT_VARIABLES.contains(&name.as_str())
+        })
         .map(|name| {
             let closest = SETTINGS
                 .iter()

@@ -1,0 +1,186 @@
+//! How the client prints: tables that fit the terminal (comfy-table; styled
+//! only on a terminal), or the API's JSON unchanged; errors on standard error,
+//! their prefix coloured only on a terminal and without `NO_COLOR`.
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, Utc};
+use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+use exsvc_client::Answer;
+use serde::de::DeserializeOwned;
+
+use super::{Failure, Format};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Output {
+    pub format: Format,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Self {
+        Self { format }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// The answer as the API sent it (`-o json`), or decoded and shown by
+    /// `render`.
+    pub fn answer<T: DeserializeOwned>(
+        &self,
+        answer: &Answer,
+        render: impl FnOnce(T),
+    ) -> Result<(), Failure> {
+        if self.json() {
+            raw(&answer.body);
+        } else {
+            render(answer.json()?);
+        }
+        Ok(())
+    }
+
+    pub fn error(&self, message: &str) {
+        let stderr = std::io::stderr();
+        let style = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()))
+        } else {
+            anstyle::Style::new()
+        };
+        let _ = writeln!(stderr.lock(), "{style}error{style:#}: {message}");
+    }
+}
+
+/// Prints a line on standard output. A closed pipe (`exsvc … | head`) is
+/// not an error worth a panic: the rest is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+pub fn write_line(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// Bytes of the API, printed as they came, ending in a newline.
+pub fn raw(body: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(body);
+    if !body.ends_with(b"\n") {
+        let _ = stdout.write_all(b"\n");
+    }
+}
+
+/// A JSON value of the client's own making (a merge of pages), pretty-printed.
+pub fn json(value: &serde_json::Value) {
+    say!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// A table of rows under `headers`: no borders, two spaces between columns,
+/// wrapped to the terminal's width when there is one.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(
+            headers
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let text = table.to_string();
+    for line in text.lines() {
+        say!("{}", line.trim_end());
+    }
+}
+
+/// One record as `field  value` lines.
+pub fn record(fields: Vec<(&str, String)>) {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    for (field, value) in fields {
+        table.add_row(vec![
+            Cell::new(field).add_attribute(Attribute::Bold),
+            Cell::new(value),
+        ]);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.to_string().lines() {
+        say!("{}", line.trim_end());
+    }
+}
+
+/// A time to the minute, in UTC.
+pub fn time(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn optional_time(at: Option<&DateTime<Utc>>) -> String {
+    at.map_or_else(|| "-".to_owned(), time)
+}
+
+/// A credential's expiry as people read it: `expired`, `in 3 days`, or the
+/// date when it is further off.
+pub fn expiry(at: Option<&DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(at) = at else {
+        return "-".to_owned();
+    };
+    let left = *at - now;
+    if left <= chrono::Duration::zero() {
+        format!("expired {}", at.format("%Y-%m-%d"))
+    } else if left < chrono::Duration::days(1) {
+        format!("in {} h", left.num_hours().max(1))
+    } else if left <= chrono::Duration::days(7) {
+        let days = left.num_days();
+        format!("in {days} day{}", if days == 1 { "" } else { "s" })
+    } else {
+        at.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// What stands in a cell for nothing.
+pub fn or_dash(value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() => v.to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_reads_as_people_say_it() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(expiry(None, now), "-");
+        assert_eq!(
+            expiry(Some(&at("2026-11-30T00:00:00Z")), now),
+            "expired 2026-11-30"
+        );
+        assert_eq!(expiry(Some(&at("2026-12-01T15:00:00Z")), now), "in 3 h");
+        assert_eq!(expiry(Some(&at("2026-12-02T13:00:00Z")), now), "in 1 day");
+        assert_eq!(expiry(Some(&at("2026-12-05T12:00:00Z")), now), "in 4 days");
+        assert_eq!(expiry(Some(&at("2027-01-01T00:00:00Z")), now), "2027-01-01");
+    }
+}

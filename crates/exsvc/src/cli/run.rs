@@ -1,0 +1,127 @@
+//! `exsvc run --service REF[=PREFIX]… -- COMMAND`: a process started with its
+//! services' credentials in its environment, and nothing written to disk.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use clap::Args;
+use exsvc_client::types::AuthType;
+use secrecy::ExposeSecret;
+
+use super::{service, Context, Failure, Outcome};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A service whose credential COMMAND gets, as `PREFIX_KEY` variables
+    /// (PREFIX defaults to the service's name in upper case); repeatable.
+    #[arg(long = "service", value_name = "REF[=PREFIX]", required = true)]
+    services: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// `REF` or `REF=PREFIX`: split at the last `=` when what follows is a
+/// prefix (letters, digits, `_`), so a name holding `=` still works.
+fn reference_and_prefix(argument: &str) -> (&str, Option<&str>) {
+    match argument.rsplit_once('=') {
+        Some((reference, prefix))
+            if !reference.is_empty()
+                && !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            (reference, Some(prefix))
+        }
+        _ => (argument, None),
+    }
+}
+
+/// A variable name part: upper case, every character but A–Z and 0–9 as `_`.
+pub(crate) fn variable_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let c = c.to_ascii_uppercase();
+            if c.is_ascii_uppercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn run(context: &Context, args: RunArgs) -> Outcome {
+    let mut variables: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |name: String, value: String| -> Outcome {
+        if variables.insert(name.clone(), value).is_some() {
+            return Err(Failure::Usage(format!(
+                "{name} would be set twice: give the services different prefixes (--service REF=PREFIX)"
+            )));
+        }
+        Ok(())
+    };
+    for argument in &args.services {
+        let (reference, prefix) = reference_and_prefix(argument);
+        let found = service(context, reference).await?;
+        let prefix = variable_part(prefix.unwrap_or(&found.name));
+        let credential = context.client.get_credential(found.id, None).await?;
+        for key in credential.credentials.expose().keys() {
+            let value = credential.credentials.field(key).unwrap_or_default();
+            add(format!("{prefix}_{}", variable_part(key)), value)?;
+        }
+        if credential.auth_type == AuthType::OAuth2ClientCredentials {
+            let token = context.client.service_token(found.id).await?;
+            add(
+                format!("{prefix}_ACCESS_TOKEN"),
+                token.access_token.expose_secret().to_owned(),
+            )?;
+        }
+    }
+    let (program, arguments) = args
+        .command
+        .split_first()
+        .ok_or_else(|| Failure::Usage("no COMMAND after --".into()))?;
+    let mut command = Command::new(program);
+    command.args(arguments).envs(&variables);
+    exec(command, program)
+}
+
+/// Replaces this process with COMMAND: its exit code, signals and standard
+/// streams are then COMMAND's own, and the credentials live only in its
+/// environment.
+#[cfg(unix)]
+fn exec(mut command: Command, program: &str) -> Outcome {
+    use std::os::unix::process::CommandExt;
+    let error = command.exec();
+    Err(Failure::Other(format!("cannot run {program}: {error}")))
+}
+
+#[cfg(not(unix))]
+fn exec(mut command: Command, program: &str) -> Outcome {
+    let status = command
+        .status()
+        .map_err(|e| Failure::Other(format!("cannot run {program}: {e}")))?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_follows_the_last_equals_sign_and_names_become_variables() {
+        assert_eq!(reference_and_prefix("Stripe"), ("Stripe", None));
+        assert_eq!(reference_and_prefix("Stripe=PAY"), ("Stripe", Some("PAY")));
+        assert_eq!(reference_and_prefix("a=b=PAY"), ("a=b", Some("PAY")));
+        assert_eq!(reference_and_prefix("odd name="), ("odd name=", None));
+        assert_eq!(
+            reference_and_prefix("x=not a prefix"),
+            ("x=not a prefix", None)
+        );
+        assert_eq!(variable_part("Stripe live-2"), "STRIPE_LIVE_2");
+        assert_eq!(variable_part("client_secret"), "CLIENT_SECRET");
+        assert_eq!(variable_part("Zürich"), "Z_RICH");
+    }
+}
