@@ -162,9 +162,6 @@ fn report(out: &output::Output, has_token: bool, failure: Failure) -> ExitCode {
                     eprintln!("  {field}: {reason}");
                 }
             }
-            if let Some(required) = error.details.get("required").and_then(|r| r.as_str()) {
-                eprintln!("  the token lacks the permission {required}");
-            }
             if error.status == 401 && !has_token {
                 eprintln!("  no token was sent: set EXSVC_TOKEN (`exsvc serve` prints one in development), --token or --token-file");
             }
