@@ -3,6 +3,8 @@
 //! against the real binary in development mode — twice in a row, since a
 //! reader tries it again (a second run once met 409s and printed nothing).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly.
+
 mod support;
 
 use std::path::Path;
