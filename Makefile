@@ -7,7 +7,8 @@ run:
 
 # The whole suite: unit, contract (PostgreSQL and SQLite), CLI and end-to-end
 # tests, then the end-to-end tests once more on SQLite (same build: --workspace
-# keeps the feature set, so nothing is recompiled).
+# keeps the feature set, so nothing is recompiled), then the client library's
+# rustdoc examples, which nextest does not run.
 # Needs PostgreSQL on 127.0.0.1:5432 (EXSVC_TEST_DATABASE_URL overrides it) and
 # Redis on 127.0.0.1:6379 (the shared rate-limit tests), and the PostgreSQL
 # server binaries (initdb, pg_ctl; EXSVC_TEST_PG_BIN, default
@@ -17,7 +18,8 @@ run:
 test:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --workspace --no-fail-fast && \
-		EXSVC_TEST_BACKEND=sqlite cargo nextest run --workspace --no-fail-fast -E 'package(exsvc-e2e)'; \
+		EXSVC_TEST_BACKEND=sqlite cargo nextest run --workspace --no-fail-fast -E 'package(exsvc-e2e)' && \
+		cargo test --doc -p exsvc-client; \
 	else \
 		cargo test --workspace --no-fail-fast && \
 		EXSVC_TEST_BACKEND=sqlite cargo test --workspace --no-fail-fast; \
