@@ -1,7 +1,7 @@
 //! Values given on the command line: `KEY=VALUE` pairs, secrets read from
 //! standard input or a file, and times.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -38,6 +38,10 @@ impl Sources {
             ));
         }
         self.stdin_taken = true;
+        if std::io::stdin().is_terminal() {
+            // Not echoed by us; the terminal shows what is typed.
+            eprintln!("reading the value from standard input: type it, then Enter and Ctrl-D");
+        }
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
