@@ -1118,6 +1118,55 @@ async fn an_open_circuit_is_waited_out_by_default_and_returned_at_once_without_r
     refused(post(&api, closed.id).await, 502, ErrorCode::UpstreamError);
 }
 
+/// A URL parser resolves `.` and `..` segments (also spelt `%2e`) and reads
+/// `\` as `/`: a proxied path holding one would reach another route of exsvc
+/// itself, with the caller's token (`DELETE …/proxy/..` is `DELETE` of the
+/// service). The client refuses such a path before sending anything.
+#[tokio::test]
+async fn a_proxied_path_cannot_climb_out_of_the_proxy() {
+    let egress = LocalEgress::new();
+    let upstream = UpstreamServer::https(&egress.ca).await;
+    let app = TestApp::spawn_with(egress.options()).await;
+    let api = client_of(&app, admin("acme"));
+    let service = service_with(&api, &upstream.base_url(), &bearer(CANARY)).await;
+    let service_itself = format!("../../{}", service.id);
+    for path in [
+        "..",
+        "../credentials",
+        "a/../../credentials",
+        &service_itself,
+        "./x",
+        "x/.",
+        "%2e%2E/credentials",
+        ".%2e/credentials",
+        "%2e",
+        "a\\..\\..\\credentials",
+    ] {
+        for method in [Method::GET, Method::DELETE] {
+            let result = api
+                .proxy(method.clone(), service.id, path, HeaderMap::new(), None)
+                .await;
+            let Err(Error::InvalidInput(reason)) = &result else {
+                panic!("{method} {path}: {result:?}");
+            };
+            assert!(reason.contains("path"), "{reason}");
+        }
+    }
+    assert_eq!(upstream.request_count(), 0);
+    assert_eq!(api.get_service(service.id).await.unwrap().id, service.id);
+    // Dots inside a segment are a name like any other.
+    api.proxy(
+        Method::GET,
+        service.id,
+        "v1/file.tar.gz/...x",
+        HeaderMap::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(upstream.requests()[0].target, "/v1/file.tar.gz/...x");
+}
+
 /// Spends the tenant's budget with `api` until it is refused.
 async fn spend_budget(api: &Client) -> ApiError {
     for _ in 0..200 {

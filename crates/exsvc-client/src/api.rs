@@ -190,7 +190,8 @@ impl Client {
     /// Has exsvc send `method path` to the service with its credential
     /// (docs/api.md §10.2). The upstream's answer comes back whatever its
     /// status; exsvc's own refusals (egress rules, timeouts, 404 …) are
-    /// [`Error::Api`]. `path` may carry a query string and is sent as given.
+    /// [`Error::Api`]. `path` may carry a query string and is sent as given
+    /// (one with a `.` or `..` segment is refused: [`Error::InvalidInput`]).
     pub async fn proxy(
         &self,
         method: Method,

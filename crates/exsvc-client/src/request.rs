@@ -97,6 +97,17 @@ impl ApiRequest {
 
     /// The full URL below `base`.
     pub fn url(&self, base: &Url) -> Result<Url, Error> {
+        // A URL drops a `.` or `..` segment instead of sending it: a role
+        // named `..` would be the listing of roles.
+        if let Some(dots) = self
+            .segments
+            .iter()
+            .find(|s| matches!(s.as_str(), "." | ".."))
+        {
+            return Err(Error::InvalidInput(format!(
+                "'{dots}' cannot be a path segment"
+            )));
+        }
         let mut url = base.clone();
         {
             let mut path = url
@@ -106,12 +117,34 @@ impl ApiRequest {
             path.extend(&self.segments);
         }
         if let Some(tail) = &self.raw_tail {
+            check_tail(tail)?;
             let joined = format!("{}/{}", url.path(), tail.trim_start_matches('/'));
             url.set_path(&joined);
         }
         url.set_query(self.query.as_deref());
         Ok(url)
     }
+}
+
+/// Refuses a proxied path that a URL parser would not send as given: its
+/// `.` and `..` segments (also spelt `%2e`) are resolved, a `\` is read as
+/// `/`, and tabs and line breaks are dropped. Resolved against
+/// `…/services/{id}/proxy/`, such a path reaches exsvc's own routes with the
+/// caller's token (`DELETE …/proxy/../../{id}` is the service's `DELETE`);
+/// exsvc refuses them too (docs/api.md §10.2), but only if they arrive.
+fn check_tail(tail: &str) -> Result<(), Error> {
+    let dot = |segment: &str| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    };
+    if tail.contains(['\\', '\t', '\n', '\r']) || tail.split('/').any(dot) {
+        return Err(Error::InvalidInput(
+            "a proxied path must not have a '.' or '..' segment (also as %2e), a backslash \
+             or a line break: it would not be sent as given"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn id_segment(id: Uuid) -> String {
@@ -321,6 +354,50 @@ mod tests {
         assert_eq!(
             healthz().url(&base).unwrap().as_str(),
             "https://h.example/exsvc/healthz"
+        );
+    }
+
+    #[test]
+    fn a_path_the_url_would_rewrite_is_refused_before_it_is_sent() {
+        let base = Url::parse("http://h.example/").unwrap();
+        let id = Uuid::nil();
+        for tail in [
+            "..",
+            "../credentials",
+            &format!("../../{id}"),
+            "a/./b",
+            "a/.",
+            "%2e%2e/x",
+            ".%2E/x",
+            "%2e./x",
+            "%2E",
+            "a\\b",
+            "a\tb",
+            "a\nb",
+        ] {
+            let refused = proxy(Method::DELETE, id, tail).url(&base);
+            assert!(
+                matches!(refused, Err(Error::InvalidInput(_))),
+                "{tail}: {refused:?}"
+            );
+        }
+        for name in [".", ".."] {
+            assert!(matches!(
+                get_role(name).url(&base),
+                Err(Error::InvalidInput(_))
+            ));
+        }
+        // Dots within a name, and in the query, are sent as they are.
+        assert_eq!(
+            proxy(Method::GET, id, "v1/a.b/...c/.d?x=../..")
+                .url(&base)
+                .unwrap()
+                .as_str(),
+            format!("http://h.example/api/v1/services/{id}/proxy/v1/a.b/...c/.d?x=../..")
+        );
+        assert_eq!(
+            get_role("a..b").url(&base).unwrap().as_str(),
+            "http://h.example/api/v1/roles/a..b"
         );
     }
 }
