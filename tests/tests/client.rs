@@ -965,9 +965,13 @@ async fn the_upstreams_answers_come_back_whatever_their_status_and_exsvcs_own_ar
     assert_eq!(seen.target, "/v1/ping?x=1");
     assert_eq!(seen.header("authorization"), Some("Bearer up-token"));
 
+    // An Authorization of the caller's own is replaced by the client's token
+    // (exsvc would refuse two, and forwards neither).
     upstream.push(Reply::echo());
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("authorization", HeaderValue::from_static("Bearer mine"));
+    headers.insert("x-caller", HeaderValue::from_static("kept"));
     let mut echoed = api
         .proxy(
             Method::POST,
@@ -986,6 +990,9 @@ async fn the_upstreams_answers_come_back_whatever_their_status_and_exsvcs_own_ar
         body.extend_from_slice(&chunk);
     }
     assert_eq!(body, br#"{"amount":100}"#);
+    let seen = upstream.requests().pop().unwrap();
+    assert_eq!(seen.header_all("authorization"), ["Bearer up-token"]);
+    assert_eq!(seen.header("x-caller"), Some("kept"));
 
     // The upstream's own 404 and 503 are answers, not errors; its 503 with
     // Retry-After is not retried by the client.

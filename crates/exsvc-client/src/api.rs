@@ -192,6 +192,7 @@ impl Client {
     /// status; exsvc's own refusals (egress rules, timeouts, 404 …) are
     /// [`Error::Api`]. `path` may carry a query string and is sent as given
     /// (one with a `.` or `..` segment is refused: [`Error::InvalidInput`]).
+    /// An `Authorization` among `headers` is replaced by the client's token.
     pub async fn proxy(
         &self,
         method: Method,

@@ -301,15 +301,18 @@ impl Client {
     }
 
     async fn attempt(&self, request: &ApiRequest, url: &Url) -> Result<reqwest::Response, Error> {
+        let mut headers = request.headers.clone();
+        if let Some(source) = &self.inner.token {
+            // Replaces any the request carries: exsvc refuses a request with
+            // two (401), and never forwards the caller's to an upstream.
+            headers.insert(AUTHORIZATION, bearer(&source.token().await?)?);
+        }
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), url.clone())
             .timeout(self.inner.timeout)
-            .headers(request.headers.clone());
-        if let Some(source) = &self.inner.token {
-            builder = builder.header(AUTHORIZATION, bearer(&source.token().await?)?);
-        }
+            .headers(headers);
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
