@@ -225,7 +225,10 @@ async fn services_round_trip_with_preconditions_and_idempotent_replays() {
     );
     assert_eq!(api.find_service("Stripe").await.unwrap().id, stripe.id);
     assert_eq!(api.find_service("stripe").await.unwrap().id, stripe.id);
-    for unknown in ["Nothing", &Uuid::now_v7().to_string()] {
+    // Also references that cannot be names (too long, a control character,
+    // empty): no service, rather than the listing's refusal of its `q`.
+    let long = "x".repeat(101);
+    for unknown in ["Nothing", &Uuid::now_v7().to_string(), &long, "a\u{1}b", ""] {
         let error = api.find_service(unknown).await.unwrap_err();
         assert!(matches!(error, Error::Reference(_)), "{error:?}");
     }

@@ -50,6 +50,13 @@ impl ProxyResponse {
     }
 }
 
+/// Whether `reference` may be a service's name (docs/api.md §1.1), and so a
+/// valid `q` of the listing.
+fn could_be_a_name(reference: &str) -> bool {
+    let length = reference.chars().count();
+    (1..=100).contains(&length) && !reference.chars().any(char::is_control)
+}
+
 impl Client {
     /// One page of the services the caller may read (`GET /api/v1/services`).
     pub async fn list_services(&self, query: &ServiceQuery) -> Result<ServiceList, Error> {
@@ -99,11 +106,18 @@ impl Client {
             },
             Err(_) => None,
         };
-        let query = ServiceQuery {
-            q: Some(reference.to_owned()),
-            ..ServiceQuery::default()
+        // A reference no name can be (names are 1–100 characters without
+        // control characters) is not looked for: the listing would refuse it
+        // as a `q`, or, empty, list every service.
+        let named = if could_be_a_name(reference) {
+            let query = ServiceQuery {
+                q: Some(reference.to_owned()),
+                ..ServiceQuery::default()
+            };
+            self.all_services(&query).await?
+        } else {
+            Vec::new()
         };
-        let named = self.all_services(&query).await?;
         let by_name = named.iter().find(|s| s.name == reference).or_else(|| {
             named
                 .iter()
