@@ -333,6 +333,29 @@ async fn services_round_trip_with_preconditions_and_idempotent_replays() {
         ErrorCode::PayloadTooLarge,
     );
 
+    // A key on a write that takes none would not make it safe to repeat.
+    let unkeyed = api
+        .patch_service(
+            stripe.id,
+            &ServicePatch::default(),
+            &WriteOptions::idempotency_key("k"),
+        )
+        .await;
+    assert!(
+        matches!(unkeyed, Err(Error::InvalidInput(_))),
+        "{unkeyed:?}"
+    );
+    let unguarded = api
+        .create_service(
+            &ServiceWrite::new("Guarded", "payment", "https://g.example").into(),
+            &WriteOptions::if_match(1),
+        )
+        .await;
+    assert!(
+        matches!(unguarded, Err(Error::InvalidInput(_))),
+        "{unguarded:?}"
+    );
+
     // Delete under If-Match; then the service is gone.
     refused(
         api.delete_service(stripe.id, &WriteOptions::if_match(2))
@@ -416,6 +439,15 @@ async fn credentials_are_versioned_revealed_and_deleted() {
         .await
         .unwrap();
     assert_eq!(replay, first);
+    // exsvc checks no If-Match on a credential write: the client refuses to
+    // send one rather than let it look like a guard, and stores nothing.
+    let unguarded = api
+        .put_credential(service.id, &bearer("tok-x"), &WriteOptions::if_match(7))
+        .await;
+    assert!(
+        matches!(unguarded, Err(Error::InvalidInput(_))),
+        "{unguarded:?}"
+    );
     let second = api
         .put_credential(service.id, &bearer("tok-2"), &none())
         .await

@@ -31,7 +31,7 @@
 //!     .put_credential(
 //!         stripe.id,
 //!         &CredentialWrite { auth_type: AuthType::ApiKey, credentials: key, expires_at: None },
-//!         &WriteOptions::if_match(stripe.version),
+//!         &WriteOptions::idempotency_key("stripe-first-key"),
 //!     )
 //!     .await?;
 //!

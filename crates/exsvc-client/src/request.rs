@@ -80,7 +80,27 @@ impl ApiRequest {
         self
     }
 
-    fn write_options(mut self, options: &WriteOptions) -> Result<Self, Error> {
+    /// `options` as headers. One the endpoint does not honour is refused:
+    /// exsvc would ignore it, and the write would look guarded (`If-Match`)
+    /// or safe to repeat (`Idempotency-Key`) without being so.
+    fn write_options(mut self, options: &WriteOptions, honours: Honours) -> Result<Self, Error> {
+        match honours {
+            Honours::IfMatch if options.idempotency_key.is_some() => {
+                return Err(Error::InvalidInput(
+                    "exsvc takes an Idempotency-Key only when creating a service or storing \
+                     a credential"
+                        .into(),
+                ))
+            }
+            Honours::IdempotencyKey if options.if_match.is_some() => {
+                return Err(Error::InvalidInput(
+                    "exsvc checks If-Match only when replacing, patching or deleting a service \
+                     or a role"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
         if let Some(version) = options.if_match {
             self.headers
                 .insert(reqwest::header::IF_MATCH, if_match(version)?);
@@ -147,6 +167,15 @@ fn check_tail(tail: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which of [`WriteOptions`] an endpoint honours (docs/api.md §2).
+#[derive(Clone, Copy)]
+enum Honours {
+    /// Replacing, patching and deleting services and roles.
+    IfMatch,
+    /// Creating a service, storing a credential.
+    IdempotencyKey,
+}
+
 fn id_segment(id: Uuid) -> String {
     id.to_string()
 }
@@ -158,7 +187,7 @@ pub fn list_services(query: &ServiceQuery) -> Result<ApiRequest, Error> {
 pub fn create_service(body: &ServiceCreate, options: &WriteOptions) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::POST, ["services"])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IdempotencyKey)
 }
 
 pub fn get_service(id: Uuid) -> ApiRequest {
@@ -172,7 +201,7 @@ pub fn replace_service(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, ["services".to_owned(), id_segment(id)])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn patch_service(
@@ -183,11 +212,12 @@ pub fn patch_service(
     let body = serde_json::to_vec(patch).map_err(|e| Error::InvalidInput(e.to_string()))?;
     ApiRequest::api(Method::PATCH, ["services".to_owned(), id_segment(id)])
         .body(Bytes::from(body), "application/merge-patch+json")
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn delete_service(id: Uuid, options: &WriteOptions) -> Result<ApiRequest, Error> {
-    ApiRequest::api(Method::DELETE, ["services".to_owned(), id_segment(id)]).write_options(options)
+    ApiRequest::api(Method::DELETE, ["services".to_owned(), id_segment(id)])
+        .write_options(options, Honours::IfMatch)
 }
 
 fn credentials_path(id: Uuid) -> [String; 3] {
@@ -214,7 +244,7 @@ pub fn put_credential(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, credentials_path(id))
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IdempotencyKey)
 }
 
 pub fn credential_versions(id: Uuid) -> ApiRequest {
@@ -280,11 +310,11 @@ pub fn replace_role(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, ["roles", name])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn delete_role(name: &str, options: &WriteOptions) -> Result<ApiRequest, Error> {
-    ApiRequest::api(Method::DELETE, ["roles", name]).write_options(options)
+    ApiRequest::api(Method::DELETE, ["roles", name]).write_options(options, Honours::IfMatch)
 }
 
 pub fn list_role_bindings(query: &RoleBindingQuery) -> Result<ApiRequest, Error> {
@@ -355,6 +385,37 @@ mod tests {
             healthz().url(&base).unwrap().as_str(),
             "https://h.example/exsvc/healthz"
         );
+    }
+
+    #[test]
+    fn a_write_option_the_endpoint_ignores_is_refused() {
+        let id = Uuid::nil();
+        let guarded = WriteOptions::if_match(3);
+        let keyed = WriteOptions::idempotency_key("k");
+        let credential = CredentialWrite {
+            auth_type: crate::types::AuthType::Bearer,
+            credentials: crate::types::SecretObject::default(),
+            expires_at: None,
+        };
+        let service = ServiceWrite::new("a", "b", "https://c.example");
+        assert!(put_credential(id, &credential, &keyed).is_ok());
+        assert!(create_service(&service.clone().into(), &keyed).is_ok());
+        assert!(delete_service(id, &guarded).is_ok());
+        assert!(delete_role("r", &guarded).is_ok());
+        for refused in [
+            put_credential(id, &credential, &guarded),
+            create_service(&service.clone().into(), &guarded),
+            replace_service(id, &service, &keyed),
+            patch_service(id, &ServicePatch::default(), &keyed),
+            delete_service(id, &keyed),
+            replace_role("r", &RoleReplace::default(), &keyed),
+            delete_role("r", &keyed),
+        ] {
+            assert!(
+                matches!(refused, Err(Error::InvalidInput(_))),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
