@@ -1608,6 +1608,15 @@ async fn a_canary_secret_never_shows_in_debug_output() {
     let shown = format!("{credential:?} {credential:#?}");
     assert!(!shown.contains(CANARY), "{shown}");
     assert!(shown.contains("[REDACTED]"), "{shown}");
+    // The same read and write as raw requests and answers (as `exsvc … -o
+    // json` makes them): the secret is in their bodies, not their Debug.
+    let read = exsvc_client::request::get_credential(service.id, None).unwrap();
+    let answer = api.raw(&read).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer.body).contains(CANARY));
+    let store = exsvc_client::request::put_credential(service.id, &write, &none()).unwrap();
+    for shown in [format!("{answer:?}"), format!("{store:?}")] {
+        assert!(!shown.contains(CANARY), "{shown}");
+    }
 
     // Errors about the credential, its use, and its refusals.
     let mut errors = Vec::new();

@@ -182,12 +182,24 @@ impl std::fmt::Debug for Client {
 }
 
 /// A success answer: status, headers and the body as the server sent it.
-#[derive(Debug, Clone)]
+/// The body may be a revealed credential, so `Debug` gives only its length.
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
     url: String,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl Answer {

@@ -17,7 +17,9 @@ use crate::types::{
 use crate::Error;
 
 /// One request: method, path below the base address, query, headers, body.
-#[derive(Debug, Clone)]
+/// The body may be a credential, and a header or a proxied query a caller's
+/// secret, so `Debug` gives their names or lengths only.
+#[derive(Clone)]
 pub struct ApiRequest {
     pub(crate) method: Method,
     /// Path segments, each percent-encoded when the URL is made.
@@ -27,6 +29,32 @@ pub struct ApiRequest {
     query: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("segments", &self.segments)
+            .field("raw_tail", &self.raw_tail)
+            // A proxied query is the caller's own, and may hold its secrets.
+            .field(
+                "query",
+                &match (&self.raw_tail, &self.query) {
+                    (Some(_), Some(query)) => Some(format!("[{} bytes]", query.len())),
+                    (_, query) => query.clone(),
+                },
+            )
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field(
+                "body",
+                &self
+                    .body
+                    .as_ref()
+                    .map(|body| format!("[{} bytes]", body.len())),
+            )
+            .finish()
+    }
 }
 
 impl ApiRequest {
@@ -385,6 +413,31 @@ mod tests {
             healthz().url(&base).unwrap().as_str(),
             "https://h.example/exsvc/healthz"
         );
+    }
+
+    #[test]
+    fn debug_shows_no_body_header_value_or_proxied_query() {
+        let credential = CredentialWrite {
+            auth_type: crate::types::AuthType::Bearer,
+            credentials: [("token".to_owned(), "CANARY-1".into())]
+                .into_iter()
+                .collect(),
+            expires_at: None,
+        };
+        let put = put_credential(Uuid::nil(), &credential, &WriteOptions::default()).unwrap();
+        let proxied = proxy(Method::GET, Uuid::nil(), "x?key=CANARY-2").header(
+            HeaderName::from_static("x-secret"),
+            HeaderValue::from_static("CANARY-3"),
+        );
+        let shown = format!("{put:?} {proxied:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("x-secret"), "{shown}");
+        let listing = list_services(&ServiceQuery {
+            q: Some("stripe".into()),
+            ..ServiceQuery::default()
+        })
+        .unwrap();
+        assert!(format!("{listing:?}").contains("q=stripe"));
     }
 
     #[test]
