@@ -1395,6 +1395,33 @@ async fn a_503_without_retry_after_or_asking_too_long_is_returned_at_once() {
     assert_eq!(server.requests(), 2);
 }
 
+/// A store timeout can race a write's commit (docs/architecture.md, on
+/// `Idempotency-Key`): after a 503 `SERVICE_UNAVAILABLE` the write may be
+/// stored, so only a read is sent again by itself.
+#[tokio::test]
+async fn a_write_refused_503_is_not_sent_again() {
+    let server = Scripted::start(vec![
+        (503, Some("1"), unavailable()),
+        (503, Some("1"), unavailable()),
+    ])
+    .await;
+    let api = Client::builder(&server.address).token("t").build().unwrap();
+    let create = api
+        .create_service(
+            &ServiceWrite::new("Stripe", "payment", "https://s.example").into(),
+            &WriteOptions::idempotency_key("k"),
+        )
+        .await;
+    let refusal = refused(create, 503, ErrorCode::ServiceUnavailable);
+    assert_eq!(refusal.retry_after, Some(Duration::from_secs(1)));
+    assert_eq!(server.requests(), 1);
+    let stored = api
+        .put_credential(Uuid::now_v7(), &bearer("t"), &none())
+        .await;
+    refused(stored, 503, ErrorCode::ServiceUnavailable);
+    assert_eq!(server.requests(), 2);
+}
+
 #[tokio::test]
 async fn answers_that_are_not_the_apis_and_no_answer_at_all() {
     let server = Scripted::start(vec![
