@@ -50,6 +50,13 @@ impl ProxyResponse {
     }
 }
 
+/// Whether `reference` may be a service's name (docs/api.md §1.1), and so a
+/// valid `q` of the listing.
+fn could_be_a_name(reference: &str) -> bool {
+    let length = reference.chars().count();
+    (1..=100).contains(&length) && !reference.chars().any(char::is_control)
+}
+
 impl Client {
     /// One page of the services the caller may read (`GET /api/v1/services`).
     pub async fn list_services(&self, query: &ServiceQuery) -> Result<ServiceList, Error> {
@@ -99,11 +106,18 @@ impl Client {
             },
             Err(_) => None,
         };
-        let query = ServiceQuery {
-            q: Some(reference.to_owned()),
-            ..ServiceQuery::default()
+        // A reference no name can be (names are 1–100 characters without
+        // control characters) is not looked for: the listing would refuse it
+        // as a `q`, or, empty, list every service.
+        let named = if could_be_a_name(reference) {
+            let query = ServiceQuery {
+                q: Some(reference.to_owned()),
+                ..ServiceQuery::default()
+            };
+            self.all_services(&query).await?
+        } else {
+            Vec::new()
         };
-        let named = self.all_services(&query).await?;
         let by_name = named.iter().find(|s| s.name == reference).or_else(|| {
             named
                 .iter()
@@ -190,7 +204,9 @@ impl Client {
     /// Has exsvc send `method path` to the service with its credential
     /// (docs/api.md §10.2). The upstream's answer comes back whatever its
     /// status; exsvc's own refusals (egress rules, timeouts, 404 …) are
-    /// [`Error::Api`]. `path` may carry a query string and is sent as given.
+    /// [`Error::Api`]. `path` may carry a query string and is sent as given
+    /// (one with a `.` or `..` segment is refused: [`Error::InvalidInput`]).
+    /// An `Authorization` among `headers` is replaced by the client's token.
     pub async fn proxy(
         &self,
         method: Method,

@@ -21,11 +21,17 @@ pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
 /// The largest error body read to find the envelope in.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// When a refused request is sent again: after a 429 `RATE_LIMIT_EXCEEDED`,
-/// 503 `SERVICE_UNAVAILABLE` or 503 `UPSTREAM_UNAVAILABLE` that carries
-/// `Retry-After`, at most `max_retries` times, and only when the wait it asks
-/// for is at most `max_wait` (a longer one is returned as the error at once).
-/// These answers mean exsvc did nothing, so a retried write is not doubled.
+/// When a refused request is sent again: after a 429 `RATE_LIMIT_EXCEEDED`
+/// or 503 `UPSTREAM_UNAVAILABLE` that carries `Retry-After`, and after a 503
+/// `SERVICE_UNAVAILABLE` that does to a `GET`, `HEAD` or `OPTIONS`; at most
+/// `max_retries` times, and only when the wait it asks for is at most
+/// `max_wait` (a longer one is returned as the error at once).
+///
+/// A 429 comes before anything is done, and an open circuit sends nothing
+/// upstream, so a retried write is not doubled. A 503 `SERVICE_UNAVAILABLE`
+/// can be a store timeout that raced the write's commit (docs/architecture.md,
+/// on `Idempotency-Key`, which frees its key after a 5xx): a write may then be
+/// stored, so it is returned, for the caller to look before it writes again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_retries: u32,
@@ -182,12 +188,24 @@ impl std::fmt::Debug for Client {
 }
 
 /// A success answer: status, headers and the body as the server sent it.
-#[derive(Debug, Clone)]
+/// The body may be a revealed credential, so `Debug` gives only its length.
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
     url: String,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl Answer {
@@ -287,7 +305,9 @@ impl Client {
                         }
                     }
                 }
-                if api.retryable() && retries < self.inner.retry.max_retries {
+                let stored_maybe = api.code == ErrorCode::ServiceUnavailable
+                    && !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                if api.retryable() && !stored_maybe && retries < self.inner.retry.max_retries {
                     if let Some(wait) = api.retry_after.filter(|w| *w <= self.inner.retry.max_wait)
                     {
                         retries += 1;
@@ -301,15 +321,18 @@ impl Client {
     }
 
     async fn attempt(&self, request: &ApiRequest, url: &Url) -> Result<reqwest::Response, Error> {
+        let mut headers = request.headers.clone();
+        if let Some(source) = &self.inner.token {
+            // Replaces any the request carries: exsvc refuses a request with
+            // two (401), and never forwards the caller's to an upstream.
+            headers.insert(AUTHORIZATION, bearer(&source.token().await?)?);
+        }
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), url.clone())
             .timeout(self.inner.timeout)
-            .headers(request.headers.clone());
-        if let Some(source) = &self.inner.token {
-            builder = builder.header(AUTHORIZATION, bearer(&source.token().await?)?);
-        }
+            .headers(headers);
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }

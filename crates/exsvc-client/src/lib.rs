@@ -7,7 +7,8 @@
 //! crate derives a schema from each and compares it with the served
 //! document. An error answer is [`Error::Api`], carrying the envelope's
 //! status, [`ErrorCode`], message and details. A 429 or 503 that says
-//! `Retry-After` is retried after that wait (bounded: [`RetryPolicy`]), and the
+//! `Retry-After` is retried after that wait, unless it may have left a write
+//! stored (bounded, and which ones: [`RetryPolicy`]), and the
 //! token comes from a [`TokenSource`]: fixed, a file read anew when it changes,
 //! or a callback that refreshes it before it expires.
 //!
@@ -31,7 +32,7 @@
 //!     .put_credential(
 //!         stripe.id,
 //!         &CredentialWrite { auth_type: AuthType::ApiKey, credentials: key, expires_at: None },
-//!         &WriteOptions::if_match(stripe.version),
+//!         &WriteOptions::idempotency_key("stripe-first-key"),
 //!     )
 //!     .await?;
 //!

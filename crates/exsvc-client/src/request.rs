@@ -17,7 +17,9 @@ use crate::types::{
 use crate::Error;
 
 /// One request: method, path below the base address, query, headers, body.
-#[derive(Debug, Clone)]
+/// The body may be a credential, and a header or a proxied query a caller's
+/// secret, so `Debug` gives their names or lengths only.
+#[derive(Clone)]
 pub struct ApiRequest {
     pub(crate) method: Method,
     /// Path segments, each percent-encoded when the URL is made.
@@ -27,6 +29,32 @@ pub struct ApiRequest {
     query: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("segments", &self.segments)
+            .field("raw_tail", &self.raw_tail)
+            // A proxied query is the caller's own, and may hold its secrets.
+            .field(
+                "query",
+                &match (&self.raw_tail, &self.query) {
+                    (Some(_), Some(query)) => Some(format!("[{} bytes]", query.len())),
+                    (_, query) => query.clone(),
+                },
+            )
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field(
+                "body",
+                &self
+                    .body
+                    .as_ref()
+                    .map(|body| format!("[{} bytes]", body.len())),
+            )
+            .finish()
+    }
 }
 
 impl ApiRequest {
@@ -80,7 +108,27 @@ impl ApiRequest {
         self
     }
 
-    fn write_options(mut self, options: &WriteOptions) -> Result<Self, Error> {
+    /// `options` as headers. One the endpoint does not honour is refused:
+    /// exsvc would ignore it, and the write would look guarded (`If-Match`)
+    /// or safe to repeat (`Idempotency-Key`) without being so.
+    fn write_options(mut self, options: &WriteOptions, honours: Honours) -> Result<Self, Error> {
+        match honours {
+            Honours::IfMatch if options.idempotency_key.is_some() => {
+                return Err(Error::InvalidInput(
+                    "exsvc takes an Idempotency-Key only when creating a service or storing \
+                     a credential"
+                        .into(),
+                ))
+            }
+            Honours::IdempotencyKey if options.if_match.is_some() => {
+                return Err(Error::InvalidInput(
+                    "exsvc checks If-Match only when replacing, patching or deleting a service \
+                     or a role"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
         if let Some(version) = options.if_match {
             self.headers
                 .insert(reqwest::header::IF_MATCH, if_match(version)?);
@@ -97,6 +145,17 @@ impl ApiRequest {
 
     /// The full URL below `base`.
     pub fn url(&self, base: &Url) -> Result<Url, Error> {
+        // A URL drops a `.` or `..` segment instead of sending it: a role
+        // named `..` would be the listing of roles.
+        if let Some(dots) = self
+            .segments
+            .iter()
+            .find(|s| matches!(s.as_str(), "." | ".."))
+        {
+            return Err(Error::InvalidInput(format!(
+                "'{dots}' cannot be a path segment"
+            )));
+        }
         let mut url = base.clone();
         {
             let mut path = url
@@ -106,12 +165,43 @@ impl ApiRequest {
             path.extend(&self.segments);
         }
         if let Some(tail) = &self.raw_tail {
+            check_tail(tail)?;
             let joined = format!("{}/{}", url.path(), tail.trim_start_matches('/'));
             url.set_path(&joined);
         }
         url.set_query(self.query.as_deref());
         Ok(url)
     }
+}
+
+/// Refuses a proxied path that a URL parser would not send as given: its
+/// `.` and `..` segments (also spelt `%2e`) are resolved, a `\` is read as
+/// `/`, and tabs and line breaks are dropped. Resolved against
+/// `…/services/{id}/proxy/`, such a path reaches exsvc's own routes with the
+/// caller's token (`DELETE …/proxy/../../{id}` is the service's `DELETE`);
+/// exsvc refuses them too (docs/api.md §10.2), but only if they arrive.
+fn check_tail(tail: &str) -> Result<(), Error> {
+    let dot = |segment: &str| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    };
+    if tail.contains(['\\', '\t', '\n', '\r']) || tail.split('/').any(dot) {
+        return Err(Error::InvalidInput(
+            "a proxied path must not have a '.' or '..' segment (also as %2e), a backslash \
+             or a line break: it would not be sent as given"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Which of [`WriteOptions`] an endpoint honours (docs/api.md §2).
+#[derive(Clone, Copy)]
+enum Honours {
+    /// Replacing, patching and deleting services and roles.
+    IfMatch,
+    /// Creating a service, storing a credential.
+    IdempotencyKey,
 }
 
 fn id_segment(id: Uuid) -> String {
@@ -125,7 +215,7 @@ pub fn list_services(query: &ServiceQuery) -> Result<ApiRequest, Error> {
 pub fn create_service(body: &ServiceCreate, options: &WriteOptions) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::POST, ["services"])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IdempotencyKey)
 }
 
 pub fn get_service(id: Uuid) -> ApiRequest {
@@ -139,7 +229,7 @@ pub fn replace_service(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, ["services".to_owned(), id_segment(id)])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn patch_service(
@@ -150,11 +240,12 @@ pub fn patch_service(
     let body = serde_json::to_vec(patch).map_err(|e| Error::InvalidInput(e.to_string()))?;
     ApiRequest::api(Method::PATCH, ["services".to_owned(), id_segment(id)])
         .body(Bytes::from(body), "application/merge-patch+json")
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn delete_service(id: Uuid, options: &WriteOptions) -> Result<ApiRequest, Error> {
-    ApiRequest::api(Method::DELETE, ["services".to_owned(), id_segment(id)]).write_options(options)
+    ApiRequest::api(Method::DELETE, ["services".to_owned(), id_segment(id)])
+        .write_options(options, Honours::IfMatch)
 }
 
 fn credentials_path(id: Uuid) -> [String; 3] {
@@ -181,7 +272,7 @@ pub fn put_credential(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, credentials_path(id))
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IdempotencyKey)
 }
 
 pub fn credential_versions(id: Uuid) -> ApiRequest {
@@ -247,11 +338,11 @@ pub fn replace_role(
 ) -> Result<ApiRequest, Error> {
     ApiRequest::api(Method::PUT, ["roles", name])
         .json(body)?
-        .write_options(options)
+        .write_options(options, Honours::IfMatch)
 }
 
 pub fn delete_role(name: &str, options: &WriteOptions) -> Result<ApiRequest, Error> {
-    ApiRequest::api(Method::DELETE, ["roles", name]).write_options(options)
+    ApiRequest::api(Method::DELETE, ["roles", name]).write_options(options, Honours::IfMatch)
 }
 
 pub fn list_role_bindings(query: &RoleBindingQuery) -> Result<ApiRequest, Error> {
@@ -321,6 +412,106 @@ mod tests {
         assert_eq!(
             healthz().url(&base).unwrap().as_str(),
             "https://h.example/exsvc/healthz"
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_body_header_value_or_proxied_query() {
+        let credential = CredentialWrite {
+            auth_type: crate::types::AuthType::Bearer,
+            credentials: [("token".to_owned(), "CANARY-1".into())]
+                .into_iter()
+                .collect(),
+            expires_at: None,
+        };
+        let put = put_credential(Uuid::nil(), &credential, &WriteOptions::default()).unwrap();
+        let proxied = proxy(Method::GET, Uuid::nil(), "x?key=CANARY-2").header(
+            HeaderName::from_static("x-secret"),
+            HeaderValue::from_static("CANARY-3"),
+        );
+        let shown = format!("{put:?} {proxied:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("x-secret"), "{shown}");
+        let listing = list_services(&ServiceQuery {
+            q: Some("stripe".into()),
+            ..ServiceQuery::default()
+        })
+        .unwrap();
+        assert!(format!("{listing:?}").contains("q=stripe"));
+    }
+
+    #[test]
+    fn a_write_option_the_endpoint_ignores_is_refused() {
+        let id = Uuid::nil();
+        let guarded = WriteOptions::if_match(3);
+        let keyed = WriteOptions::idempotency_key("k");
+        let credential = CredentialWrite {
+            auth_type: crate::types::AuthType::Bearer,
+            credentials: crate::types::SecretObject::default(),
+            expires_at: None,
+        };
+        let service = ServiceWrite::new("a", "b", "https://c.example");
+        assert!(put_credential(id, &credential, &keyed).is_ok());
+        assert!(create_service(&service.clone().into(), &keyed).is_ok());
+        assert!(delete_service(id, &guarded).is_ok());
+        assert!(delete_role("r", &guarded).is_ok());
+        for refused in [
+            put_credential(id, &credential, &guarded),
+            create_service(&service.clone().into(), &guarded),
+            replace_service(id, &service, &keyed),
+            patch_service(id, &ServicePatch::default(), &keyed),
+            delete_service(id, &keyed),
+            replace_role("r", &RoleReplace::default(), &keyed),
+            delete_role("r", &keyed),
+        ] {
+            assert!(
+                matches!(refused, Err(Error::InvalidInput(_))),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_path_the_url_would_rewrite_is_refused_before_it_is_sent() {
+        let base = Url::parse("http://h.example/").unwrap();
+        let id = Uuid::nil();
+        for tail in [
+            "..",
+            "../credentials",
+            &format!("../../{id}"),
+            "a/./b",
+            "a/.",
+            "%2e%2e/x",
+            ".%2E/x",
+            "%2e./x",
+            "%2E",
+            "a\\b",
+            "a\tb",
+            "a\nb",
+        ] {
+            let refused = proxy(Method::DELETE, id, tail).url(&base);
+            assert!(
+                matches!(refused, Err(Error::InvalidInput(_))),
+                "{tail}: {refused:?}"
+            );
+        }
+        for name in [".", ".."] {
+            assert!(matches!(
+                get_role(name).url(&base),
+                Err(Error::InvalidInput(_))
+            ));
+        }
+        // Dots within a name, and in the query, are sent as they are.
+        assert_eq!(
+            proxy(Method::GET, id, "v1/a.b/...c/.d?x=../..")
+                .url(&base)
+                .unwrap()
+                .as_str(),
+            format!("http://h.example/api/v1/services/{id}/proxy/v1/a.b/...c/.d?x=../..")
+        );
+        assert_eq!(
+            get_role("a..b").url(&base).unwrap().as_str(),
+            "http://h.example/api/v1/roles/a..b"
         );
     }
 }

@@ -613,14 +613,17 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// The preconditions and retry key of one write.
+/// The preconditions and retry key of one write. Each write honours one of
+/// them, and a call that sets the other is refused before anything is sent
+/// ([`crate::Error::InvalidInput`]), since exsvc would ignore it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
-    /// Sent as `If-Match: "<version>"`: the write applies only to that version
-    /// (else 412 `PRECONDITION_FAILED`).
+    /// Sent as `If-Match: "<version>"` (replacing, patching and deleting a
+    /// service or a role): the write applies only to that version (else 412
+    /// `PRECONDITION_FAILED`).
     pub if_match: Option<i64>,
-    /// Sent as `Idempotency-Key` (creates and credential writes): the same key
-    /// and body replays the first answer and writes nothing.
+    /// Sent as `Idempotency-Key` (creating a service, storing a credential):
+    /// the same key and body replays the first answer and writes nothing.
     pub idempotency_key: Option<String>,
 }
 
