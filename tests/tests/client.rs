@@ -865,13 +865,13 @@ async fn operations_routes_debug_auth_and_refusals_before_any_route() {
 
     // Routes the client has no method for, through `raw`.
     refused(
-        api.raw(&ApiRequest::new(Method::GET, ["api", "v1", "nothing-here"]))
+        api.execute(&ApiRequest::new(Method::GET, ["api", "v1", "nothing-here"]))
             .await,
         404,
         ErrorCode::NotFound,
     );
     refused(
-        api.raw(&ApiRequest::new(Method::DELETE, ["api", "v1", "services"]))
+        api.execute(&ApiRequest::new(Method::DELETE, ["api", "v1", "services"]))
             .await,
         405,
         ErrorCode::MethodNotAllowed,
@@ -879,20 +879,20 @@ async fn operations_routes_debug_auth_and_refusals_before_any_route() {
     // Bodies and queries no typed method sends.
     let services = || ApiRequest::new(Method::POST, ["api", "v1", "services"]);
     refused(
-        api.raw(&services().body(Bytes::from_static(b"{"), "application/json"))
+        api.execute(&services().body(Bytes::from_static(b"{"), "application/json"))
             .await,
         400,
         ErrorCode::InvalidJson,
     );
     refused(
-        api.raw(&services().body(Bytes::from_static(b"{}"), "text/plain"))
+        api.execute(&services().body(Bytes::from_static(b"{}"), "text/plain"))
             .await,
         415,
         ErrorCode::UnsupportedMediaType,
     );
     let many: Vec<(String, String)> = (0..101).map(|n| (format!("p{n}"), "1".into())).collect();
     refused(
-        api.raw(
+        api.execute(
             &ApiRequest::new(Method::GET, ["api", "v1", "services"])
                 .query(&many)
                 .unwrap(),
@@ -902,7 +902,7 @@ async fn operations_routes_debug_auth_and_refusals_before_any_route() {
         ErrorCode::BadRequest,
     );
     let answer = api
-        .raw(&ApiRequest::new(Method::GET, ["api", "v1", "services"]))
+        .execute(&ApiRequest::new(Method::GET, ["api", "v1", "services"]))
         .await
         .unwrap();
     assert_eq!(answer.status, 200);
@@ -1474,7 +1474,7 @@ async fn a_base_path_prefixes_every_call() {
     let created = new_service(&api, "Stripe", "https://api.stripe.com").await;
     assert_eq!(api.find_service("Stripe").await.unwrap(), created);
     let answer = api
-        .raw(&ApiRequest::new(
+        .execute(&ApiRequest::new(
             Method::GET,
             ["api", "v1", "services", &created.id.to_string()],
         ))
@@ -1638,7 +1638,7 @@ async fn a_canary_secret_never_shows_in_debug_output() {
     // The same read and write as raw requests and answers (as `exsvc … -o
     // json` makes them): the secret is in their bodies, not their Debug.
     let read = exsvc_client::request::get_credential(service.id, None).unwrap();
-    let answer = api.raw(&read).await.unwrap();
+    let answer = api.execute(&read).await.unwrap();
     assert!(String::from_utf8_lossy(&answer.body).contains(CANARY));
     let store = exsvc_client::request::put_credential(service.id, &write, &none()).unwrap();
     for shown in [format!("{answer:?}"), format!("{store:?}")] {

@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
-use crate::request::{self, ApiRequest};
+use crate::request;
 use crate::types::{
     AccessReview, AuditEventList, AuditQuery, Credential, CredentialMeta, CredentialVersions,
     CredentialWrite, DebugAuth, PageQuery, Role, RoleBinding, RoleBindingCreate, RoleBindingList,
@@ -310,10 +310,5 @@ impl Client {
     /// The served OpenAPI document.
     pub async fn openapi(&self) -> Result<serde_json::Value, Error> {
         self.call(request::openapi()).await
-    }
-
-    /// Any request, for an endpoint this version of the client does not know.
-    pub async fn raw(&self, request: &ApiRequest) -> Result<crate::Answer, Error> {
-        self.execute(request).await
     }
 }
