@@ -111,6 +111,32 @@ fn bad_configuration_is_exit_2_and_one_line_naming_the_variable() {
     }
 }
 
+/// `make run`, the quick start's first command, shows cargo's progress: a
+/// first build takes minutes, and a silent one looks hung.
+#[test]
+fn make_run_shows_the_build_progress() {
+    let makefile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Makefile")).unwrap();
+    let recipe: Vec<&str> = makefile
+        .lines()
+        .skip_while(|line| !line.starts_with("run:"))
+        .skip(1)
+        .take_while(|line| line.starts_with('\t'))
+        .collect();
+    assert!(
+        recipe.iter().any(|line| line.contains("cargo run")),
+        "no `cargo run` in the run target: {recipe:?}"
+    );
+    for line in recipe {
+        assert!(
+            !line
+                .split_whitespace()
+                .any(|word| word == "--quiet" || word == "-q"),
+            "the run target hides the build: {line}"
+        );
+    }
+}
+
 #[test]
 fn token_mints_what_was_asked() {
     let output = run(
