@@ -239,6 +239,45 @@ async fn http_base_urls_only_when_allowed() {
         .await
         .expect_status(201);
     assert_eq!(created.json()["base_url"], "http://localhost:9000");
+    // Allowed http, another scheme is told what it may be.
+    request["base_url"] = json!("ftp://localhost:9000");
+    let error = app
+        .api(admin("acme"))
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(
+        error["details"]["fields"]["base_url"],
+        "must use http or https"
+    );
+}
+
+/// A refused http URL says how a deployment allows it, on a create and on a
+/// change; another scheme is only told to use https.
+#[tokio::test]
+async fn a_refused_http_base_url_names_the_setting_that_allows_it() {
+    let app = TestApp::spawn().await;
+    let api = app.api(admin("acme"));
+    let hint = "must use https (http only when the server sets EXSVC_ALLOW_HTTP_BASE_URL=true)";
+    let mut request = service_body("Local");
+    request["base_url"] = json!("http://localhost:9000");
+    let error = api
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], hint, "{error}");
+    let id = api.new_service(&service_body("Remote")).await;
+    let error = api
+        .patch_service(&id, &json!({"base_url": "http://localhost:9000"}))
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], hint, "{error}");
+    request["base_url"] = json!("ftp://localhost:9000");
+    let error = api
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], "must use https");
 }
 
 #[tokio::test]
