@@ -551,6 +551,47 @@ async fn if_match_guards_every_change() {
         .expect_status(204);
 }
 
+/// `If-Match: 5` means `"5"`: a version number without its quotes is the same
+/// entity tag, on PUT, PATCH and DELETE, alone or in a list; anything else
+/// unquoted still matches nothing.
+#[tokio::test]
+async fn an_unquoted_version_in_if_match_is_its_entity_tag() {
+    let app = TestApp::spawn().await;
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
+
+    let replaced = api
+        .replace_service(&id, &service_body("Stripe v2"))
+        .if_match("1")
+        .await
+        .expect_status(200);
+    assert_eq!(replaced.etag(), "\"2\"");
+    api.replace_service(&id, &service_body("Stripe v3"))
+        .if_match("1")
+        .await
+        .expect_error(412, "PRECONDITION_FAILED");
+    let patched = api
+        .patch_service(&id, &json!({"description": "x"}))
+        .if_match(" 2 ")
+        .await
+        .expect_status(200);
+    assert_eq!(patched.etag(), "\"3\"");
+    api.patch_service(&id, &json!({"description": "y"}))
+        .if_match("1, 3")
+        .await
+        .expect_status(200);
+    for not_a_version in ["+4", "W/4", "4x", "04.0", "\"4"] {
+        api.delete_service(&id)
+            .if_match(not_a_version)
+            .await
+            .expect_error(412, "PRECONDITION_FAILED");
+    }
+    api.delete_service(&id)
+        .if_match("4")
+        .await
+        .expect_status(204);
+}
+
 #[tokio::test]
 async fn base_path_prefixes_every_route() {
     let app = TestApp::spawn_with(TestOptions {
