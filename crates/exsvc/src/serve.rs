@@ -1,6 +1,6 @@
 //! `exsvc serve` and `exsvc migrate`: wiring the adapters to the app.
 
-use std::io::IsTerminal;
+use std::io::{ErrorKind, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -209,6 +209,17 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     );
 }
 
+/// Why the listen address could not be bound, in words and without the
+/// system's error number.
+fn bind_failure(error: &std::io::Error) -> String {
+    match error.kind() {
+        ErrorKind::AddrInUse => "address already in use".to_owned(),
+        ErrorKind::AddrNotAvailable => "no network interface here has that address".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
 /// File descriptors kept free of client connections: the database pool, the
 /// log, key files, Redis and the listening socket.
 const RESERVED_DESCRIPTORS: usize = 64;
@@ -304,8 +315,15 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         body_timeout: config.http.body_timeout,
     };
     let listen = config.http.listen;
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ({}): {e}", http::LISTEN.name()))?;
+    // Named with its setting, and exit 1 like any failure that is not the
+    // configuration's (the address is well formed; the port is taken).
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {listen} ({}): {}",
+            http::LISTEN.name(),
+            bind_failure(&e)
+        )
+    })?;
     let server = exsvc_app::edge::server(
         move || build_app(state.clone(), |_| {}),
         listener,
@@ -325,4 +343,18 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     outcomes.close().await;
     tracing::info!("exsvc stopped gracefully");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_said_in_words() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let error = std::net::TcpListener::bind(taken.local_addr().unwrap()).unwrap_err();
+        assert_eq!(bind_failure(&error), "address already in use");
+    }
 }

@@ -111,6 +111,34 @@ fn bad_configuration_is_exit_2_and_one_line_naming_the_variable() {
     }
 }
 
+/// A port already taken stops the start with one line naming the address and
+/// the setting, and exit 1: the setting is well formed (that would be 2), the
+/// failure is the machine's, as with an unreachable database.
+#[test]
+fn a_port_in_use_names_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = scratch_dir();
+    let output = exsvc(
+        &["serve"],
+        &[
+            ("EXSVC_LISTEN", address.as_str()),
+            ("EXSVC_LOG_FORMAT", "json"),
+        ],
+    )
+    .current_dir(&dir)
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        format!("exsvc: cannot listen on {address} (EXSVC_LISTEN): address already in use")
+    );
+    drop(taken);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// `make run`, the quick start's first command, shows cargo's progress: a
 /// first build takes minutes, and a silent one looks hung.
 #[test]
