@@ -929,6 +929,66 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The development banner says what to do next: the admin token and, away
+/// from the client's default address, that address, as the `exsvc` client
+/// reads them (EXSVC_TOKEN, EXSVC_ADDR); three client commands; the Swagger
+/// UI; and where the console will be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_banner_says_what_to_run_next() {
+    let dir = scratch_dir();
+    let server = Server::start(&dir, &[("EXSVC_BASE_PATH", "/exsvc")]).await;
+    // The banner follows the bind: give its last line a moment to arrive.
+    let started = Instant::now();
+    while !server.stderr.lock().unwrap().contains("Console:")
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let banner = server.stderr.lock().unwrap().clone();
+    let lines: Vec<&str> = banner.lines().map(str::trim).collect();
+    let address = format!("{}/exsvc", server.base);
+    let token = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("export EXSVC_TOKEN="))
+        .unwrap_or_else(|| panic!("no export EXSVC_TOKEN= line: {banner}"));
+    let listed = reqwest::Client::new()
+        .get(format!("{address}/api/v1/services"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "the printed token is an admin's");
+    for line in [
+        format!("export EXSVC_ADDR={address}"),
+        "exsvc services list".to_owned(),
+        "exsvc services create --name Stripe --type payment --base-url https://api.stripe.com/v1"
+            .to_owned(),
+        "exsvc credentials put Stripe --auth-type api_key --set key=-".to_owned(),
+    ] {
+        assert!(lines.contains(&line.as_str()), "no line {line:?}: {banner}");
+    }
+    let labelled = |label: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(label))
+            .map(str::trim_start)
+            .unwrap_or_else(|| panic!("no {label} line: {banner}"))
+    };
+    assert_eq!(labelled("Swagger UI:"), format!("{address}/swagger-ui/"));
+    assert_eq!(
+        labelled("Console:"),
+        format!("{address}/console/ (arrives with the web console)")
+    );
+    assert!(
+        banner.contains("target/debug/exsvc")
+            && banner.contains("cargo install --path crates/exsvc"),
+        "where the client is: {banner}"
+    );
+    assert!(!banner.contains("export TOKEN="), "{banner}");
+    assert_eq!(server.stop().await.status.code(), Some(0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Moving from development to production without carrying the keys: the start
 /// warns of the defaulted database, and a credential that no longer opens is a
 /// 500 whose log line names the missing master key and where it lived.
