@@ -111,6 +111,46 @@ fn bad_configuration_is_exit_2_and_one_line_naming_the_variable() {
     }
 }
 
+/// Production without keys names every missing setting at once, in one line
+/// and without a colon between a setting and "(or …)"; bad values of several
+/// concerns, and of one concern, are reported together too.
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let output = run(&["serve"], &[("EXSVC_ENV", "production")]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    assert!(text.starts_with("exsvc: configuration error: "), "{text}");
+    for missing in [
+        "EXSVC_JWT_SECRET (or EXSVC_JWT_SECRETS, EXSVC_JWT_SECRETS_FILE, EXSVC_JWT_PUBLIC_KEY_FILES or EXSVC_JWKS_URL) is required when EXSVC_ENV=production",
+        "EXSVC_MASTER_KEYS (or EXSVC_MASTER_KEY_FILE) is required when EXSVC_ENV=production",
+    ] {
+        assert!(text.contains(missing), "{missing} not in: {text}");
+    }
+    assert!(!text.contains(": ("), "a stray colon: {text}");
+
+    let output = run(
+        &["serve"],
+        &[
+            ("EXSVC_DB_POOL_SIZE", "lots"),
+            ("EXSVC_LOG_FORMAT", "xml"),
+            ("EXSVC_JWT_LEEWAY_SECS", "soon"),
+            ("EXSVC_JWT_ISSUER", ","),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    for variable in [
+        "EXSVC_DB_POOL_SIZE: 'lots' is not a number",
+        "EXSVC_LOG_FORMAT: 'xml' is not json or text",
+        "EXSVC_JWT_LEEWAY_SECS: 'soon' is not a number of seconds",
+        "EXSVC_JWT_ISSUER: names no issuer",
+    ] {
+        assert!(text.contains(variable), "{variable} not in: {text}");
+    }
+}
+
 /// A port already taken stops the start with one line naming the address and
 /// the setting, and exit 1: the setting is well formed (that would be 2), the
 /// failure is the machine's, as with an unreachable database.
