@@ -2,8 +2,9 @@
 .PHONY: run test lint deny fmt build conformance clients bench
 
 # Development mode on the embedded SQLite store: creates data/ and prints an admin token.
+# Not --quiet: a first build takes minutes, and cargo's progress shows it is not hung.
 run:
-	cargo run --quiet --bin exsvc -- serve
+	cargo run --bin exsvc -- serve
 
 # The whole suite: unit, contract (PostgreSQL and SQLite), CLI and end-to-end
 # tests, then the end-to-end tests once more on SQLite (same build: --workspace

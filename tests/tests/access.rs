@@ -669,6 +669,18 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .await
         .expect_status(200);
     assert_eq!(replaced.etag(), "\"2\"");
+    // A version number without its quotes is the same entity tag.
+    admin_api
+        .replace_role("reader", &replacement)
+        .if_match("1")
+        .await
+        .expect_error(412, "PRECONDITION_FAILED");
+    let replaced = admin_api
+        .replace_role("reader", &json!({"permissions": ["external-service:read"]}))
+        .if_match("2")
+        .await
+        .expect_status(200);
+    assert_eq!(replaced.etag(), "\"3\"");
     admin_api
         .replace_role(
             "reader",
@@ -707,7 +719,16 @@ async fn roles_and_bindings_are_validated_and_guarded() {
         .delete_binding(&binding)
         .await
         .expect_error(404, "ROLE_BINDING_NOT_FOUND");
-    admin_api.delete_role("reader").await.expect_status(204);
+    admin_api
+        .delete_role("reader")
+        .if_match("2")
+        .await
+        .expect_error(412, "PRECONDITION_FAILED");
+    admin_api
+        .delete_role("reader")
+        .if_match("3")
+        .await
+        .expect_status(204);
     admin_api
         .get_role("reader")
         .await

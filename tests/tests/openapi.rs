@@ -4,7 +4,7 @@
 
 use exsvc_testkit::snapshot::assert_snapshot;
 use exsvc_testkit::tokens::admin;
-use exsvc_testkit::TestApp;
+use exsvc_testkit::{Reply, TestApp, TestOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -82,6 +82,73 @@ async fn swagger_ui_is_served_offline() {
         .await
         .expect_status(200);
     assert!(config.text.contains("/api-docs/openapi.json"));
+}
+
+/// The addresses a new user types first lead to the Swagger UI: the root
+/// (307: it is the console's once that arrives) and the Swagger UI without its
+/// slash (308), under a base path also the base path itself. The query string
+/// is left behind, HEAD is answered like GET, no budget is spent, and none of
+/// them is an API operation of the document.
+#[tokio::test]
+async fn the_root_leads_to_the_swagger_ui() {
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for base in ["", "/exsvc"] {
+        let app = TestApp::spawn_with(TestOptions {
+            base_path: base.into(),
+            ..TestOptions::default()
+        })
+        .await;
+        let origin = app.address.strip_suffix(base).unwrap();
+        let mut cases = vec![
+            (format!("{base}/"), 307),
+            (format!("{base}/?tab=x"), 307),
+            (format!("{base}/swagger-ui"), 308),
+            (
+                format!("{base}/swagger-ui?url=https://elsewhere.example/doc.json"),
+                308,
+            ),
+        ];
+        if !base.is_empty() {
+            cases.push((base.to_owned(), 307));
+        }
+        for (path, status) in cases {
+            for method in [Method::GET, Method::HEAD] {
+                let what = format!("{method} {path}");
+                let response = not_following
+                    .request(method, format!("{origin}{path}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let reply = Reply::read(what.clone(), response).await;
+                assert_eq!(reply.code(), status, "{what}");
+                assert_eq!(
+                    reply.must_header("location"),
+                    format!("{base}/swagger-ui/"),
+                    "{what}"
+                );
+                assert!(reply.header("x-ratelimit-limit").is_none(), "{what}");
+            }
+        }
+        // Another method is no documentation route: 404 as before.
+        app.anonymous()
+            .post("/")
+            .await
+            .expect_error(404, "NOT_FOUND");
+        let page = app.anonymous().get("/").await.expect_status(200);
+        assert!(page.text.contains("swagger"), "not the Swagger UI page");
+        let doc = app
+            .anonymous()
+            .get("/api-docs/openapi.json")
+            .await
+            .into_json();
+        let paths = doc["paths"].as_object().unwrap();
+        for path in ["/", "/swagger-ui", "/swagger-ui/"] {
+            assert!(!paths.contains_key(path), "{path} is in the document");
+        }
+    }
 }
 
 /// The document's rules for a service body are the service's: for each sample

@@ -239,6 +239,45 @@ async fn http_base_urls_only_when_allowed() {
         .await
         .expect_status(201);
     assert_eq!(created.json()["base_url"], "http://localhost:9000");
+    // Allowed http, another scheme is told what it may be.
+    request["base_url"] = json!("ftp://localhost:9000");
+    let error = app
+        .api(admin("acme"))
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(
+        error["details"]["fields"]["base_url"],
+        "must use http or https"
+    );
+}
+
+/// A refused http URL says how a deployment allows it, on a create and on a
+/// change; another scheme is only told to use https.
+#[tokio::test]
+async fn a_refused_http_base_url_names_the_setting_that_allows_it() {
+    let app = TestApp::spawn().await;
+    let api = app.api(admin("acme"));
+    let hint = "must use https (http only when the server sets EXSVC_ALLOW_HTTP_BASE_URL=true)";
+    let mut request = service_body("Local");
+    request["base_url"] = json!("http://localhost:9000");
+    let error = api
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], hint, "{error}");
+    let id = api.new_service(&service_body("Remote")).await;
+    let error = api
+        .patch_service(&id, &json!({"base_url": "http://localhost:9000"}))
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], hint, "{error}");
+    request["base_url"] = json!("ftp://localhost:9000");
+    let error = api
+        .create_service(&request)
+        .await
+        .expect_invalid_field("base_url");
+    assert_eq!(error["details"]["fields"]["base_url"], "must use https");
 }
 
 #[tokio::test]
@@ -508,6 +547,47 @@ async fn if_match_guards_every_change() {
         .expect_status(200);
     api.delete_service(&id)
         .if_match("\"4\"")
+        .await
+        .expect_status(204);
+}
+
+/// `If-Match: 5` means `"5"`: a version number without its quotes is the same
+/// entity tag, on PUT, PATCH and DELETE, alone or in a list; anything else
+/// unquoted still matches nothing.
+#[tokio::test]
+async fn an_unquoted_version_in_if_match_is_its_entity_tag() {
+    let app = TestApp::spawn().await;
+    let api = app.api(admin("acme"));
+    let id = api.new_service(&service_body("Stripe")).await;
+
+    let replaced = api
+        .replace_service(&id, &service_body("Stripe v2"))
+        .if_match("1")
+        .await
+        .expect_status(200);
+    assert_eq!(replaced.etag(), "\"2\"");
+    api.replace_service(&id, &service_body("Stripe v3"))
+        .if_match("1")
+        .await
+        .expect_error(412, "PRECONDITION_FAILED");
+    let patched = api
+        .patch_service(&id, &json!({"description": "x"}))
+        .if_match(" 2 ")
+        .await
+        .expect_status(200);
+    assert_eq!(patched.etag(), "\"3\"");
+    api.patch_service(&id, &json!({"description": "y"}))
+        .if_match("1, 3")
+        .await
+        .expect_status(200);
+    for not_a_version in ["+4", "W/4", "4x", "04.0", "\"4"] {
+        api.delete_service(&id)
+            .if_match(not_a_version)
+            .await
+            .expect_error(412, "PRECONDITION_FAILED");
+    }
+    api.delete_service(&id)
+        .if_match("4")
         .await
         .expect_status(204);
 }

@@ -67,6 +67,8 @@ pub fn build_app(
             SwaggerUi::new(format!("{base}/swagger-ui/{{_:.*}}"))
                 .external_url_unchecked(format!("{base}/api-docs/openapi.json"), doc),
         )
+        // The root and `/swagger-ui` lead to it; absolute paths, beside it too.
+        .service(routes::docs::redirects(&base))
         .service(
             web::scope(&base)
                 .configure(|config| routes::register(config, debug_endpoints))

@@ -1,6 +1,8 @@
 //! `exsvc serve` and `exsvc migrate`: wiring the adapters to the app.
 
-use std::io::IsTerminal;
+use std::io::{ErrorKind, IsTerminal};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -182,7 +184,48 @@ pub fn run(config: Config, unrecognized: &[(String, Option<&'static str>)]) -> E
     }
 }
 
-/// The development banner: an admin token for tenant `dev` and where to click.
+/// Where the `exsvc` client looks for the server when `EXSVC_ADDR` is unset
+/// (the client's own default: keep the two equal).
+const CLIENT_DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
+
+/// The address a client on this machine reaches the server at: the listen
+/// address under the base path, with an unspecified address (`0.0.0.0`, `::`)
+/// replaced by the loopback, which a browser or the client can connect to.
+fn local_address(listen: SocketAddr, base_path: &str) -> String {
+    let mut reach = listen;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match reach {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{reach}{base_path}")
+}
+
+/// The development banner's text: the admin token (and the address, when the
+/// client would not find the server by default) as the `exsvc` client reads
+/// them, three commands to try with it, and where to click.
+fn dev_banner(data_dir: &Path, address: &str, token: &str) -> String {
+    let mut exports = format!("    export EXSVC_TOKEN={token}\n");
+    if address != CLIENT_DEFAULT_ADDR {
+        exports.push_str(&format!("    export EXSVC_ADDR={address}\n"));
+    }
+    format!(
+        "\n  exsvc is running in DEVELOPMENT MODE (keys in {dir}).\n\n  \
+         Paste into your shell (an admin token for tenant 'dev', valid 24 h):\n\n\
+         {exports}\n  \
+         Then try the client (target/debug/exsvc, or exsvc after `cargo install --path crates/exsvc`):\n\n    \
+         exsvc services list\n    \
+         exsvc services create --name Stripe --type payment --base-url https://api.stripe.com/v1\n    \
+         exsvc credentials put Stripe --auth-type api_key --set key=-\n\n  \
+         Swagger UI: {address}/swagger-ui/\n  \
+         Console:    {address}/console/ (arrives with the web console)\n",
+        dir = data_dir.display(),
+    )
+}
+
+/// The development banner, on stderr: an admin token for tenant `dev` and
+/// what to do with it.
 fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,14 +242,22 @@ fn print_dev_banner(config: &Config, secret: &HmacSecret) {
     let Ok(token) = mint_hs256(secret, &claims) else {
         return;
     };
+    let address = local_address(config.http.listen, &config.http.base_path);
     eprintln!(
-        "\n  exsvc is running in DEVELOPMENT MODE (keys in {dir}).\n\n  \
-         Admin token for tenant 'dev', valid 24 h:\n\n    export TOKEN={token}\n\n  \
-         Swagger UI: http://{listen}{base}/swagger-ui/\n",
-        dir = config.deployment.data_dir.display(),
-        listen = config.http.listen,
-        base = config.http.base_path,
+        "{}",
+        dev_banner(&config.deployment.data_dir, &address, &token)
     );
+}
+
+/// Why the listen address could not be bound, in words and without the
+/// system's error number.
+fn bind_failure(error: &std::io::Error) -> String {
+    match error.kind() {
+        ErrorKind::AddrInUse => "address already in use".to_owned(),
+        ErrorKind::AddrNotAvailable => "no network interface here has that address".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => error.to_string(),
+    }
 }
 
 /// File descriptors kept free of client connections: the database pool, the
@@ -304,8 +355,15 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
         body_timeout: config.http.body_timeout,
     };
     let listen = config.http.listen;
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ({}): {e}", http::LISTEN.name()))?;
+    // Named with its setting, and exit 1 like any failure that is not the
+    // configuration's (the address is well formed; the port is taken).
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {listen} ({}): {}",
+            http::LISTEN.name(),
+            bind_failure(&e)
+        )
+    })?;
     let server = exsvc_app::edge::server(
         move || build_app(state.clone(), |_| {}),
         listener,
@@ -325,4 +383,46 @@ async fn serve(config: Config, secret: Option<HmacSecret>) -> anyhow::Result<()>
     outcomes.close().await;
     tracing::info!("exsvc stopped gracefully");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_banner_names_the_address_only_off_the_clients_default() {
+        let text = dev_banner(Path::new("data"), CLIENT_DEFAULT_ADDR, "t0k3n");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert!(lines.contains(&"export EXSVC_TOKEN=t0k3n"), "{text}");
+        assert!(!text.contains("EXSVC_ADDR"), "{text}");
+        assert!(lines.contains(&"Swagger UI: http://127.0.0.1:8080/swagger-ui/"));
+        assert!(lines.contains(
+            &"Console:    http://127.0.0.1:8080/console/ (arrives with the web console)"
+        ));
+
+        let text = dev_banner(Path::new("data"), "http://127.0.0.1:9000/exsvc", "t0k3n");
+        assert!(
+            text.lines()
+                .any(|l| l.trim() == "export EXSVC_ADDR=http://127.0.0.1:9000/exsvc"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_local_address_reaches_an_unspecified_listen_address_on_the_loopback() {
+        let address = |listen: &str, base| local_address(listen.parse().unwrap(), base);
+        assert_eq!(address("127.0.0.1:8080", ""), CLIENT_DEFAULT_ADDR);
+        assert_eq!(address("0.0.0.0:8080", ""), CLIENT_DEFAULT_ADDR);
+        assert_eq!(address("[::]:8080", "/exsvc"), "http://[::1]:8080/exsvc");
+        assert_eq!(address("10.1.2.3:80", ""), "http://10.1.2.3:80");
+    }
+
+    #[test]
+    fn a_taken_port_is_said_in_words() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let error = std::net::TcpListener::bind(taken.local_addr().unwrap()).unwrap_err();
+        assert_eq!(bind_failure(&error), "address already in use");
+    }
 }

@@ -111,6 +111,100 @@ fn bad_configuration_is_exit_2_and_one_line_naming_the_variable() {
     }
 }
 
+/// Production without keys names every missing setting at once, in one line
+/// and without a colon between a setting and "(or …)"; bad values of several
+/// concerns, and of one concern, are reported together too.
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let output = run(&["serve"], &[("EXSVC_ENV", "production")]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    assert!(text.starts_with("exsvc: configuration error: "), "{text}");
+    for missing in [
+        "EXSVC_JWT_SECRET (or EXSVC_JWT_SECRETS, EXSVC_JWT_SECRETS_FILE, EXSVC_JWT_PUBLIC_KEY_FILES or EXSVC_JWKS_URL) is required when EXSVC_ENV=production",
+        "EXSVC_MASTER_KEYS (or EXSVC_MASTER_KEY_FILE) is required when EXSVC_ENV=production",
+    ] {
+        assert!(text.contains(missing), "{missing} not in: {text}");
+    }
+    assert!(!text.contains(": ("), "a stray colon: {text}");
+
+    let output = run(
+        &["serve"],
+        &[
+            ("EXSVC_DB_POOL_SIZE", "lots"),
+            ("EXSVC_LOG_FORMAT", "xml"),
+            ("EXSVC_JWT_LEEWAY_SECS", "soon"),
+            ("EXSVC_JWT_ISSUER", ","),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
+    for variable in [
+        "EXSVC_DB_POOL_SIZE: 'lots' is not a number",
+        "EXSVC_LOG_FORMAT: 'xml' is not json or text",
+        "EXSVC_JWT_LEEWAY_SECS: 'soon' is not a number of seconds",
+        "EXSVC_JWT_ISSUER: names no issuer",
+    ] {
+        assert!(text.contains(variable), "{variable} not in: {text}");
+    }
+}
+
+/// A port already taken stops the start with one line naming the address and
+/// the setting, and exit 1: the setting is well formed (that would be 2), the
+/// failure is the machine's, as with an unreachable database.
+#[test]
+fn a_port_in_use_names_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = scratch_dir();
+    let output = exsvc(
+        &["serve"],
+        &[
+            ("EXSVC_LISTEN", address.as_str()),
+            ("EXSVC_LOG_FORMAT", "json"),
+        ],
+    )
+    .current_dir(&dir)
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        format!("exsvc: cannot listen on {address} (EXSVC_LISTEN): address already in use")
+    );
+    drop(taken);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `make run`, the quick start's first command, shows cargo's progress: a
+/// first build takes minutes, and a silent one looks hung.
+#[test]
+fn make_run_shows_the_build_progress() {
+    let makefile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Makefile")).unwrap();
+    let recipe: Vec<&str> = makefile
+        .lines()
+        .skip_while(|line| !line.starts_with("run:"))
+        .skip(1)
+        .take_while(|line| line.starts_with('\t'))
+        .collect();
+    assert!(
+        recipe.iter().any(|line| line.contains("cargo run")),
+        "no `cargo run` in the run target: {recipe:?}"
+    );
+    for line in recipe {
+        assert!(
+            !line
+                .split_whitespace()
+                .any(|word| word == "--quiet" || word == "-q"),
+            "the run target hides the build: {line}"
+        );
+    }
+}
+
 #[test]
 fn token_mints_what_was_asked() {
     let output = run(
@@ -872,6 +966,66 @@ async fn development_mode_with_no_configuration_survives_a_restart() {
     );
     assert!(!elsewhere.join("data").exists(), "no secret was created");
     std::fs::remove_dir_all(elsewhere).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The development banner says what to do next: the admin token and, away
+/// from the client's default address, that address, as the `exsvc` client
+/// reads them (EXSVC_TOKEN, EXSVC_ADDR); three client commands; the Swagger
+/// UI; and where the console will be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_banner_says_what_to_run_next() {
+    let dir = scratch_dir();
+    let server = Server::start(&dir, &[("EXSVC_BASE_PATH", "/exsvc")]).await;
+    // The banner follows the bind: give its last line a moment to arrive.
+    let started = Instant::now();
+    while !server.stderr.lock().unwrap().contains("Console:")
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let banner = server.stderr.lock().unwrap().clone();
+    let lines: Vec<&str> = banner.lines().map(str::trim).collect();
+    let address = format!("{}/exsvc", server.base);
+    let token = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("export EXSVC_TOKEN="))
+        .unwrap_or_else(|| panic!("no export EXSVC_TOKEN= line: {banner}"));
+    let listed = reqwest::Client::new()
+        .get(format!("{address}/api/v1/services"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "the printed token is an admin's");
+    for line in [
+        format!("export EXSVC_ADDR={address}"),
+        "exsvc services list".to_owned(),
+        "exsvc services create --name Stripe --type payment --base-url https://api.stripe.com/v1"
+            .to_owned(),
+        "exsvc credentials put Stripe --auth-type api_key --set key=-".to_owned(),
+    ] {
+        assert!(lines.contains(&line.as_str()), "no line {line:?}: {banner}");
+    }
+    let labelled = |label: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(label))
+            .map(str::trim_start)
+            .unwrap_or_else(|| panic!("no {label} line: {banner}"))
+    };
+    assert_eq!(labelled("Swagger UI:"), format!("{address}/swagger-ui/"));
+    assert_eq!(
+        labelled("Console:"),
+        format!("{address}/console/ (arrives with the web console)")
+    );
+    assert!(
+        banner.contains("target/debug/exsvc")
+            && banner.contains("cargo install --path crates/exsvc"),
+        "where the client is: {banner}"
+    );
+    assert!(!banner.contains("export TOKEN="), "{banner}");
+    assert_eq!(server.stop().await.status.code(), Some(0));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

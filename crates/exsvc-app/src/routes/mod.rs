@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod debug;
+pub mod docs;
 pub mod ops;
 pub mod services;
 pub mod usage;

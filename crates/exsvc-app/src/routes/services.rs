@@ -42,7 +42,12 @@ pub(crate) fn object_body(body: JsonBody) -> Result<Map<String, Value>, ApiError
 }
 
 /// `If-Match`: `*` or a list of entity tags. Our tags are strong (`"<version>"`);
-/// a weak or unparseable tag matches nothing, so the request gets 412.
+/// a weak or unparseable tag matches nothing, so the request gets 412. A
+/// version number without its quotes (`If-Match: 5`) is taken as `"5"`:
+/// RFC 9110 requires the quotes, but what such a client means is plain, and a
+/// 412 "has changed" for a version that has not changed misleads. Only digits
+/// count as a bare version (`+5`, `W/5` or `5x` still match nothing). Services'
+/// PUT, PATCH and DELETE and roles' PUT and DELETE all read it here.
 pub(crate) fn precondition(req: &HttpRequest) -> Option<Precondition> {
     let values: Vec<&str> = req
         .headers()
@@ -64,14 +69,19 @@ pub(crate) fn precondition(req: &HttpRequest) -> Option<Precondition> {
     // of ours, and matches nothing like any other unparseable one.
     let versions = tags
         .iter()
-        .filter_map(|tag| {
-            tag.strip_prefix('"')?
-                .strip_suffix('"')?
-                .parse::<i64>()
-                .ok()
-        })
+        .filter_map(|tag| entity_tag_version(tag))
         .collect();
     Some(Precondition::Versions(versions))
+}
+
+/// The version an entity tag names: `"5"`, or a bare `5` (above).
+fn entity_tag_version(tag: &str) -> Option<i64> {
+    let quoted = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    match quoted {
+        Some(inner) => inner.parse().ok(),
+        None if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_digit()) => tag.parse().ok(),
+        None => None,
+    }
 }
 
 /// The service the path's `{id}` names (404 for text that is no id). Called
@@ -338,7 +348,23 @@ mod tests {
         );
         // Weak and malformed tags never match.
         assert_eq!(parse("W/\"3\""), Some(Precondition::Versions(vec![])));
-        assert_eq!(parse("3"), Some(Precondition::Versions(vec![])));
+        for malformed in ["W/3", "+3", "-3", "3x", "3.0", "\"3", "3\"", "\"\""] {
+            assert_eq!(
+                parse(malformed),
+                Some(Precondition::Versions(vec![])),
+                "{malformed}"
+            );
+        }
+        // A bare version number is its entity tag, alone or in a list.
+        assert_eq!(parse("3"), Some(Precondition::Versions(vec![3])));
+        assert_eq!(
+            parse(" 3 , \"4\""),
+            Some(Precondition::Versions(vec![3, 4]))
+        );
+        assert_eq!(
+            parse("99999999999999999999"),
+            Some(Precondition::Versions(vec![]))
+        );
         // `*` beside a tag, in one field or two.
         assert_eq!(parse("*, \"3\""), Some(Precondition::Versions(vec![3])));
         let two_fields = precondition(

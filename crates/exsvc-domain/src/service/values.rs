@@ -180,6 +180,10 @@ impl ServiceStatus {
     }
 }
 
+/// The refusal of an `http` URL when the deployment does not allow them.
+const HTTP_REFUSED: &str =
+    "must use https (http only when the server sets EXSVC_ALLOW_HTTP_BASE_URL=true)";
+
 /// An absolute `https` URL (or `http` when the deployment allows it) with a host,
 /// no user-info and no fragment, at most 2048 characters. Kept as the client wrote
 /// it: validation does not rewrite the URL.
@@ -198,7 +202,9 @@ impl BaseUrl {
         match url.scheme() {
             "https" => {}
             "http" if allow_http => {}
-            "http" => return Err("must use https".into()),
+            // Say how a deployment allows http: a developer trying a local
+            // upstream meets this first.
+            "http" => return Err(HTTP_REFUSED.into()),
             _ if allow_http => return Err("must use http or https".into()),
             _ => return Err("must use https".into()),
         }
@@ -502,9 +508,19 @@ mod tests {
                 .as_str(),
             "https://api.example.com"
         );
-        assert!(BaseUrl::parse("http://api.example.com", false).is_err());
+        assert_eq!(
+            BaseUrl::parse("http://api.example.com", false),
+            Err(HTTP_REFUSED.to_owned())
+        );
         assert!(BaseUrl::parse("http://api.example.com", true).is_ok());
-        assert!(BaseUrl::parse("ftp://api.example.com", true).is_err());
+        assert_eq!(
+            BaseUrl::parse("ftp://api.example.com", false),
+            Err("must use https".to_owned())
+        );
+        assert_eq!(
+            BaseUrl::parse("ftp://api.example.com", true),
+            Err("must use http or https".to_owned())
+        );
         assert!(BaseUrl::parse("/relative", false).is_err());
         assert!(BaseUrl::parse("api.example.com", false).is_err());
         assert!(BaseUrl::parse("https://user:pw@api.example.com", false).is_err());

@@ -73,7 +73,7 @@ pub(super) fn read(settings: &Settings, environment: Environment) -> Result<Auth
     })?;
     let hmac_secrets = named_secrets(settings)?;
     if hmac_secrets.len() + usize::from(jwt_secret.is_some()) > MAX_HMAC_SECRETS {
-        return Err(JWT_SECRETS.invalid(format!(
+        settings.refuse(JWT_SECRETS.invalid(format!(
             "with {} at most {MAX_HMAC_SECRETS} HMAC secrets are accepted",
             JWT_SECRET.name()
         )));
@@ -88,7 +88,7 @@ pub(super) fn read(settings: &Settings, environment: Environment) -> Result<Auth
             .is_some_and(|u| u.starts_with("http://"))
     {
         // Anyone on the path could hand the server a signing key.
-        return Err(JWKS_URL.invalid(format!("must use https when {}=production", ENV.name())));
+        settings.refuse(JWKS_URL.invalid(format!("must use https when {}=production", ENV.name())));
     }
     let auth = Auth {
         jwt_secret,
@@ -111,7 +111,17 @@ pub(super) fn read(settings: &Settings, environment: Environment) -> Result<Auth
             )?,
         },
     };
-    if let Some(list) = &auth.algorithms {
+    let key_sources = [
+        JWT_SECRET.name(),
+        JWT_SECRETS.name(),
+        JWT_SECRETS_FILE.name(),
+        JWT_PUBLIC_KEY_FILES.name(),
+        JWKS_URL.name(),
+    ];
+    // A refused key source reads as absent: what stands in for it says
+    // nothing about the keys that were meant.
+    let key_source_refused = settings.refused(&key_sources);
+    if let (Some(list), false) = (&auth.algorithms, key_source_refused) {
         // Development mode verifies with an HMAC secret it makes itself.
         let hmac =
             auth.jwt_secret.is_some() || !auth.hmac_secrets.is_empty() || auth.development_keys();
@@ -122,20 +132,17 @@ pub(super) fn read(settings: &Settings, environment: Environment) -> Result<Auth
                 || auth.public_keys.iter().any(|k| k.algorithms.contains(alg))
         };
         if !list.iter().any(offered) {
-            return Err(JWT_ALGORITHMS.invalid(
+            settings.refuse(JWT_ALGORITHMS.invalid(
                 "names no algorithm the configured keys can verify: every token would be refused",
             ));
         }
     }
-    if production && auth.development_keys() {
-        return Err(JWT_SECRET.invalid(format!(
-            "(or {}, {}, {} or {}) is required when {}=production",
-            JWT_SECRETS.name(),
-            JWT_SECRETS_FILE.name(),
-            JWT_PUBLIC_KEY_FILES.name(),
-            JWKS_URL.name(),
-            ENV.name()
-        )));
+    if production && auth.development_keys() && !key_source_refused {
+        // Named as EXSVC_JWT_SECRET, the others offered instead.
+        settings.refuse(JWT_SECRET.missing(
+            &key_sources[1..],
+            format!("is required when {}=production", ENV.name()),
+        ));
     }
     Ok(auth)
 }
@@ -148,14 +155,14 @@ fn named_secrets(settings: &Settings) -> Result<HmacSecrets, ConfigError> {
         let text = std::fs::read_to_string(path.trim()).map_err(|e| format!("{path}: {e}"))?;
         HmacSecrets::parse(&text, '\n').map_err(|reason| format!("{path}: {reason}"))
     })?;
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(JWT_SECRETS_FILE.invalid(format!(
+    if settings.is_set(JWT_SECRETS) && settings.is_set(JWT_SECRETS_FILE) {
+        settings.refuse(JWT_SECRETS_FILE.invalid(format!(
             "cannot be set together with {}: set one",
             JWT_SECRETS.name()
-        ))),
-        (Some(secrets), None) | (None, Some(secrets)) => Ok(secrets),
-        (None, None) => Ok(HmacSecrets::default()),
+        )));
+        return Ok(HmacSecrets::default());
     }
+    Ok(inline.or(file).unwrap_or_default())
 }
 
 /// A comma-separated list of names, at least one.

@@ -2,6 +2,7 @@
 //! is handed only such settings, the figment layering of file and environment,
 //! the error type and the value parsers.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -103,6 +104,16 @@ impl<D> Setting<D> {
     pub fn invalid(&self, reason: impl Into<String>) -> ConfigError {
         invalid(self.name, reason)
     }
+
+    /// The error "this setting, or one of `instead`, must be set": `reason`
+    /// follows the names, as in "EXSVC_MASTER_KEYS (or EXSVC_MASTER_KEY_FILE)
+    /// is required when EXSVC_ENV=production".
+    pub fn missing(&self, instead: &[&str], reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            instead: Some(instead.iter().map(|name| (*name).to_owned()).collect()),
+            ..invalid(self.name, reason)
+        }
+    }
 }
 
 impl Setting<NoDefault> {
@@ -127,18 +138,81 @@ impl Setting<Fallback> {
     }
 }
 
-/// One bad setting: the variable and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {reason}")]
+/// A bad setting: the variable and what is wrong with it; and when a reading
+/// found more than one, the others after it, in the order they were read.
+/// Shown on one line: `EXSVC_A: reason; EXSVC_B (or EXSVC_C) is required …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The setting at fault (of several, the first read).
     pub variable: String,
+    /// What is wrong with it, worded to follow its name.
     pub reason: String,
+    /// A setting that is missing, not wrong: the settings that would do
+    /// instead of it. It is then named without a colon: "EXSVC_X (or EXSVC_Y)
+    /// is required".
+    instead: Option<Vec<String>>,
+    /// The other problems of the same reading.
+    others: Vec<ConfigError>,
 }
+
+impl ConfigError {
+    /// This problem and the others found with it, in the order read.
+    pub fn problems(&self) -> impl Iterator<Item = &ConfigError> {
+        std::iter::once(self).chain(&self.others)
+    }
+
+    /// This error, then `later`'s problems that it does not hold yet.
+    fn followed_by(mut self, mut later: ConfigError) -> ConfigError {
+        let later_others = std::mem::take(&mut later.others);
+        for problem in std::iter::once(later).chain(later_others) {
+            if !self.problems().any(|held| held.names_the_same(&problem)) {
+                self.others.push(problem);
+            }
+        }
+        self
+    }
+
+    /// The same problem, whatever else was found with either.
+    fn names_the_same(&self, other: &ConfigError) -> bool {
+        (&self.variable, &self.reason, &self.instead)
+            == (&other.variable, &other.reason, &other.instead)
+    }
+
+    fn fmt_one(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ConfigError {
+            variable, reason, ..
+        } = self;
+        match self.instead.as_deref() {
+            None => write!(f, "{variable}: {reason}"),
+            Some([]) => write!(f, "{variable} {reason}"),
+            Some([alone]) => write!(f, "{variable} (or {alone}) {reason}"),
+            Some([rest @ .., last]) => {
+                write!(f, "{variable} (or {} or {last}) {reason}", rest.join(", "))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, problem) in self.problems().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            problem.fmt_one(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 fn invalid(variable: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         variable: variable.to_owned(),
         reason: reason.into(),
+        instead: None,
+        others: Vec::new(),
     }
 }
 
@@ -225,13 +299,57 @@ pub fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
 
 /// The layered values, read through declared settings only. Empty values count
 /// as unset.
+///
+/// A reading (`gather`) goes on past a bad value, so that a start reports every
+/// problem at once: `read` notes the problem and hands out what the setting
+/// would be without it (its default, or none), and a check across settings
+/// notes its refusal (`refuse`) rather than returning it. A check that needs
+/// settings that were refused does not run on what stands in for them
+/// (`refused`): a key source that was refused is not also "missing".
 pub struct Settings {
     values: BTreeMap<String, String>,
+    /// The problems the reading under way has met so far.
+    problems: RefCell<Vec<ConfigError>>,
 }
 
 impl Settings {
     pub fn new(values: BTreeMap<String, String>) -> Self {
-        Self { values }
+        Self {
+            values,
+            problems: RefCell::default(),
+        }
+    }
+
+    /// Runs `read` as one reading: its result, or every problem it met.
+    pub(super) fn gather<T>(
+        &self,
+        read: impl FnOnce(&Self) -> Result<T, ConfigError>,
+    ) -> Result<T, ConfigError> {
+        self.problems.borrow_mut().clear();
+        let outcome = read(self);
+        let noted = self
+            .problems
+            .take()
+            .into_iter()
+            .reduce(ConfigError::followed_by);
+        match (noted, outcome) {
+            (None, outcome) => outcome,
+            (Some(noted), Ok(_)) => Err(noted),
+            (Some(noted), Err(last)) => Err(noted.followed_by(last)),
+        }
+    }
+
+    /// Notes a problem and lets the reading go on.
+    pub(super) fn refuse(&self, problem: ConfigError) {
+        self.problems.borrow_mut().push(problem);
+    }
+
+    /// Whether the reading under way has refused any of `names`.
+    pub(super) fn refused(&self, names: &[&str]) -> bool {
+        self.problems
+            .borrow()
+            .iter()
+            .any(|problem| names.contains(&problem.variable.as_str()))
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
@@ -246,17 +364,30 @@ impl Settings {
         self.raw(setting.name).is_some()
     }
 
-    /// The setting's value (or default) through `parse`; a refusal names the
-    /// setting. A setting without a default reads as an `Option`.
+    /// The setting's value (or default) through `parse`. A setting without a
+    /// default reads as an `Option`. A refused value is noted (naming the
+    /// setting) and the default, or none, stands in for it so that the reading
+    /// goes on; it is an error here only when the default itself is refused
+    /// (a bug: the defaults are tested).
     pub(super) fn read<D: Presence, T>(
         &self,
         setting: Setting<D>,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<D::Value<T>, ConfigError> {
-        setting
-            .default
-            .resolve(self.raw(setting.name), parse)
-            .map_err(|reason| setting.invalid(reason))
+        match setting.default.resolve(self.raw(setting.name), &parse) {
+            Ok(value) => Ok(value),
+            Err(reason) => {
+                let problem = setting.invalid(reason);
+                let stand_in = setting.default.resolve(None, &parse);
+                match stand_in {
+                    Ok(value) => {
+                        self.refuse(problem);
+                        Ok(value)
+                    }
+                    Err(_) => Err(problem),
+                }
+            }
+        }
     }
 }
 

@@ -28,12 +28,12 @@ pub(super) fn read(
     environment: Environment,
 ) -> Result<Credentials, ConfigError> {
     let keyring = keyring(settings)?;
-    if environment == Environment::Production && keyring.is_none() {
-        return Err(MASTER_KEYS.invalid(format!(
-            "(or {}) is required when {}=production",
-            MASTER_KEY_FILE.name(),
-            ENV.name()
-        )));
+    let refused = settings.refused(&[MASTER_KEYS.name(), MASTER_KEY_FILE.name()]);
+    if environment == Environment::Production && keyring.is_none() && !refused {
+        settings.refuse(MASTER_KEYS.missing(
+            &[MASTER_KEY_FILE.name()],
+            format!("is required when {}=production", ENV.name()),
+        ));
     }
     Ok(Credentials {
         keyring,
@@ -44,12 +44,6 @@ pub(super) fn read(
 /// The master keyring from `EXSVC_MASTER_KEYS` or `EXSVC_MASTER_KEY_FILE` (not
 /// both); `None` when neither is set.
 pub(super) fn keyring(settings: &Settings) -> Result<Option<Keyring>, ConfigError> {
-    if settings.is_set(MASTER_KEYS) && settings.is_set(MASTER_KEY_FILE) {
-        return Err(MASTER_KEYS.invalid(format!(
-            "and {} are both set; use one",
-            MASTER_KEY_FILE.name()
-        )));
-    }
     let from_keys = settings.read(MASTER_KEYS, |keys| {
         Keyring::parse(keys).map_err(|e| e.to_string())
     })?;
@@ -57,5 +51,13 @@ pub(super) fn keyring(settings: &Settings) -> Result<Option<Keyring>, ConfigErro
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         Keyring::parse(&text).map_err(|e| format!("{path}: {e}"))
     })?;
+    if settings.is_set(MASTER_KEYS) && settings.is_set(MASTER_KEY_FILE) {
+        // Which one would win is a guess.
+        settings.refuse(MASTER_KEYS.invalid(format!(
+            "cannot be set together with {}: set one",
+            MASTER_KEY_FILE.name()
+        )));
+        return Ok(None);
+    }
     Ok(from_keys.or(from_file))
 }

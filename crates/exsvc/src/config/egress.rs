@@ -126,7 +126,7 @@ mod tests {
 
     fn load(vars: &[(&str, &str)]) -> Result<Egress, ConfigError> {
         let env = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        read(&Settings::new(layered(None, env)?))
+        Settings::new(layered(None, env)?).gather(read)
     }
 
     /// A temporary file holding `contents`, removed when dropped.

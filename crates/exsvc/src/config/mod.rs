@@ -109,24 +109,30 @@ pub struct Config {
 }
 
 impl Settings {
-    /// Every section, validated; the first bad value is the error.
+    /// Every section, validated. Every problem is reported at once: a bad
+    /// value does not stop the reading of the others.
     ///
     /// # Errors
-    /// The first setting that is malformed, out of range or missing in production.
+    /// Every setting that is malformed, out of range or missing in production,
+    /// in the order read.
     pub fn load(&self) -> Result<Config, ConfigError> {
-        // The environment first: the other sections' rules depend on it.
-        let deployment = deployment::read(self)?;
-        let environment = deployment.environment;
-        Ok(Config {
-            http: http::read(self)?,
-            store: store::read(self)?,
-            auth: auth::read(self, environment)?,
-            credentials: credentials::read(self, environment)?,
-            catalog: catalog::read(self)?,
-            rate_limit: rate_limit::read(self)?,
-            egress: egress::read(self)?,
-            log: log::read(self)?,
-            deployment,
+        self.gather(|settings| {
+            // The environment first: the other sections' rules depend on it
+            // (a refused EXSVC_ENV reads as development, whose rules are laxer:
+            // nothing is refused for a production that may not be meant).
+            let deployment = deployment::read(settings)?;
+            let environment = deployment.environment;
+            Ok(Config {
+                http: http::read(settings)?,
+                store: store::read(settings)?,
+                auth: auth::read(settings, environment)?,
+                credentials: credentials::read(settings, environment)?,
+                catalog: catalog::read(settings)?,
+                rate_limit: rate_limit::read(settings)?,
+                egress: egress::read(settings)?,
+                log: log::read(settings)?,
+                deployment,
+            })
         })
     }
 
@@ -135,7 +141,7 @@ impl Settings {
     /// # Errors
     /// A malformed `EXSVC_DATABASE_URL`.
     pub fn database(&self) -> Result<Database, ConfigError> {
-        store::database(self)
+        self.gather(store::database)
     }
 
     /// The master keyring alone (`exsvc keys rewrap`); `None` when none is set.
@@ -143,7 +149,7 @@ impl Settings {
     /// # Errors
     /// A malformed or unreadable keyring, or both of its settings set.
     pub fn keyring(&self) -> Result<Option<Keyring>, ConfigError> {
-        credentials::keyring(self)
+        self.gather(credentials::keyring)
     }
 }
 
@@ -303,6 +309,66 @@ mod tests {
         .unwrap();
         assert_eq!(config.auth.public_keys.len(), 1);
         assert_eq!(config.credentials.keyring.unwrap().primary_id(), "k1");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let error = load(&[("EXSVC_ENV", "production")]).unwrap_err();
+        let text = error.to_string();
+        assert_eq!(error.variable, "EXSVC_JWT_SECRET", "the first read");
+        assert_eq!(
+            text,
+            "EXSVC_JWT_SECRET (or EXSVC_JWT_SECRETS, EXSVC_JWT_SECRETS_FILE, \
+             EXSVC_JWT_PUBLIC_KEY_FILES or EXSVC_JWKS_URL) is required when EXSVC_ENV=production; \
+             EXSVC_MASTER_KEYS (or EXSVC_MASTER_KEY_FILE) is required when EXSVC_ENV=production"
+        );
+
+        // Several concerns, and several settings of one, in the order read.
+        let error = load(&[
+            ("EXSVC_LOG_FORMAT", "xml"),
+            ("EXSVC_DB_POOL_SIZE", "0"),
+            ("EXSVC_JWT_ISSUER", ","),
+            ("EXSVC_JWT_LEEWAY_SECS", "soon"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "EXSVC_DB_POOL_SIZE: must be from 1 to 1000; \
+             EXSVC_JWT_LEEWAY_SECS: 'soon' is not a number of seconds; \
+             EXSVC_JWT_ISSUER: names no issuer; \
+             EXSVC_LOG_FORMAT: 'xml' is not json or text"
+        );
+        assert_eq!(error.variable, "EXSVC_DB_POOL_SIZE");
+
+        // A setting that was refused is not also reported missing, nor are the
+        // checks that need it run on what stood in for it.
+        let refused_source = [
+            ("EXSVC_JWT_SECRET", "short"),
+            ("EXSVC_JWKS_URL", "ftp://keys"),
+            ("EXSVC_JWT_PUBLIC_KEY_FILES", "/nonexistent.pem"),
+            ("EXSVC_JWT_SECRETS_FILE", "/nonexistent/secrets"),
+        ];
+        for (variable, value) in refused_source {
+            let text = load(&[
+                ("EXSVC_ENV", "production"),
+                ("EXSVC_MASTER_KEYS", KEYS),
+                ("EXSVC_JWT_ALGORITHMS", "RS256"),
+                (variable, value),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(text.starts_with(&format!("{variable}: ")), "{text}");
+            assert!(!text.contains(';'), "one problem only: {text}");
+        }
+        let text = load(&[
+            ("EXSVC_ENV", "production"),
+            ("EXSVC_JWT_SECRET", SECRET),
+            ("EXSVC_MASTER_KEY_FILE", "/nonexistent/keys"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(text.starts_with("EXSVC_MASTER_KEY_FILE: "), "{text}");
+        assert!(!text.contains("is required"), "{text}");
     }
 
     #[test]

@@ -144,12 +144,13 @@ impl Server {
         server
     }
 
-    /// The admin token the development-mode banner printed.
+    /// The admin token the development-mode banner printed (as the line
+    /// `export EXSVC_TOKEN=…`, which the `exsvc` client reads).
     pub fn dev_token(&self) -> String {
         let banner = self.stderr.lock().unwrap().clone();
         banner
             .lines()
-            .find_map(|l| l.trim().strip_prefix("export TOKEN="))
+            .find_map(|l| l.trim().strip_prefix("export EXSVC_TOKEN="))
             .unwrap_or_else(|| panic!("no token printed: {banner}"))
             .to_owned()
     }
