@@ -215,10 +215,10 @@ fn server(config: Option<&std::path::Path>, command: ServerCommand) -> ExitCode 
         ServerCommand::Keys(KeysCommand::Rewrap) => match (settings.database(), settings.keyring())
         {
             (Err(error), _) | (_, Err(error)) => config_error(&error),
-            (Ok(_), Ok(None)) => config_error(&MASTER_KEYS.invalid(format!(
-                "(or {}) is required: the keyring to rewrap under",
-                MASTER_KEY_FILE.name()
-            ))),
+            (Ok(_), Ok(None)) => config_error(&MASTER_KEYS.missing(
+                &[MASTER_KEY_FILE.name()],
+                "is required: the keyring to rewrap under",
+            )),
             (Ok(database), Ok(Some(keyring))) => {
                 serve::rewrap(serve::RewrapSettings { database, keyring })
             }

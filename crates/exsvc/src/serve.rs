@@ -184,9 +184,8 @@ pub fn run(config: Config, unrecognized: &[(String, Option<&'static str>)]) -> E
     }
 }
 
-/// Where the `exsvc` client looks for the server when `EXSVC_ADDR` is unset
-/// (the client's own default: keep the two equal).
-const CLIENT_DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
+/// Where the `exsvc` client looks for the server when `EXSVC_ADDR` is unset.
+const CLIENT_DEFAULT_ADDR: &str = exsvc_client::DEFAULT_ADDR;
 
 /// The address a client on this machine reaches the server at: the listen
 /// address under the base path, with an unspecified address (`0.0.0.0`, `::`)
