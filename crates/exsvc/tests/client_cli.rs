@@ -1240,3 +1240,99 @@ async fn a_closed_pipe_is_no_panic() {
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// Text without its ANSI escape sequences (`ESC [ … letter`) and carriage
+/// returns (a terminal's line ends are `\r\n`).
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The client's standard output on a terminal `columns` wide (0: one that
+/// reports no size, as a bare pseudo-terminal does), through util-linux
+/// `script`; `None` when there is no `script` to run.
+fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> Option<String> {
+    let available = Command::new("script")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        eprintln!("skipped: no util-linux `script` to run the client on a terminal");
+        return None;
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = setup.command(&[]);
+    script = {
+        let mut wrapped = Command::new("script");
+        wrapped.args([
+            "-qec",
+            &format!("stty cols {columns} rows 50 && exec {command}"),
+            "/dev/null",
+        ]);
+        for (key, value) in script.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped.env("SHELL", "/bin/sh").current_dir(&setup.home);
+        wrapped
+    };
+    let out = finish(&mut script, None).ok();
+    Some(plain(&out.stdout))
+}
+
+/// Two services with a credential each, and a read of one in the trail.
+async fn two_services(setup: &Setup) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in ["stripe-production-eu", "twilio"] {
+        let service = setup
+            .create(
+                json!({"name": name, "type": "payment", "base_url": "https://x.example",
+                "auth_type": "bearer", "credentials": {"token": "t"}}),
+            )
+            .await;
+        ids.push(id(&service));
+    }
+    setup.run(&["credentials", "get", "twilio"]).ok();
+    ids
+}
+
+#[tokio::test]
+async fn a_terminal_that_reports_no_width_gets_tables_unwrapped() {
+    let setup = Setup::start().await;
+    two_services(&setup).await;
+    for args in [
+        &["services", "list"][..],
+        &["services", "get", "twilio"],
+        &["credentials", "get", "twilio"],
+        &["audit", "list"],
+    ] {
+        let Some(shown) = on_terminal(&setup, 0, args) else {
+            return;
+        };
+        let unwrapped = setup.run(args).ok().stdout;
+        assert_eq!(shown, unwrapped, "{args:?}: as off a terminal");
+    }
+}

@@ -87,32 +87,24 @@ pub fn json(value: &serde_json::Value) {
 /// wrapped to the terminal's width when there is one.
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(
-            headers
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-        );
+    table.load_preset(presets::NOTHING).set_header(
+        headers
+            .iter()
+            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+    );
     for row in rows {
         table.add_row(row);
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
-    let text = table.to_string();
-    for line in text.lines() {
-        say!("{}", line.trim_end());
-    }
+    print(&mut table);
 }
 
 /// One record as `field  value` lines.
 pub fn record(fields: Vec<(&str, String)>) {
     let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(presets::NOTHING);
     for (field, value) in fields {
         table.add_row(vec![
             Cell::new(field).add_attribute(Attribute::Bold),
@@ -122,6 +114,20 @@ pub fn record(fields: Vec<(&str, String)>) {
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
+    print(&mut table);
+}
+
+/// Fits `table` to the terminal's width, if it has one, and prints it. A
+/// terminal that reports no size (0 columns: a bare pseudo-terminal, some
+/// CI runners) gets the table unwrapped, not a column per character.
+fn print(table: &mut Table) {
+    let arrangement = match table.width() {
+        Some(width) if width > 0 => ContentArrangement::Dynamic,
+        _ => ContentArrangement::Disabled,
+    };
+    // Styles cover the text only, so trailing padding can be trimmed.
+    table.style_text_only();
+    table.set_content_arrangement(arrangement);
     for line in table.to_string().lines() {
         say!("{}", line.trim_end());
     }
