@@ -1336,3 +1336,58 @@ async fn a_terminal_that_reports_no_width_gets_tables_unwrapped() {
         assert_eq!(shown, unwrapped, "{args:?}: as off a terminal");
     }
 }
+
+/// The words of `text`, sorted: what wrapping at spaces keeps.
+fn words(text: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    words.sort_unstable();
+    words
+}
+
+#[tokio::test]
+async fn on_a_narrow_terminal_lines_wrap_at_spaces_and_no_word_is_cut() {
+    let setup = Setup::start().await;
+    two_services(&setup).await;
+    let long_url = format!("https://api.example.com/{}", "v".repeat(90));
+    let long_key = format!("sk_live_{}", "k".repeat(120));
+    setup
+        .create(json!({"name": "long", "type": "t", "base_url": long_url,
+            "auth_type": "api_key", "credentials": {"key": long_key}}))
+        .await;
+    let description = "Messages and calls: the SMS gateway of every product, \
+        with a description long enough to wrap at eighty columns";
+    setup
+        .create(
+            json!({"name": "described", "type": "t", "base_url": "https://x.example",
+            "description": description}),
+        )
+        .await;
+
+    for args in [
+        &["services", "list"][..],
+        &["audit", "list"],
+        &["services", "get", "long"],
+        &["credentials", "get", "long"],
+        &["credentials", "versions", "long"],
+        &["services", "get", "described"],
+    ] {
+        let Some(shown) = on_terminal(&setup, 80, args) else {
+            return;
+        };
+        let unwrapped = setup.run(args).ok().stdout;
+        assert_eq!(
+            words(&shown),
+            words(&unwrapped),
+            "{args:?}: every id, name and secret whole:\n{shown}"
+        );
+        assert!(shown.starts_with(unwrapped.split_whitespace().next().unwrap()));
+    }
+    // What can be wrapped still is: the record fits.
+    let shown = on_terminal(&setup, 80, &["services", "get", "described"]).unwrap();
+    assert!(
+        shown.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns:\n{shown}"
+    );
+    let unwrapped = setup.run(&["services", "get", "described"]).ok().stdout;
+    assert!(shown.lines().count() > unwrapped.lines().count(), "{shown}");
+}

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width};
 use exsvc_client::Answer;
 use serde::de::DeserializeOwned;
 
@@ -84,7 +84,8 @@ pub fn json(value: &serde_json::Value) {
 }
 
 /// A table of rows under `headers`: no borders, two spaces between columns,
-/// wrapped to the terminal's width when there is one.
+/// wrapped to the terminal's width when there is one (at spaces: a word is
+/// never cut).
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING).set_header(
@@ -120,17 +121,51 @@ pub fn record(fields: Vec<(&str, String)>) {
 /// Fits `table` to the terminal's width, if it has one, and prints it. A
 /// terminal that reports no size (0 columns: a bare pseudo-terminal, some
 /// CI runners) gets the table unwrapped, not a column per character.
+///
+/// Lines are wrapped at spaces only: each column is at least as wide as its
+/// longest word, since an id, a name or a secret cut in two cannot be read or
+/// copied back. A table whose words do not fit is wider than the terminal.
 fn print(table: &mut Table) {
-    let arrangement = match table.width() {
-        Some(width) if width > 0 => ContentArrangement::Dynamic,
-        _ => ContentArrangement::Disabled,
-    };
+    let fits = table.width().is_some_and(|width| width > 0);
+    if fits {
+        let longest: Vec<usize> = (0..table.column_count())
+            .map(|index| {
+                let header = table.header().and_then(|h| h.cell_iter().nth(index));
+                table
+                    .column_cells_iter(index)
+                    .flatten()
+                    .chain(header)
+                    .map(|cell| longest_word(&cell.content()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for (column, width) in table.column_iter_mut().zip(longest) {
+            // The bound counts the padding.
+            let width = u16::try_from(width)
+                .unwrap_or(u16::MAX)
+                .saturating_add(column.padding_width());
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
+        }
+    }
     // Styles cover the text only, so trailing padding can be trimmed.
     table.style_text_only();
-    table.set_content_arrangement(arrangement);
+    table.set_content_arrangement(if fits {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    });
     for line in table.to_string().lines() {
         say!("{}", line.trim_end());
     }
+}
+
+/// The width of the longest word of `text`, in characters.
+fn longest_word(text: &str) -> usize {
+    text.split_whitespace()
+        .map(|word| word.chars().count())
+        .max()
+        .unwrap_or(0)
 }
 
 /// A time to the minute, in UTC.
