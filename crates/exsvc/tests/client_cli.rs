@@ -1241,6 +1241,56 @@ async fn a_closed_pipe_is_no_panic() {
     }
 }
 
+/// `exsvc … 2>&1 | head -1`: standard error goes to the closed pipe too.
+/// Its notes (`(more services: …)`, an error's details) are not worth a
+/// panic either: the command ends with its own exit code.
+#[tokio::test]
+async fn a_closed_pipe_on_standard_error_is_no_panic() {
+    let setup = Setup::start().await;
+    for n in 0..3 {
+        setup
+            .create(
+                json!({"name": format!("svc-{n}"), "type": "t", "base_url": "https://x.example",
+                "auth_type": "bearer", "credentials": {"token": "t"}}),
+            )
+            .await;
+    }
+    let reader = setup.mint(&["--permission", "external-service:read"]);
+    let cases: [(&str, &[&str], i32); 8] = [
+        (&setup.token, &["services", "list", "--limit", "1"], 0),
+        (
+            &setup.token,
+            &["services", "list", "--q", "nothing-matches"],
+            0,
+        ),
+        (&setup.token, &["audit", "list", "--limit", "1"], 0),
+        (&setup.token, &["credentials", "versions", "svc-1"], 0),
+        (&setup.token, &["services", "get", "nope"], 1),
+        (&reader, &["credentials", "get", "svc-1"], 1),
+        ("", &["services", "list"], 1),
+        (&setup.token, &["services", "delete", "svc-1"], 2),
+    ];
+    for (token, args, code) in cases {
+        for read_a_line in [false, true] {
+            let (mut pipe, writer) = std::io::pipe().unwrap();
+            let mut child = setup
+                .command_as(token, args)
+                .stdin(Stdio::null())
+                .stdout(writer.try_clone().unwrap())
+                .stderr(writer)
+                .spawn()
+                .unwrap();
+            if read_a_line {
+                let mut line = String::new();
+                BufReader::new(&mut pipe).read_line(&mut line).unwrap();
+            }
+            drop(pipe);
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(code), "{args:?} (101 is a panic)");
+        }
+    }
+}
+
 /// Text without its ANSI escape sequences (`ESC [ … letter`) and carriage
 /// returns (a terminal's line ends are `\r\n`).
 fn plain(text: &str) -> String {

@@ -66,6 +66,20 @@ pub fn write_line(text: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
+/// Prints a line on standard error: a note beside the output, or an error's
+/// details. Standard error can be a closed pipe too (`exsvc … 2>&1 | head`),
+/// where `eprintln!` would panic: the note is dropped instead.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_note(format_args!($($arg)*))
+    };
+}
+pub(crate) use note;
+
+pub fn write_note(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// Bytes of the API, printed as they came, ending in a newline.
 pub fn raw(body: &[u8]) {
     let mut stdout = std::io::stdout().lock();
