@@ -806,6 +806,19 @@ async fn run_passes_the_credential_in_the_environment_and_the_exit_code_back() {
     );
     let out = setup.run_with_stdin(&["run", "--service", "Stripe", "--", "cat"], "in\n");
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), "in\n"));
+    // The client's own connection is not handed down to the command.
+    let fds = setup
+        .run(&[
+            "run",
+            "--service",
+            "Stripe",
+            "--",
+            "ls",
+            "-l",
+            "/proc/self/fd",
+        ])
+        .ok();
+    assert!(!fds.stdout.contains("socket:"), "{}", fds.stdout);
 
     // Nothing was written: no new file in the scratch directory, the
     // client's working directory and TMPDIR still empty.
@@ -1140,6 +1153,7 @@ async fn usage_errors_exit_2() {
         vec!["audit", "list", "--since", "yesterday"],
         vec!["run", "--service", "Stripe"],
         vec!["run", "--", "true"],
+        vec!["run", "--service", "Stripe", "echo", "no-double-dash"],
         vec!["completions", "tcsh"],
         vec!["services", "delete", "Stripe"],
         vec!["credentials", "delete", "Stripe"],
@@ -1312,10 +1326,12 @@ fn plain(text: &str) -> String {
     out
 }
 
-/// The client's standard output on a terminal `columns` wide (0: one that
-/// reports no size, as a bare pseudo-terminal does), through util-linux
-/// `script`; `None` when there is no `script` to run.
-fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> Option<String> {
+/// The client on a terminal `columns` wide (0: one that reports no size, as
+/// a bare pseudo-terminal does), through util-linux `script`, with `input`
+/// typed at it: its exit code, and what the terminal showed (standard output
+/// and error together, without escape sequences). `None` when there is no
+/// `script` to run.
+fn terminal(setup: &Setup, columns: u16, args: &[&str], input: &str) -> Option<Out> {
     let available = Command::new("script")
         .arg("--version")
         .stdout(Stdio::null())
@@ -1327,30 +1343,67 @@ fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> Option<String> {
         return None;
     }
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let command = std::iter::once(BIN)
+    let command: Vec<String> = std::iter::once(BIN)
         .chain(args.iter().copied())
         .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut script = setup.command(&[]);
-    script = {
-        let mut wrapped = Command::new("script");
-        wrapped.args([
-            "-qec",
-            &format!("stty cols {columns} rows 50 && exec {command}"),
-            "/dev/null",
-        ]);
-        for (key, value) in script.get_envs() {
-            match value {
-                Some(value) => wrapped.env(key, value),
-                None => wrapped.env_remove(key),
-            };
-        }
-        wrapped.env("SHELL", "/bin/sh").current_dir(&setup.home);
-        wrapped
+        .collect();
+    let shell = format!("stty cols {columns} rows 50 && exec {}", command.join(" "));
+    // The client's environment, on `script` which passes it on.
+    let client = setup.command(&[]);
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &shell, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .current_dir(&setup.home);
+    for (key, value) in client.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let out = finish(&mut script, Some(input.as_bytes()));
+    Some(Out {
+        stdout: plain(&out.stdout),
+        ..out
+    })
+}
+
+/// What a table command shows on a terminal `columns` wide.
+fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> Option<String> {
+    terminal(setup, columns, args, "").map(|out| out.ok().stdout)
+}
+
+#[tokio::test]
+async fn on_a_terminal_delete_asks_first() {
+    let setup = Setup::start().await;
+    setup
+        .create(
+            json!({"name": "doomed", "type": "t", "base_url": "https://x.example",
+            "auth_type": "bearer", "credentials": {"token": "t"}}),
+        )
+        .await;
+    let Some(kept) = terminal(&setup, 80, &["credentials", "delete", "doomed"], "n\n") else {
+        return;
     };
-    let out = finish(&mut script, None).ok();
-    Some(plain(&out.stdout))
+    assert_eq!(kept.code, Some(1), "{kept:?}");
+    assert!(kept
+        .stdout
+        .contains("Destroy every version of the credential of 'doomed'"));
+    assert!(
+        kept.stdout.contains("not confirmed: nothing was deleted"),
+        "{kept:?}"
+    );
+    setup.run(&["credentials", "get", "doomed"]).ok();
+
+    let gone = terminal(&setup, 80, &["credentials", "delete", "doomed"], "y\n").unwrap();
+    assert_eq!(gone.code, Some(0), "{gone:?}");
+    assert!(gone.stdout.contains("deleted the credential of 'doomed'"));
+    let gone = terminal(&setup, 80, &["services", "delete", "doomed"], "yes\n").unwrap();
+    assert_eq!(gone.code, Some(0), "{gone:?}");
+    assert!(gone.stdout.contains("[y/N]"), "{gone:?}");
+    setup
+        .run(&["services", "get", "doomed"])
+        .fails("no service");
 }
 
 /// Two services with a credential each, and a read of one in the trail.
