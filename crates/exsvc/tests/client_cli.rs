@@ -1465,6 +1465,10 @@ async fn on_a_narrow_terminal_lines_wrap_at_spaces_and_no_word_is_cut() {
             "description": description}),
         )
         .await;
+    // Two columns a character: a word's width is not its length.
+    setup
+        .create(json!({"name": "東京決済ゲートウェイ本番環境", "type": "payment", "base_url": "https://x.example"}))
+        .await;
 
     for args in [
         &["services", "list"][..],

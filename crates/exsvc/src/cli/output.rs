@@ -174,10 +174,13 @@ fn print(table: &mut Table) {
     }
 }
 
-/// The width of the longest word of `text`, in characters.
+/// At least the width of the longest word of `text` on a terminal: a
+/// character outside ASCII counts as two columns, as the wide ones (CJK,
+/// emoji) take; for the narrow others a column is then a little wider than
+/// needed.
 fn longest_word(text: &str) -> usize {
     text.split_whitespace()
-        .map(|word| word.chars().count())
+        .map(|word| word.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum())
         .max()
         .unwrap_or(0)
 }
