@@ -1194,6 +1194,18 @@ fn completions_print_a_script() {
         }
         assert_eq!(out.stderr, "");
     }
+    // The bash script loads, and completes a subcommand.
+    let script = finish(&mut bare(&["completions", "bash"]), None)
+        .ok()
+        .stdout;
+    let completed = finish(
+        Command::new("bash").args([
+            "-c",
+            r#"eval "$(cat)"; COMP_WORDS=(exsvc cred); COMP_CWORD=1; _exsvc exsvc cred exsvc; echo "${COMPREPLY[@]}""#,
+        ]),
+        Some(script.as_bytes()),
+    );
+    assert_eq!(completed.stdout.trim(), "credentials", "{completed:?}");
 }
 
 /// `exsvc … | head -1`: the reader goes away; the writer neither panics nor
