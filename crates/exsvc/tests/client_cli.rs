@@ -1344,6 +1344,26 @@ fn plain(text: &str) -> String {
 /// and error together, without escape sequences). `None` when there is no
 /// `script` to run.
 fn terminal(setup: &Setup, columns: u16, args: &[&str], input: &str) -> Option<Out> {
+    terminal_shell(
+        setup,
+        columns,
+        &format!("exec {}", shell_words(args)),
+        input,
+    )
+}
+
+/// `exsvc ARGS…` as words of a shell command.
+fn shell_words(args: &[&str]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let words: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    words.join(" ")
+}
+
+/// As [`terminal`], for a shell command (`sh -c`) on the terminal.
+fn terminal_shell(setup: &Setup, columns: u16, shell: &str, input: &str) -> Option<Out> {
     let available = Command::new("script")
         .arg("--version")
         .stdout(Stdio::null())
@@ -1354,12 +1374,7 @@ fn terminal(setup: &Setup, columns: u16, args: &[&str], input: &str) -> Option<O
         eprintln!("skipped: no util-linux `script` to run the client on a terminal");
         return None;
     }
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let command: Vec<String> = std::iter::once(BIN)
-        .chain(args.iter().copied())
-        .map(quote)
-        .collect();
-    let shell = format!("stty cols {columns} rows 50 && exec {}", command.join(" "));
+    let shell = format!("stty cols {columns} rows 50 && {shell}");
     // The client's environment, on `script` which passes it on.
     let client = setup.command(&[]);
     let mut script = Command::new("script");
@@ -1416,6 +1431,51 @@ async fn on_a_terminal_delete_asks_first() {
     setup
         .run(&["services", "get", "doomed"])
         .fails("no service");
+}
+
+/// `KEY=-` with a terminal on standard input says what it waits for, on
+/// standard error; even when that is a closed pipe.
+#[tokio::test]
+async fn a_secret_typed_at_a_terminal_is_read_and_a_closed_stderr_is_no_panic() {
+    let setup = Setup::start().await;
+    setup
+        .create(json!({"name": "typed", "type": "t", "base_url": "https://x.example"}))
+        .await;
+    let put = [
+        "credentials",
+        "put",
+        "typed",
+        "--auth-type",
+        "bearer",
+        "--set",
+        "token=-",
+    ];
+    // Typed, then Ctrl-D.
+    let Some(asked) = terminal(&setup, 80, &put, "typed-secret\n\u{4}") else {
+        return;
+    };
+    assert_eq!(asked.code, Some(0), "{asked:?}");
+    assert!(asked.stdout.contains("standard input"), "{asked:?}");
+    let field = setup
+        .run(&["credentials", "get", "typed", "--field", "token"])
+        .ok();
+    assert_eq!(field.stdout, "typed-secret\n");
+
+    // `exsvc … 2>&1 >/dev/null | true`: the reader is gone at once; the
+    // exit code is written to the terminal itself.
+    let shell = format!(
+        "{{ {} 2>&1 >/dev/null; echo \"exit=$?\" >/dev/tty; }} | true",
+        shell_words(&put)
+    );
+    let closed = terminal_shell(&setup, 80, &shell, "second\n\u{4}").unwrap();
+    assert!(
+        closed.stdout.contains("exit=0"),
+        "101 is a panic: {closed:?}"
+    );
+    let field = setup
+        .run(&["credentials", "get", "typed", "--field", "token"])
+        .ok();
+    assert_eq!(field.stdout, "second\n");
 }
 
 /// Two services with a credential each, and a read of one in the trail.
