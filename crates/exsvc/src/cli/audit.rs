@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use exsvc_client::request;
 use exsvc_client::types::{AuditEventList, AuditQuery};
 
-use super::output::{self, time};
+use super::output::{self, note, time};
 use super::{service, values, Context, Outcome};
 
 #[derive(Subcommand, Debug)]
@@ -64,7 +64,7 @@ pub(super) async fn run(context: &Context, command: AuditCommand) -> Outcome {
         .await?;
     context.out.answer(&answer, |page: AuditEventList| {
         if page.events.is_empty() {
-            eprintln!("no audit events");
+            note!("no audit events");
             return;
         }
         output::table(
@@ -86,7 +86,7 @@ pub(super) async fn run(context: &Context, command: AuditCommand) -> Outcome {
                 .collect(),
         );
         if page.next_cursor.is_some() {
-            eprintln!("(more events: narrow with --since, --service or --action)");
+            note!("(more events: narrow with --since, --service or --action)");
         }
     })
 }

@@ -9,7 +9,7 @@ use exsvc_client::types::{
 use exsvc_client::WriteOptions;
 use secrecy::ExposeSecret;
 
-use super::output::{self, optional_time, or_dash, say, time};
+use super::output::{self, note, optional_time, or_dash, say, time};
 use super::services::confirm;
 use super::{service, values, Context, Failure, Outcome};
 
@@ -126,7 +126,7 @@ pub(super) async fn run(context: &Context, command: CredentialsCommand) -> Outco
                 .await?;
             context.out.answer(&answer, |list: CredentialVersions| {
                 if list.versions.is_empty() {
-                    eprintln!("no credential stored for '{}'", found.name);
+                    note!("no credential stored for '{}'", found.name);
                     return;
                 }
                 output::table(

@@ -22,6 +22,7 @@ pub use run::RunArgs;
 pub use services::ServicesCommand;
 
 use crate::{EXIT_CONFIG, EXIT_FAILURE};
+use output::note;
 
 /// The environment variables of the client, which the server does not read
 /// (so `exsvc serve` does not call them misspelt settings).
@@ -159,17 +160,17 @@ fn report(out: &output::Output, has_token: bool, failure: Failure) -> ExitCode {
                     let reason = reason
                         .as_str()
                         .map_or_else(|| reason.to_string(), str::to_owned);
-                    eprintln!("  {field}: {reason}");
+                    note!("  {field}: {reason}");
                 }
             }
             if error.status == 401 && !has_token {
-                eprintln!("  no token was sent: set EXSVC_TOKEN (`exsvc serve` prints one in development), --token or --token-file");
+                note!("  no token was sent: set EXSVC_TOKEN (`exsvc serve` prints one in development), --token or --token-file");
             }
             ExitCode::from(EXIT_FAILURE)
         }
         Failure::Client(error @ ClientError::Connect { .. }) => {
             out.error(&error.to_string());
-            eprintln!("  is exsvc running there? --addr or EXSVC_ADDR says where it is");
+            note!("  is exsvc running there? --addr or EXSVC_ADDR says where it is");
             ExitCode::from(EXIT_FAILURE)
         }
         Failure::Client(error) => {

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ColumnConstraint, ContentArrangement, Table, Width};
 use exsvc_client::Answer;
 use serde::de::DeserializeOwned;
 
@@ -66,6 +66,20 @@ pub fn write_line(text: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
+/// Prints a line on standard error: a note beside the output, or an error's
+/// details. Standard error can be a closed pipe too (`exsvc … 2>&1 | head`),
+/// where `eprintln!` would panic: the note is dropped instead.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_note(format_args!($($arg)*))
+    };
+}
+pub(crate) use note;
+
+pub fn write_note(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// Bytes of the API, printed as they came, ending in a newline.
 pub fn raw(body: &[u8]) {
     let mut stdout = std::io::stdout().lock();
@@ -84,35 +98,28 @@ pub fn json(value: &serde_json::Value) {
 }
 
 /// A table of rows under `headers`: no borders, two spaces between columns,
-/// wrapped to the terminal's width when there is one.
+/// wrapped to the terminal's width when there is one (at spaces: a word is
+/// never cut).
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(
-            headers
-                .iter()
-                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-        );
+    table.load_preset(presets::NOTHING).set_header(
+        headers
+            .iter()
+            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+    );
     for row in rows {
         table.add_row(row);
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
-    let text = table.to_string();
-    for line in text.lines() {
-        say!("{}", line.trim_end());
-    }
+    print(&mut table);
 }
 
 /// One record as `field  value` lines.
 pub fn record(fields: Vec<(&str, String)>) {
     let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(presets::NOTHING);
     for (field, value) in fields {
         table.add_row(vec![
             Cell::new(field).add_attribute(Attribute::Bold),
@@ -122,9 +129,60 @@ pub fn record(fields: Vec<(&str, String)>) {
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
+    print(&mut table);
+}
+
+/// Fits `table` to the terminal's width, if it has one, and prints it. A
+/// terminal that reports no size (0 columns: a bare pseudo-terminal, some
+/// CI runners) gets the table unwrapped, not a column per character.
+///
+/// Lines are wrapped at spaces only: each column is at least as wide as its
+/// longest word, since an id, a name or a secret cut in two cannot be read or
+/// copied back. A table whose words do not fit is wider than the terminal.
+fn print(table: &mut Table) {
+    let fits = table.width().is_some_and(|width| width > 0);
+    if fits {
+        let longest: Vec<usize> = (0..table.column_count())
+            .map(|index| {
+                let header = table.header().and_then(|h| h.cell_iter().nth(index));
+                table
+                    .column_cells_iter(index)
+                    .flatten()
+                    .chain(header)
+                    .map(|cell| longest_word(&cell.content()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for (column, width) in table.column_iter_mut().zip(longest) {
+            // The bound counts the padding.
+            let width = u16::try_from(width)
+                .unwrap_or(u16::MAX)
+                .saturating_add(column.padding_width());
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
+        }
+    }
+    // Styles cover the text only, so trailing padding can be trimmed.
+    table.style_text_only();
+    table.set_content_arrangement(if fits {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    });
     for line in table.to_string().lines() {
         say!("{}", line.trim_end());
     }
+}
+
+/// At least the width of the longest word of `text` on a terminal: a
+/// character outside ASCII counts as two columns, as the wide ones (CJK,
+/// emoji) take; for the narrow others a column is then a little wider than
+/// needed.
+fn longest_word(text: &str) -> usize {
+    text.split_whitespace()
+        .map(|word| word.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum())
+        .max()
+        .unwrap_or(0)
 }
 
 /// A time to the minute, in UTC.

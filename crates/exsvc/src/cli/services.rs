@@ -9,7 +9,7 @@ use exsvc_client::types::{
 };
 use exsvc_client::WriteOptions;
 
-use super::output::{self, expiry, or_dash, say, time};
+use super::output::{self, expiry, note, or_dash, say, time};
 use super::{service, values, Context, Failure, Outcome};
 
 #[derive(Subcommand, Debug)]
@@ -199,14 +199,14 @@ async fn list(context: &Context, args: ListArgs) -> Outcome {
     context.out.answer(&answer, |page: ServiceList| {
         services_table(&page.services);
         if page.next_cursor.is_some() {
-            eprintln!("(more services: --all lists every page)");
+            note!("(more services: --all lists every page)");
         }
     })
 }
 
 fn services_table(services: &[Service]) {
     if services.is_empty() {
-        eprintln!("no services");
+        note!("no services");
         return;
     }
     let now = chrono::Utc::now();
@@ -270,8 +270,10 @@ pub(super) fn confirm(yes: bool, question: &str) -> Outcome {
             "{question} Pass --yes to confirm (standard input is not a terminal to ask on)"
         )));
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ");
+    let _ = stderr.flush();
+    drop(stderr);
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Read};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::output::note;
 use super::Failure;
 
 /// Where the value of a `--set KEY=VALUE` comes from.
@@ -40,7 +41,7 @@ impl Sources {
         self.stdin_taken = true;
         if std::io::stdin().is_terminal() {
             // Not echoed by us; the terminal shows what is typed.
-            eprintln!("reading the value from standard input: type it, then Enter and Ctrl-D");
+            note!("reading the value from standard input: type it, then Enter and Ctrl-D");
         }
         let mut text = String::new();
         std::io::stdin()
