@@ -1343,7 +1343,7 @@ fn plain(text: &str) -> String {
 /// typed at it: its exit code, and what the terminal showed (standard output
 /// and error together, without escape sequences). `None` when there is no
 /// `script` to run.
-fn terminal(setup: &Setup, columns: u16, args: &[&str], input: &str) -> Option<Out> {
+fn terminal(setup: &Setup, columns: u16, args: &[&str], input: &str) -> Out {
     terminal_shell(
         setup,
         columns,
@@ -1363,17 +1363,18 @@ fn shell_words(args: &[&str]) -> String {
 }
 
 /// As [`terminal`], for a shell command (`sh -c`) on the terminal.
-fn terminal_shell(setup: &Setup, columns: u16, shell: &str, input: &str) -> Option<Out> {
+fn terminal_shell(setup: &Setup, columns: u16, shell: &str, input: &str) -> Out {
     let available = Command::new("script")
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !available {
-        eprintln!("skipped: no util-linux `script` to run the client on a terminal");
-        return None;
-    }
+    // A missing tool fails the test: .ci/run installs it (bsdutils).
+    assert!(
+        available,
+        "util-linux `script` (Debian: bsdutils) is needed to run the client on a terminal"
+    );
     let shell = format!("stty cols {columns} rows 50 && {shell}");
     // The client's environment, on `script` which passes it on.
     let client = setup.command(&[]);
@@ -1389,15 +1390,15 @@ fn terminal_shell(setup: &Setup, columns: u16, shell: &str, input: &str) -> Opti
         };
     }
     let out = finish(&mut script, Some(input.as_bytes()));
-    Some(Out {
+    Out {
         stdout: plain(&out.stdout),
         ..out
-    })
+    }
 }
 
 /// What a table command shows on a terminal `columns` wide.
-fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> Option<String> {
-    terminal(setup, columns, args, "").map(|out| out.ok().stdout)
+fn on_terminal(setup: &Setup, columns: u16, args: &[&str]) -> String {
+    terminal(setup, columns, args, "").ok().stdout
 }
 
 #[tokio::test]
@@ -1409,9 +1410,7 @@ async fn on_a_terminal_delete_asks_first() {
             "auth_type": "bearer", "credentials": {"token": "t"}}),
         )
         .await;
-    let Some(kept) = terminal(&setup, 80, &["credentials", "delete", "doomed"], "n\n") else {
-        return;
-    };
+    let kept = terminal(&setup, 80, &["credentials", "delete", "doomed"], "n\n");
     assert_eq!(kept.code, Some(1), "{kept:?}");
     assert!(kept
         .stdout
@@ -1422,10 +1421,10 @@ async fn on_a_terminal_delete_asks_first() {
     );
     setup.run(&["credentials", "get", "doomed"]).ok();
 
-    let gone = terminal(&setup, 80, &["credentials", "delete", "doomed"], "y\n").unwrap();
+    let gone = terminal(&setup, 80, &["credentials", "delete", "doomed"], "y\n");
     assert_eq!(gone.code, Some(0), "{gone:?}");
     assert!(gone.stdout.contains("deleted the credential of 'doomed'"));
-    let gone = terminal(&setup, 80, &["services", "delete", "doomed"], "yes\n").unwrap();
+    let gone = terminal(&setup, 80, &["services", "delete", "doomed"], "yes\n");
     assert_eq!(gone.code, Some(0), "{gone:?}");
     assert!(gone.stdout.contains("[y/N]"), "{gone:?}");
     setup
@@ -1451,9 +1450,7 @@ async fn a_secret_typed_at_a_terminal_is_read_and_a_closed_stderr_is_no_panic() 
         "token=-",
     ];
     // Typed, then Ctrl-D.
-    let Some(asked) = terminal(&setup, 80, &put, "typed-secret\n\u{4}") else {
-        return;
-    };
+    let asked = terminal(&setup, 80, &put, "typed-secret\n\u{4}");
     assert_eq!(asked.code, Some(0), "{asked:?}");
     assert!(asked.stdout.contains("standard input"), "{asked:?}");
     let field = setup
@@ -1467,7 +1464,7 @@ async fn a_secret_typed_at_a_terminal_is_read_and_a_closed_stderr_is_no_panic() 
         "{{ {} 2>&1 >/dev/null; echo \"exit=$?\" >/dev/tty; }} | true",
         shell_words(&put)
     );
-    let closed = terminal_shell(&setup, 80, &shell, "second\n\u{4}").unwrap();
+    let closed = terminal_shell(&setup, 80, &shell, "second\n\u{4}");
     assert!(
         closed.stdout.contains("exit=0"),
         "101 is a panic: {closed:?}"
@@ -1504,9 +1501,7 @@ async fn a_terminal_that_reports_no_width_gets_tables_unwrapped() {
         &["credentials", "get", "twilio"],
         &["audit", "list"],
     ] {
-        let Some(shown) = on_terminal(&setup, 0, args) else {
-            return;
-        };
+        let shown = on_terminal(&setup, 0, args);
         let unwrapped = setup.run(args).ok().stdout;
         assert_eq!(shown, unwrapped, "{args:?}: as off a terminal");
     }
@@ -1550,9 +1545,7 @@ async fn on_a_narrow_terminal_lines_wrap_at_spaces_and_no_word_is_cut() {
         &["credentials", "versions", "long"],
         &["services", "get", "described"],
     ] {
-        let Some(shown) = on_terminal(&setup, 80, args) else {
-            return;
-        };
+        let shown = on_terminal(&setup, 80, args);
         let unwrapped = setup.run(args).ok().stdout;
         assert_eq!(
             words(&shown),
@@ -1562,7 +1555,7 @@ async fn on_a_narrow_terminal_lines_wrap_at_spaces_and_no_word_is_cut() {
         assert!(shown.starts_with(unwrapped.split_whitespace().next().unwrap()));
     }
     // What can be wrapped still is: the record fits.
-    let shown = on_terminal(&setup, 80, &["services", "get", "described"]).unwrap();
+    let shown = on_terminal(&setup, 80, &["services", "get", "described"]);
     assert!(
         shown.lines().all(|l| l.chars().count() <= 80),
         "fits 80 columns:\n{shown}"

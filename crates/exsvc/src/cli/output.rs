@@ -174,13 +174,11 @@ fn print(table: &mut Table) {
     }
 }
 
-/// At least the width of the longest word of `text` on a terminal: a
-/// character outside ASCII counts as two columns, as the wide ones (CJK,
-/// emoji) take; for the narrow others a column is then a little wider than
-/// needed.
+/// The terminal columns of the longest word of `text` (a CJK character or an
+/// emoji takes two).
 fn longest_word(text: &str) -> usize {
     text.split_whitespace()
-        .map(|word| word.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum())
+        .map(unicode_width::UnicodeWidthStr::width)
         .max()
         .unwrap_or(0)
 }
