@@ -420,6 +420,14 @@ async fn list_all_follows_every_page() {
         .json();
     let api: Value = serde_json::from_str(&setup.get("/api/v1/services").await).unwrap();
     assert_eq!(all, api);
+    // Byte for byte: the services as the server wrote them, in its order.
+    let all = setup
+        .run(&["services", "list", "--all", "--limit", "2", "-o", "json"])
+        .ok();
+    assert_eq!(
+        all.stdout.trim_end(),
+        setup.get("/api/v1/services?limit=100").await
+    );
 }
 
 #[tokio::test]
@@ -1562,4 +1570,86 @@ async fn on_a_narrow_terminal_lines_wrap_at_spaces_and_no_word_is_cut() {
     );
     let unwrapped = setup.run(&["services", "get", "described"]).ok().stdout;
     assert!(shown.lines().count() > unwrapped.lines().count(), "{shown}");
+}
+
+#[tokio::test]
+async fn run_sets_no_variable_that_changes_how_the_command_starts_and_hides_the_token() {
+    let setup = Setup::start().await;
+    // Stored data chooses the names: a service `Ld` with a key `preload`.
+    setup
+        .create(
+            json!({"name": "Ld", "type": "t", "base_url": "https://x.example",
+            "auth_type": "custom", "credentials": {"preload": "/tmp/evil.so"}}),
+        )
+        .await;
+    let refused = setup
+        .run(&["run", "--service", "Ld", "--", "sh", "-c", "echo ran"])
+        .usage();
+    assert!(refused.stderr.contains("LD_PRELOAD"), "{refused:?}");
+    // With a prefix of the user's choosing it is an ordinary variable.
+    let fine = setup
+        .run(&[
+            "run",
+            "--service",
+            "Ld=EVIL",
+            "--",
+            "sh",
+            "-c",
+            r#"printf %s "$EVIL_PRELOAD""#,
+        ])
+        .ok();
+    assert_eq!(fine.stdout, "/tmp/evil.so");
+
+    // A variable the environment already has is not replaced behind the user's back.
+    setup
+        .create(
+            json!({"name": "Mail", "type": "t", "base_url": "https://m.example",
+            "auth_type": "bearer", "credentials": {"token": "mail-token"}}),
+        )
+        .await;
+    let clash = finish(
+        setup
+            .command(&["run", "--service", "Mail", "--", "true"])
+            .env("MAIL_TOKEN", "mine"),
+        None,
+    )
+    .usage();
+    assert!(
+        clash.stderr.contains("MAIL_TOKEN is already set"),
+        "{clash:?}"
+    );
+
+    // The command gets its credentials, not the token that read them.
+    let child = setup
+        .run(&[
+            "run",
+            "--service",
+            "Mail",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s|%s|%s' "${EXSVC_TOKEN-unset}" "${EXSVC_ADDR-unset}" "$MAIL_TOKEN""#,
+        ])
+        .ok();
+    assert_eq!(child.stdout, "unset|unset|mail-token");
+}
+
+#[tokio::test]
+async fn audit_list_takes_the_id_of_a_deleted_service() {
+    let setup = Setup::start().await;
+    let gone = setup
+        .create(json!({"name": "gone", "type": "t", "base_url": "https://g.example"}))
+        .await;
+    setup.run(&["services", "delete", "gone", "--yes"]).ok();
+    let trail = setup
+        .run(&["audit", "list", "--service", &id(&gone), "-o", "json"])
+        .ok()
+        .json();
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["service.delete", "service.create"]);
 }

@@ -7,13 +7,13 @@ use exsvc_client::types::{AuditEventList, AuditQuery};
 use super::output::{self, note, time};
 use super::{service, values, Context, Outcome};
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// The audit trail, newest first.
     List(AuditListArgs),
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct AuditListArgs {
     /// Only the events of this service (id or exact name).
     #[arg(long = "service", value_name = "REF")]
@@ -37,8 +37,12 @@ pub struct AuditListArgs {
 
 pub(super) async fn run(context: &Context, command: AuditCommand) -> Outcome {
     let AuditCommand::List(args) = command;
+    // An id is taken as it is: the trail of a deleted service is still there.
     let service_id = match &args.service {
-        Some(reference) => Some(service(context, reference).await?.id),
+        Some(reference) => match uuid::Uuid::parse_str(reference) {
+            Ok(id) => Some(id),
+            Err(_) => Some(service(context, reference).await?.id),
+        },
         None => None,
     };
     let query = AuditQuery {

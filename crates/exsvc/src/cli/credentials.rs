@@ -13,10 +13,11 @@ use super::output::{self, note, optional_time, or_dash, say, time};
 use super::services::confirm;
 use super::{service, values, Context, Failure, Outcome};
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum CredentialsCommand {
     /// Reveal a service's credential (recorded in the audit trail).
     Get {
+        /// The service's id or exact name.
         #[arg(value_name = "REF")]
         reference: String,
         /// A kept earlier version instead of the current one.
@@ -30,11 +31,13 @@ pub enum CredentialsCommand {
     Put(PutArgs),
     /// List the kept versions, without their secrets.
     Versions {
+        /// The service's id or exact name.
         #[arg(value_name = "REF")]
         reference: String,
     },
     /// Destroy every version of a service's credential.
     Delete {
+        /// The service's id or exact name.
         #[arg(value_name = "REF")]
         reference: String,
         /// Do not ask for confirmation.
@@ -43,13 +46,15 @@ pub enum CredentialsCommand {
     },
     /// Get an OAuth access token for an `oauth2_client_credentials` credential.
     Token {
+        /// The service's id or exact name.
         #[arg(value_name = "REF")]
         reference: String,
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct PutArgs {
+    /// The service's id or exact name.
     #[arg(value_name = "REF")]
     reference: String,
     /// api_key, basic, bearer, oauth2_client_credentials or custom.

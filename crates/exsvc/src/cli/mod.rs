@@ -37,8 +37,9 @@ pub enum Format {
     Json,
 }
 
-/// The options every client command takes.
-#[derive(Args, Debug)]
+/// The options every client command takes. No `Debug`: it holds the token
+/// (nor do the commands' arguments, which hold `--set` values).
+#[derive(Args)]
 pub struct ClientArgs {
     /// The exsvc to talk to, with its base path if it has one.
     #[arg(long, env = "EXSVC_ADDR", default_value = exsvc_client::DEFAULT_ADDR, global = true, value_name = "URL")]

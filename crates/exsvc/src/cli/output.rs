@@ -89,24 +89,14 @@ pub fn raw(body: &[u8]) {
     }
 }
 
-/// A JSON value of the client's own making (a merge of pages), pretty-printed.
-pub fn json(value: &serde_json::Value) {
-    say!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
 /// A table of rows under `headers`: no borders, two spaces between columns,
 /// wrapped to the terminal's width when there is one (at spaces: a word is
 /// never cut).
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut table = Table::new();
-    table.load_preset(presets::NOTHING).set_header(
-        headers
-            .iter()
-            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-    );
+    table
+        .load_preset(presets::NOTHING)
+        .set_header(headers.iter().map(|h| heading(h)));
     for row in rows {
         table.add_row(row);
     }
@@ -116,15 +106,23 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     print(&mut table);
 }
 
+/// A header or field name: bold on a terminal, unless `NO_COLOR` is set
+/// (comfy-table styles only on a terminal by itself).
+fn heading(text: &str) -> Cell {
+    let cell = Cell::new(text);
+    if std::env::var_os("NO_COLOR").is_some() {
+        cell
+    } else {
+        cell.add_attribute(Attribute::Bold)
+    }
+}
+
 /// One record as `field  value` lines.
 pub fn record(fields: Vec<(&str, String)>) {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     for (field, value) in fields {
-        table.add_row(vec![
-            Cell::new(field).add_attribute(Attribute::Bold),
-            Cell::new(value),
-        ]);
+        table.add_row(vec![heading(field), Cell::new(value)]);
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use super::{service, Context, Failure, Outcome};
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct RunArgs {
     /// A service whose credential COMMAND gets, as `PREFIX_KEY` variables
     /// (PREFIX defaults to the service's name in upper case); repeatable.
@@ -55,6 +55,7 @@ pub(crate) fn variable_part(text: &str) -> String {
 pub(super) async fn run(context: &Context, args: RunArgs) -> Outcome {
     let mut variables: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |name: String, value: String| -> Outcome {
+        refuse_dangerous(&name)?;
         if variables.insert(name.clone(), value).is_some() {
             return Err(Failure::Usage(format!(
                 "{name} would be set twice: give the services different prefixes (--service REF=PREFIX)"
@@ -84,8 +85,47 @@ pub(super) async fn run(context: &Context, args: RunArgs) -> Outcome {
         .split_first()
         .ok_or_else(|| Failure::Usage("no COMMAND after --".into()))?;
     let mut command = Command::new(program);
+    // The child gets its services' credentials, not the token that read them.
+    for variable in super::CLIENT_VARIABLES {
+        command.env_remove(variable);
+    }
     command.args(arguments).envs(&variables);
     exec(command, program)
+}
+
+/// Variables that change how a program is loaded or started, rather than
+/// being read by it: a name built from stored data (a service called `Ld`
+/// with a key `preload`) must not be able to set one.
+const LOADER_PREFIXES: [&str; 6] = ["LD_", "DYLD_", "PYTHON", "PERL5", "RUBY", "GIT_"];
+const LOADER_VARIABLES: [&str; 12] = [
+    "BASH_ENV",
+    "ENV",
+    "NODE_OPTIONS",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "GCONV_PATH",
+    "PATH",
+    "HOME",
+    "SHELL",
+    "IFS",
+    "PS4",
+    "PROMPT_COMMAND",
+];
+
+/// Refuses a variable that would change how COMMAND runs, or one the
+/// environment already sets (the user's own would be silently replaced).
+fn refuse_dangerous(name: &str) -> Outcome {
+    if LOADER_PREFIXES.iter().any(|p| name.starts_with(p)) || LOADER_VARIABLES.contains(&name) {
+        return Err(Failure::Usage(format!(
+            "{name} would change how the command runs, not what it reads: give the service a PREFIX (--service REF=PREFIX)"
+        )));
+    }
+    if std::env::var_os(name).is_some() {
+        return Err(Failure::Usage(format!(
+            "{name} is already set in this environment: give the service another PREFIX (--service REF=PREFIX) or unset it"
+        )));
+    }
+    Ok(())
 }
 
 /// Replaces this process with COMMAND: its exit code, signals and standard
@@ -123,5 +163,24 @@ mod tests {
         assert_eq!(variable_part("Stripe live-2"), "STRIPE_LIVE_2");
         assert_eq!(variable_part("client_secret"), "CLIENT_SECRET");
         assert_eq!(variable_part("Zürich"), "Z_RICH");
+    }
+
+    #[test]
+    fn a_name_that_changes_how_a_program_starts_is_refused() {
+        for name in [
+            "LD_PRELOAD",
+            "DYLD_INSERT_LIBRARIES",
+            "PYTHONPATH",
+            "BASH_ENV",
+            "NODE_OPTIONS",
+            "PATH",
+            "GIT_SSH_COMMAND",
+        ] {
+            assert!(
+                matches!(refuse_dangerous(name), Err(Failure::Usage(_))),
+                "{name}"
+            );
+        }
+        assert!(refuse_dangerous("STRIPE_KEY_FOR_A_TEST_THAT_NOBODY_SETS").is_ok());
     }
 }

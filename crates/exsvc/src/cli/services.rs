@@ -12,7 +12,7 @@ use exsvc_client::WriteOptions;
 use super::output::{self, expiry, note, or_dash, say, time};
 use super::{service, values, Context, Failure, Outcome};
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum ServicesCommand {
     /// List the services the token may read, newest first.
     List(ListArgs),
@@ -28,6 +28,7 @@ pub enum ServicesCommand {
     Update(UpdateArgs),
     /// Delete a service and destroy its credentials.
     Delete {
+        /// The service's id or exact name.
         #[arg(value_name = "REF")]
         reference: String,
         /// Do not ask for confirmation.
@@ -36,10 +37,12 @@ pub enum ServicesCommand {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct ListArgs {
+    /// Only services of this type.
     #[arg(long = "type", value_name = "T")]
     service_type: Option<String>,
+    /// Only active or only inactive services.
     #[arg(long, value_name = "S", value_parser = ["active", "inactive"])]
     status: Option<String>,
     /// A case-insensitive part of the name.
@@ -53,16 +56,21 @@ pub struct ListArgs {
     limit: Option<u32>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct CreateArgs {
+    /// 1–100 characters, unique in the tenant ignoring case.
     #[arg(long)]
     name: String,
+    /// A category of [a-z0-9._-], e.g. payment.
     #[arg(long = "type", value_name = "T")]
     service_type: String,
+    /// The service's https base URL.
     #[arg(long, value_name = "URL")]
     base_url: String,
+    /// At most 1000 characters.
     #[arg(long, value_name = "D")]
     description: Option<String>,
+    /// The service's API version, e.g. 2024-06-20.
     #[arg(long, value_name = "V")]
     api_version: Option<String>,
     /// A metadata entry, `k=v` (a string) or `k:=JSON`; repeatable.
@@ -70,20 +78,27 @@ pub struct CreateArgs {
     metadata: Vec<String>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct UpdateArgs {
+    /// The service's id or exact name.
     #[arg(value_name = "REF")]
     reference: String,
+    /// A new name.
     #[arg(long)]
     name: Option<String>,
+    /// A new category.
     #[arg(long = "type", value_name = "T")]
     service_type: Option<String>,
+    /// A new https base URL.
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
+    /// active or inactive.
     #[arg(long, value_name = "S", value_parser = ["active", "inactive"])]
     status: Option<String>,
+    /// A new description.
     #[arg(long, value_name = "D")]
     description: Option<String>,
+    /// A new API version.
     #[arg(long, value_name = "V")]
     api_version: Option<String>,
     /// Sets a metadata entry, `k=v` or `k:=JSON` (`k:=null` removes it); the
@@ -179,17 +194,11 @@ async fn list(context: &Context, args: ListArgs) -> Outcome {
         ..ServiceQuery::default()
     };
     if args.all {
-        let services = context.client.all_services(&query).await?;
         if context.out.json() {
-            // One document of every page, in the API's shape.
-            let services: Vec<serde_json::Value> = services
-                .iter()
-                .map(|s| serde_json::to_value(s).unwrap_or_default())
-                .collect();
-            output::json(&serde_json::json!({"services": services, "next_cursor": null}));
-        } else {
-            services_table(&services);
+            return every_page_as_json(context, query).await;
         }
+        let services = context.client.all_services(&query).await?;
+        services_table(&services);
         return Ok(());
     }
     let answer = context
@@ -202,6 +211,46 @@ async fn list(context: &Context, args: ListArgs) -> Outcome {
             note!("(more services: --all lists every page)");
         }
     })
+}
+
+/// `--all -o json`: one document in the API's shape, `{"services": [...],
+/// "next_cursor": null}`, each service exactly as the server wrote it.
+async fn every_page_as_json(context: &Context, mut query: ServiceQuery) -> Outcome {
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        services: Vec<&'a serde_json::value::RawValue>,
+        next_cursor: Option<String>,
+    }
+    fn page_of(body: &[u8]) -> Result<Page<'_>, Failure> {
+        serde_json::from_slice(body)
+            .map_err(|e| Failure::Other(format!("cannot read a page of services: {e}")))
+    }
+    query.limit = query.limit.or(Some(100));
+    let mut bodies = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let answer = context
+            .client
+            .execute(&request::list_services(&query)?)
+            .await?;
+        let next = page_of(&answer.body)?.next_cursor;
+        bodies.push(answer.body);
+        match next {
+            Some(cursor) if seen.insert(cursor.clone()) => query.cursor = Some(cursor),
+            Some(_) => return Err(Failure::Other("the server repeated a page cursor".into())),
+            None => break,
+        }
+    }
+    let mut services = Vec::new();
+    for body in &bodies {
+        services.extend(page_of(body)?.services.iter().map(|raw| raw.get()));
+    }
+    say!(
+        r#"{{"services":[{}],"next_cursor":null}}"#,
+        services.join(",")
+    );
+    Ok(())
 }
 
 fn services_table(services: &[Service]) {
