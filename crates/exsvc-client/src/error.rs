@@ -98,8 +98,11 @@ impl ErrorCode {
         }
     }
 
-    /// exsvc refused before doing anything, and says when to come back: a
-    /// retry after `Retry-After` is safe even for a write.
+    /// exsvc refused and says when to come back (`Retry-After`). A 429 and
+    /// a 503 `UPSTREAM_UNAVAILABLE` come before anything is done, so even a
+    /// write may be sent again; a 503 `SERVICE_UNAVAILABLE` may follow a write
+    /// that was stored, so the client sends only a `GET`, `HEAD` or `OPTIONS`
+    /// again after it ([`crate::RetryPolicy`]).
     fn retryable(&self) -> bool {
         matches!(
             self,
