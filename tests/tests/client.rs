@@ -1278,8 +1278,28 @@ struct Scripted {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// One scripted answer: status, extra header lines, body.
+type ScriptedAnswer = (u16, Vec<(&'static str, String)>, String);
+
 impl Scripted {
     async fn start(answers: Vec<(u16, Option<&'static str>, String)>) -> Self {
+        Self::start_with(
+            answers
+                .into_iter()
+                .map(|(status, retry_after, body)| {
+                    let headers = retry_after
+                        .map(|wait| ("retry-after", wait.to_owned()))
+                        .into_iter()
+                        .collect();
+                    (status, headers, body)
+                })
+                .collect(),
+        )
+        .await
+    }
+
+    /// [`Scripted::start`], each answer with the header lines given.
+    async fn start_with(answers: Vec<ScriptedAnswer>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
@@ -1313,11 +1333,13 @@ impl Scripted {
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let next = answers.lock().unwrap().next();
-                let (status, retry_after, body) = next.unwrap_or((500, None, String::new()));
-                let retry_after =
-                    retry_after.map_or(String::new(), |s| format!("retry-after: {s}\r\n"));
+                let (status, headers, body) = next.unwrap_or((500, Vec::new(), String::new()));
+                let headers: String = headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: {value}\r\n"))
+                    .collect();
                 let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-request-id: r-{n}\r\n{retry_after}\
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-request-id: r-{n}\r\n{headers}\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
@@ -1458,6 +1480,74 @@ async fn answers_that_are_not_the_apis_and_no_answer_at_all() {
 
     let bad = Client::builder("127.0.0.1:8080").build();
     assert!(matches!(bad, Err(Error::InvalidInput(_))), "{bad:?}");
+}
+
+/// An ingress that redirects (to HTTPS, to a login page) did nothing: only a
+/// 2xx is a success, and the redirect's target is named without its query.
+#[tokio::test]
+async fn a_redirect_is_no_success() {
+    let moved = |status: u16, location: &str| -> ScriptedAnswer {
+        (
+            status,
+            vec![("location", location.to_owned())],
+            String::new(),
+        )
+    };
+    let server = Scripted::start_with(vec![
+        moved(301, "https://login.example/sso?next=%2Fx&ticket=SECRET"),
+        moved(308, "/exsvc/api/v1/services"),
+        (302, Vec::new(), String::new()),
+        moved(307, "https://login.example/sso?ticket=SECRET"),
+    ])
+    .await;
+    let api = Client::builder(&server.address).token("t").build().unwrap();
+    let deleted = api.delete_service(Uuid::now_v7(), &none()).await;
+    let Err(Error::UnexpectedStatus {
+        status: 301,
+        location: Some(location),
+        ..
+    }) = &deleted
+    else {
+        panic!("{deleted:?}");
+    };
+    assert_eq!(location, "https://login.example/sso?…");
+    let shown = format!("{} {deleted:?}", deleted.as_ref().unwrap_err());
+    assert!(shown.contains("https://login.example/sso"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+
+    // A relative Location is named as resolved against the request.
+    let listed = api.list_services(&ServiceQuery::default()).await;
+    let Err(Error::UnexpectedStatus {
+        status: 308,
+        location: Some(location),
+        ..
+    }) = &listed
+    else {
+        panic!("not a Decode error: {listed:?}");
+    };
+    assert_eq!(
+        location,
+        &format!("{}/exsvc/api/v1/services", server.address)
+    );
+    let bare = api.healthz().await;
+    assert!(
+        matches!(
+            bare,
+            Err(Error::UnexpectedStatus {
+                status: 302,
+                location: None,
+                ..
+            })
+        ),
+        "{bare:?}"
+    );
+    // Through execute too: a raw caller gets no 3xx Answer.
+    let raw = api.execute(&exsvc_client::request::debug_auth()).await;
+    assert!(
+        matches!(raw, Err(Error::UnexpectedStatus { status: 307, .. })),
+        "{raw:?}"
+    );
+    assert_eq!(server.requests(), 4);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -289,10 +289,9 @@ impl Client {
         loop {
             let response = self.attempt(request, &url).await?;
             let status = response.status();
-            if status.is_success()
-                || status.is_redirection()
-                || (upstream_answers && relayed(response.headers()))
-            {
+            // Only a 2xx is a success: exsvc never redirects, and the client
+            // follows no redirect, so a 3xx (an ingress's) did nothing.
+            if status.is_success() || (upstream_answers && relayed(response.headers())) {
                 return Ok(response);
             }
             let error = error_of(response, self.inner.timeout).await;
@@ -369,11 +368,42 @@ fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Erro
     Error::Connect { url, reason }
 }
 
+/// `url` as errors and `Debug` show it: without its query (a proxied one is
+/// the caller's own and may hold a secret), `?…` marking that it had one.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    shown.set_query(None);
+    let mut shown = shown.to_string();
+    if url.query().is_some() {
+        shown.push_str("?…");
+    }
+    shown
+}
+
+/// The answer's `Location`, resolved against the request's URL, without its
+/// query.
+fn location_of(headers: &HeaderMap, url: &Url) -> Option<String> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    match url.join(location) {
+        Ok(target) => Some(shown_url(&target)),
+        Err(_) => {
+            let cut = location.split(['?', '#']).next().unwrap_or_default();
+            Some(if cut.len() < location.len() {
+                format!("{cut}?…")
+            } else {
+                cut.to_owned()
+            })
+        }
+    }
+}
+
 /// The error an answer carries: the envelope when it has one.
 async fn error_of(response: reqwest::Response, timeout: Duration) -> Error {
     let status = response.status().as_u16();
     let url = response.url().to_string();
     let headers = response.headers().clone();
+    let location = location_of(&headers, response.url());
     let body = match read_limited(response, ERROR_BODY_LIMIT).await {
         Ok(body) => body,
         Err(error) => return transport_error(&url, timeout, &error),
@@ -382,13 +412,21 @@ async fn error_of(response: reqwest::Response, timeout: Duration) -> Error {
         .ok()
         .and_then(|mut v| v.get_mut("error").map(Value::take))
     else {
-        return Error::UnexpectedStatus { status, url };
+        return Error::UnexpectedStatus {
+            status,
+            url,
+            location,
+        };
     };
     let (Some(code), Some(message)) = (
         error.get("code").and_then(Value::as_str),
         error.get("message").and_then(Value::as_str),
     ) else {
-        return Error::UnexpectedStatus { status, url };
+        return Error::UnexpectedStatus {
+            status,
+            url,
+            location,
+        };
     };
     Error::Api(Box::new(ApiError {
         status,

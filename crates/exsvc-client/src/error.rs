@@ -167,10 +167,20 @@ pub enum Error {
     /// The server answered with the error envelope.
     #[error("{0}")]
     Api(Box<ApiError>),
-    /// An error status without the envelope (not exsvc, or a proxy in front
-    /// of it); the body is not kept, it could hold anything.
-    #[error("unexpected answer {status} from {url} (not the exsvc error envelope)")]
-    UnexpectedStatus { status: u16, url: String },
+    /// A status that is neither a success (2xx) nor the error envelope: not
+    /// exsvc, or a proxy in front of it, a redirect among them (exsvc never
+    /// redirects, and the client follows none: a 3xx means nothing was done).
+    /// The body is not kept, it could hold anything; `location` is the
+    /// answer's `Location`, resolved against the request, without its query.
+    #[error(
+        "unexpected answer {status} from {url} (not the exsvc error envelope){}",
+        .location.as_ref().map(|l| format!("; it redirects to {l}")).unwrap_or_default()
+    )]
+    UnexpectedStatus {
+        status: u16,
+        url: String,
+        location: Option<String>,
+    },
     /// A success whose body is not what the API documents.
     #[error("cannot read the answer of {url}: {reason}")]
     Decode { url: String, reason: String },
