@@ -1062,6 +1062,45 @@ async fn the_upstreams_answers_come_back_whatever_their_status_and_exsvcs_own_ar
     assert_eq!(upstream.request_count(), before + 1);
     assert!(started.elapsed() < Duration::from_secs(1), "it waited");
 
+    // The same through `execute` of a proxied request, as a raw caller sends
+    // it: a relayed answer is the upstream's, even when it looks like exsvc's
+    // envelope, and is not retried whatever the method.
+    upstream.push(Reply::json(
+        404,
+        &json!({"error": {"code": "NOT_FOUND", "message": "theirs"}}),
+    ));
+    let raw = api
+        .execute(&exsvc_client::request::proxy(
+            Method::GET,
+            service.id,
+            "v1/missing",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 404);
+    assert_eq!(raw.json::<Value>().unwrap()["error"]["message"], "theirs");
+    // (A POST: exsvc itself retries a GET that the upstream refuses so.)
+    let before = upstream.request_count();
+    upstream.push(
+        Reply::json(
+            503,
+            &json!({"error": {"code": "UPSTREAM_UNAVAILABLE", "message": "theirs"}}),
+        )
+        .header("retry-after", "1"),
+    );
+    let started = Instant::now();
+    let raw = api
+        .execute(&exsvc_client::request::proxy(
+            Method::POST,
+            service.id,
+            "v1/busy",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 503);
+    assert_eq!(upstream.request_count(), before + 1);
+    assert!(started.elapsed() < Duration::from_secs(1), "it waited");
+
     // exsvc's own refusals are errors.
     refused(
         api.proxy(Method::GET, Uuid::now_v7(), "x", HeaderMap::new(), None)

@@ -229,7 +229,7 @@ impl Client {
         } else if !crate::client::is_bodiless(request.method()) {
             request = request.body(Bytes::new(), "application/octet-stream");
         }
-        let response = self.send(&request, true).await?;
+        let response = self.send(&request).await?;
         Ok(ProxyResponse { response })
     }
 

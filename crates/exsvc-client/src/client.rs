@@ -247,9 +247,12 @@ impl Client {
     /// Sends one request: with the token, within the timeout, sent again after
     /// a retryable refusal (see [`RetryPolicy`]) or, once, after a 401 when the
     /// token source may have a newer token. A success comes back whole; an
-    /// error answer as [`Error::Api`].
+    /// error answer as [`Error::Api`]. An answer that exsvc relayed from a
+    /// service's upstream (a proxied request's, with `Proxy-Status: …;
+    /// received-status`) comes back whole whatever its status, never read as
+    /// exsvc's error nor retried.
     pub async fn execute(&self, request: &ApiRequest) -> Result<Answer, Error> {
-        let response = self.send(request, false).await?;
+        let response = self.send(request).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let url = response.url().to_string();
@@ -275,14 +278,11 @@ impl Client {
         self.execute(&request).await.map(|_| ())
     }
 
-    /// The answer's head, its body left to stream. With `upstream_answers`,
-    /// an answer exsvc relayed from the upstream (`Proxy-Status` with
-    /// `received-status`) is returned whatever its status.
-    pub(crate) async fn send(
-        &self,
-        request: &ApiRequest,
-        upstream_answers: bool,
-    ) -> Result<reqwest::Response, Error> {
+    /// The answer's head, its body left to stream: a success, or an answer
+    /// exsvc relayed from the upstream (`Proxy-Status` with
+    /// `received-status`) whatever its status and the request's method, since
+    /// it is the upstream's, not exsvc's error nor its `Retry-After`.
+    pub(crate) async fn send(&self, request: &ApiRequest) -> Result<reqwest::Response, Error> {
         let url = request.url(&self.inner.base)?;
         let mut retries = 0;
         let mut token_refreshed = false;
@@ -291,7 +291,7 @@ impl Client {
             let status = response.status();
             // Only a 2xx is a success: exsvc never redirects, and the client
             // follows no redirect, so a 3xx (an ingress's) did nothing.
-            if status.is_success() || (upstream_answers && relayed(response.headers())) {
+            if status.is_success() || relayed(response.headers()) {
                 return Ok(response);
             }
             let error = error_of(response, self.inner.timeout).await;
