@@ -1840,3 +1840,99 @@ async fn a_canary_secret_never_shows_in_debug_output() {
         assert!(!shown.contains(CANARY), "{shown}");
     }
 }
+
+/// A proxied query is the caller's own and may hold its secret: it shows in
+/// no answer's `Debug` nor any error's, whatever happened to the call.
+#[tokio::test]
+async fn a_secret_in_a_proxied_query_never_shows_in_answers_or_errors() {
+    let egress = LocalEgress::new();
+    let upstream = UpstreamServer::https(&egress.ca).await;
+    let app = TestApp::spawn_with(egress.options()).await;
+    let api = client_of(&app, admin("acme"));
+    let service = service_with(&api, &upstream.base_url(), &bearer("up-token")).await;
+    let path = format!("v1/x?key={CANARY}");
+    let proxied = || exsvc_client::request::proxy(Method::GET, service.id, &path);
+    let mut shown = Vec::new();
+
+    // The upstream echoes the target (query and all) in a header.
+    upstream.push(Reply::echo());
+    let streamed = api
+        .proxy(Method::GET, service.id, &path, HeaderMap::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    assert!(streamed.headers()["x-echo-target"]
+        .to_str()
+        .unwrap()
+        .contains(CANARY));
+    shown.push(format!("{streamed:?} {streamed:#?}"));
+    assert!(shown[0].contains("x-echo-target"), "{}", shown[0]);
+    upstream.push(Reply::echo());
+    let answer = api.execute(&proxied()).await.unwrap();
+    shown.push(format!("{answer:?} {answer:#?}"));
+    // Not a service: a Decode error naming the proxied URL.
+    upstream.push(Reply::text(200, "not json"));
+    let answer = api.execute(&proxied()).await.unwrap();
+    let decode = answer.json::<exsvc_client::types::Service>().unwrap_err();
+    assert!(matches!(decode, Error::Decode { .. }), "{decode:?}");
+    assert!(decode.to_string().contains("/proxy/v1/x?…"), "{decode}");
+    let mut errors = vec![decode];
+    // exsvc's own refusal of a proxied call (the upstream unreachable).
+    let closed = service_with(
+        &api,
+        &format!("https://127.0.0.1:{}", closed_port()),
+        &bearer("t"),
+    )
+    .await;
+    errors.push(
+        api.proxy(Method::GET, closed.id, &path, HeaderMap::new(), None)
+            .await
+            .unwrap_err(),
+    );
+
+    // Something in front of exsvc: an error page, a redirect, silence, nothing.
+    let front = Scripted::start_with(vec![
+        (502, Vec::new(), "<html>bad gateway</html>".to_owned()),
+        (
+            302,
+            vec![("location", format!("https://login.example/?next={CANARY}"))],
+            String::new(),
+        ),
+    ])
+    .await;
+    let fronted = Client::builder(&front.address).token("t").build().unwrap();
+    for _ in 0..2 {
+        let error = fronted.execute(&proxied()).await.unwrap_err();
+        assert!(matches!(error, Error::UnexpectedStatus { .. }), "{error:?}");
+        errors.push(error);
+    }
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = Client::builder(format!("http://{}", silent.local_addr().unwrap()))
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let timeout = slow
+        .proxy(Method::GET, service.id, &path, HeaderMap::new(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(timeout, Error::Timeout { .. }), "{timeout:?}");
+    errors.push(timeout);
+    let unreachable = Client::builder(format!("http://127.0.0.1:{}", closed_port()))
+        .build()
+        .unwrap()
+        .execute(&proxied())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unreachable, Error::Connect { .. }),
+        "{unreachable:?}"
+    );
+    errors.push(unreachable);
+
+    for error in &errors {
+        shown.push(format!("{error:?} {error:#?} {error}"));
+    }
+    for shown in &shown {
+        assert!(!shown.contains(CANARY), "{shown}");
+    }
+}

@@ -2,11 +2,14 @@
 //! the conveniences every caller writes otherwise (all pages, a service by
 //! name).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
+use crate::client::{shown_url, transport_error};
 use crate::request;
 use crate::types::{
     AccessReview, AuditEventList, AuditQuery, Credential, CredentialMeta, CredentialVersions,
@@ -17,10 +20,25 @@ use crate::types::{
 use crate::{Client, Error};
 
 /// A proxied request's answer from the upstream (docs/api.md §10.2): its
-/// status, headers and body, streamed.
-#[derive(Debug)]
+/// status, headers and body, streamed. `Debug` gives the status and the
+/// headers' names: a header may echo what the caller sent, its proxied query
+/// among it.
 pub struct ProxyResponse {
     response: reqwest::Response,
+    /// The client's timeout, which the body's reading is within too.
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ProxyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyResponse")
+            .field("status", &self.response.status())
+            .field(
+                "headers",
+                &self.response.headers().keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxyResponse {
@@ -34,19 +52,21 @@ impl ProxyResponse {
 
     /// The next chunk of the body, `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        self.response.chunk().await.map_err(|e| Error::Connect {
-            url: self.response.url().to_string(),
-            reason: e.to_string(),
-        })
+        let url = shown_url(self.response.url());
+        let timeout = self.timeout;
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&url, timeout, e))
     }
 
     /// The whole body.
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        let url = self.response.url().to_string();
-        self.response.bytes().await.map_err(|e| Error::Connect {
-            url,
-            reason: e.to_string(),
-        })
+        let url = shown_url(self.response.url());
+        self.response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&url, self.timeout, e))
     }
 }
 
@@ -230,7 +250,10 @@ impl Client {
             request = request.body(Bytes::new(), "application/octet-stream");
         }
         let response = self.send(&request).await?;
-        Ok(ProxyResponse { response })
+        Ok(ProxyResponse {
+            response,
+            timeout: self.timeout(),
+        })
     }
 
     /// Who can reach the service's secret and who did (docs/api.md §4.6).

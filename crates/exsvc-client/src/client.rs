@@ -187,13 +187,17 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A success answer: status, headers and the body as the server sent it.
-/// The body may be a revealed credential, so `Debug` gives only its length.
+/// A success answer (or an upstream's, relayed): status, headers and the
+/// body as the server sent it. The body may be a revealed credential, a
+/// relayed header may echo what the caller sent, and a proxied query may hold
+/// the caller's secret, so `Debug` gives the body's length, the headers'
+/// names and the URL without its query.
 #[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The URL without its query ([`shown_url`]).
     url: String,
 }
 
@@ -201,7 +205,7 @@ impl std::fmt::Debug for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Answer")
             .field("status", &self.status)
-            .field("headers", &self.headers)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .field("url", &self.url)
             .finish()
@@ -244,6 +248,10 @@ impl Client {
         &self.inner.base
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// Sends one request: with the token, within the timeout, sent again after
     /// a retryable refusal (see [`RetryPolicy`]) or, once, after a 401 when the
     /// token source may have a newer token. A success comes back whole; an
@@ -255,11 +263,11 @@ impl Client {
         let response = self.send(request).await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let url = response.url().to_string();
+        let url = shown_url(response.url());
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(&url, self.inner.timeout, &e))?;
+            .map_err(|e| transport_error(&url, self.inner.timeout, e))?;
         Ok(Answer {
             status,
             headers,
@@ -338,7 +346,7 @@ impl Client {
         builder
             .send()
             .await
-            .map_err(|e| transport_error(url.as_str(), self.inner.timeout, &e))
+            .map_err(|e| transport_error(&shown_url(url), self.inner.timeout, e))
     }
 }
 
@@ -352,15 +360,18 @@ fn relayed(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("received-status="))
 }
 
-fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Error {
+/// The error of a request that got no (whole) answer; `url` as
+/// [`shown_url`] gives it.
+pub(crate) fn transport_error(url: &str, timeout: Duration, error: reqwest::Error) -> Error {
     let url = url.to_owned();
     if error.is_timeout() {
         return Error::Timeout { url, timeout };
     }
     // The innermost cause says what happened ("Connection refused"); reqwest's
-    // own message only says that a request failed.
+    // own message only says that a request failed, naming the whole URL.
+    let error = error.without_url();
     let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         reason = cause.to_string();
         source = cause.source();
@@ -401,12 +412,12 @@ fn location_of(headers: &HeaderMap, url: &Url) -> Option<String> {
 /// The error an answer carries: the envelope when it has one.
 async fn error_of(response: reqwest::Response, timeout: Duration) -> Error {
     let status = response.status().as_u16();
-    let url = response.url().to_string();
+    let url = shown_url(response.url());
     let headers = response.headers().clone();
     let location = location_of(&headers, response.url());
     let body = match read_limited(response, ERROR_BODY_LIMIT).await {
         Ok(body) => body,
-        Err(error) => return transport_error(&url, timeout, &error),
+        Err(error) => return transport_error(&url, timeout, error),
     };
     let Some(error) = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -481,6 +492,23 @@ pub(crate) fn is_bodiless(method: &Method) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_query() {
+        let url = Url::parse("https://h.example/api/v1/services/x/proxy/a?key=SECRET#f").unwrap();
+        assert_eq!(
+            shown_url(&url),
+            "https://h.example/api/v1/services/x/proxy/a?…"
+        );
+        let plain = Url::parse("https://h.example/healthz").unwrap();
+        assert_eq!(shown_url(&plain), "https://h.example/healthz");
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_static("../login?t=SECRET"));
+        assert_eq!(
+            location_of(&headers, &url).as_deref(),
+            Some("https://h.example/api/v1/services/x/login?…")
+        );
+    }
 
     #[test]
     fn the_address_keeps_a_base_path_and_refuses_what_is_not_a_base() {

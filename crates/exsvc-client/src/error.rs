@@ -160,7 +160,8 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// Why a call failed.
+/// Why a call failed. A `url` is the request's without its query (`…?…`):
+/// a proxied query is the caller's own, and may hold its secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
