@@ -89,8 +89,24 @@ const TYPES: [(&str, Direction); 28] = [
 /// of their properties with the requirements they share.
 #[derive(Debug, Default)]
 struct Shape {
-    properties: BTreeMap<String, BTreeSet<String>>,
+    properties: BTreeMap<String, Kinds>,
     required: BTreeSet<String>,
+}
+
+/// The JSON types a property may take, `null` apart; `types` empty means any.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Kinds {
+    types: BTreeSet<String>,
+    /// `null` is one of them: `type` lists it, a `oneOf`/`anyOf` branch is
+    /// it, or (OpenAPI 3.0) `nullable: true`.
+    nullable: bool,
+}
+
+impl Kinds {
+    fn merge(&mut self, other: &Kinds) {
+        self.types.extend(other.types.iter().cloned());
+        self.nullable |= other.nullable;
+    }
 }
 
 fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
@@ -103,38 +119,52 @@ fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
     }
 }
 
-/// The JSON types a property may take, `null` left out; empty means any.
-fn kinds(document: &Value, schema: &Value) -> BTreeSet<String> {
+/// The JSON types a property may take.
+fn kinds(document: &Value, schema: &Value) -> Kinds {
     let schema = resolve(document, schema);
-    let mut kinds = BTreeSet::new();
+    let mut types = BTreeSet::new();
     match schema.get("type") {
         Some(Value::String(kind)) => {
-            kinds.insert(kind.clone());
+            types.insert(kind.clone());
         }
         Some(Value::Array(list)) => {
-            kinds.extend(list.iter().filter_map(|k| k.as_str().map(str::to_owned)))
+            types.extend(list.iter().filter_map(|k| k.as_str().map(str::to_owned)))
         }
         _ => {}
     }
-    for key in ["oneOf", "anyOf", "allOf"] {
+    let mut kinds = Kinds {
+        nullable: types.remove("null") || schema.get("nullable") == Some(&Value::Bool(true)),
+        types,
+    };
+    for key in ["oneOf", "anyOf"] {
         for branch in schema
             .get(key)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            kinds.extend(kinds_of_branch(document, branch));
+            // Any branch may be taken: null when one of them is.
+            kinds.merge(&self::kinds(document, branch));
         }
     }
-    if kinds.is_empty() && schema.get("properties").is_some() {
-        kinds.insert("object".into());
+    let all: Vec<Kinds> = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|part| self::kinds(document, part))
+        .collect();
+    for part in &all {
+        kinds.types.extend(part.types.iter().cloned());
     }
-    kinds.remove("null");
+    // Every part must hold: null only when each allows it.
+    if !all.is_empty() && all.iter().all(|part| part.nullable) {
+        kinds.nullable = true;
+    }
+    if kinds.types.is_empty() && schema.get("properties").is_some() {
+        kinds.types.insert("object".into());
+    }
     kinds
-}
-
-fn kinds_of_branch(document: &Value, branch: &Value) -> BTreeSet<String> {
-    kinds(document, branch)
 }
 
 fn shape(document: &Value, schema: &Value) -> Shape {
@@ -189,7 +219,7 @@ fn shape(document: &Value, schema: &Value) -> Shape {
                         .properties
                         .entry(name.clone())
                         .or_default()
-                        .extend(kinds.iter().cloned());
+                        .merge(kinds);
                 }
             }
             shape.required.extend(shared);
@@ -205,7 +235,12 @@ fn client_document() -> Value {
 #[test]
 fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
     let served = exsvc_app::openapi_document("");
-    let client = client_document();
+    let problems = problems(&served, &client_document());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Where the client's types differ from the served schemas.
+fn problems(served: &Value, client: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, direction) in TYPES {
         let theirs = &served["components"]["schemas"][name];
@@ -215,7 +250,7 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
         );
         let ours = &client["components"]["schemas"][name];
         assert!(!ours.is_null(), "the client declares no schema {name}");
-        let (theirs, ours) = (shape(&served, theirs), shape(&client, ours));
+        let (theirs, ours) = (shape(served, theirs), shape(client, ours));
 
         let their_names: BTreeSet<&String> = theirs.properties.keys().collect();
         let our_names: BTreeSet<&String> = ours.properties.keys().collect();
@@ -230,9 +265,16 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
                 continue;
             };
             // Either side may leave a property open (any JSON value).
-            if !their_kinds.is_empty() && !our_kinds.is_empty() && their_kinds != our_kinds {
+            let (theirs, ours) = (&their_kinds.types, &our_kinds.types);
+            if !theirs.is_empty() && !ours.is_empty() && theirs != ours {
                 problems.push(format!(
-                    "{name}.{property}: served as {their_kinds:?}, the client has {our_kinds:?}"
+                    "{name}.{property}: served as {theirs:?}, the client has {ours:?}"
+                ));
+            }
+            // A null the server may send must decode (an `Option`).
+            if direction == Direction::Response && their_kinds.nullable && !our_kinds.nullable {
+                problems.push(format!(
+                    "{name}.{property}: served as nullable, the client's is not"
                 ));
             }
         }
@@ -251,7 +293,28 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
             });
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    problems
+}
+
+#[test]
+fn a_null_the_server_may_send_must_be_one_the_client_takes() {
+    let served = exsvc_app::openapi_document("");
+    let mut client = client_document();
+    let service = &mut client["components"]["schemas"]["Service"]["properties"];
+    // `api_version: String` and `auth_type: AuthType`, not `Option`s.
+    service["api_version"] = serde_json::json!({"type": "string"});
+    service["auth_type"] = serde_json::json!({"$ref": "#/components/schemas/AuthType"});
+    let problems = problems(&served, &client);
+    assert_eq!(
+        problems,
+        [
+            "Service.api_version: served as nullable, the client's is not",
+            "Service.auth_type: served as nullable, the client's is not",
+        ]
+    );
+    let shape = shape(&served, &served["components"]["schemas"]["Service"]);
+    assert!(shape.properties["credential_expires_at"].nullable);
+    assert!(!shape.properties["name"].nullable);
 }
 
 #[test]
@@ -280,7 +343,7 @@ fn the_comparison_sees_a_difference() {
     let service = shape(&served, &served["components"]["schemas"]["Service"]);
     assert!(service.properties.contains_key("credential_expires_at"));
     assert_eq!(
-        service.properties["version"],
+        service.properties["version"].types,
         BTreeSet::from(["integer".to_owned()])
     );
     let create = shape(&served, &served["components"]["schemas"]["ServiceCreate"]);
