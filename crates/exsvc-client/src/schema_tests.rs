@@ -409,3 +409,93 @@ fn every_served_operation_has_a_client_method() {
         uncovered.join(", ")
     );
 }
+
+/// The served operation of `operation_id`.
+fn operation<'a>(document: &'a Value, operation_id: &str) -> &'a Value {
+    document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, operations)| operations.as_object().into_iter().flatten())
+        .map(|(_, operation)| operation)
+        .find(|operation| operation["operationId"] == operation_id)
+        .unwrap_or_else(|| panic!("the served document has no operation {operation_id}"))
+}
+
+/// Each query type, every field set, sends exactly the served operation's
+/// query parameters: a filter added, renamed or dropped on one side fails.
+#[test]
+fn every_query_sends_the_served_operations_query_parameters() {
+    use crate::request;
+    let served = exsvc_app::openapi_document("");
+    let base = url::Url::parse("http://h.example/").expect("a URL");
+    let at = chrono::Utc::now();
+    let cursor = || Some("c".to_owned());
+    let requests = [
+        (
+            "listServices",
+            request::list_services(&ServiceQuery {
+                service_type: Some("payment".into()),
+                status: Some(ServiceStatus::Active),
+                q: Some("s".into()),
+                credential_expires_before: Some(at),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listAuditEvents",
+            request::list_audit_events(&AuditQuery {
+                service_id: Some(uuid::Uuid::nil()),
+                action: Some("service.create".into()),
+                actor: Some("a".into()),
+                since: Some(at),
+                until: Some(at),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listRoleBindings",
+            request::list_role_bindings(&RoleBindingQuery {
+                role: Some("r".into()),
+                subject_type: Some(SubjectType::Sub),
+                subject_value: Some("v".into()),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listRoles",
+            request::list_roles(&PageQuery {
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "getCredentials",
+            request::get_credential(uuid::Uuid::nil(), Some(2)),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (operation_id, request) in requests {
+        let url = request
+            .expect("the query serializes")
+            .url(&base)
+            .expect("a URL");
+        let sent: BTreeSet<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let parameters: BTreeSet<String> = operation(&served, operation_id)["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        if sent != parameters {
+            problems.push(format!(
+                "{operation_id}: the client sends {sent:?}, the server takes {parameters:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
