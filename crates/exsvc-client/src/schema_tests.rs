@@ -31,6 +31,7 @@ use crate::types::*;
     RoleList,
     RoleCreate,
     RoleReplace,
+    SubjectType,
     Subject,
     RoleBinding,
     RoleBindingList,
@@ -333,6 +334,51 @@ fn the_enums_carry_the_served_values() {
         assert!(!values(&served).is_empty(), "{name} is an enum");
         assert_eq!(values(&client), values(&served), "{name}");
     }
+}
+
+/// `SubjectType`'s values are those the server takes: the served
+/// `Subject.type` (an enum, or a string with an example) and the
+/// `subject_type` filter of the binding listing.
+#[test]
+fn the_subject_types_are_the_served_ones() {
+    let served = exsvc_app::openapi_document("");
+    let client = client_document();
+    let strings = |values: &Value| -> BTreeSet<String> {
+        values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let ours = strings(&client["components"]["schemas"]["SubjectType"]["enum"]);
+    assert_eq!(
+        ours,
+        BTreeSet::from(["sub".to_owned(), "client_id".to_owned(), "role".to_owned()])
+    );
+    let subject = &client["components"]["schemas"]["Subject"]["properties"]["type"];
+    assert_eq!(
+        resolve(&client, subject)["enum"],
+        client["components"]["schemas"]["SubjectType"]["enum"],
+        "Subject.type is a SubjectType: {subject}"
+    );
+    let theirs = resolve(
+        &served,
+        &served["components"]["schemas"]["Subject"]["properties"]["type"],
+    );
+    if theirs.get("enum").is_some() {
+        assert_eq!(strings(&theirs["enum"]), ours);
+    }
+    if let Some(example) = theirs.get("example").and_then(Value::as_str) {
+        assert!(ours.contains(example), "{example}");
+    }
+    let filter = operation(&served, "listRoleBindings")["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "subject_type")
+        .expect("listRoleBindings filters by subject_type");
+    assert_eq!(strings(&filter["schema"]["enum"]), ours);
 }
 
 #[test]
