@@ -1521,6 +1521,44 @@ async fn answers_that_are_not_the_apis_and_no_answer_at_all() {
     assert!(matches!(bad, Err(Error::InvalidInput(_))), "{bad:?}");
 }
 
+/// A server that hands back a cursor it gave before would page forever: the
+/// listing stops with an error instead.
+#[tokio::test]
+async fn a_repeated_cursor_ends_the_listing_with_an_error() {
+    let page = |name: &str, next: &str| {
+        json!({
+            "services": [{
+                "id": Uuid::now_v7(), "name": name, "description": "", "type": "payment",
+                "status": "active", "base_url": "https://s.example", "api_version": null,
+                "tenant_id": "acme", "metadata": {}, "created_at": Utc::now(),
+                "updated_at": Utc::now(), "version": 1, "auth_type": null,
+                "credential_expires_at": null
+            }],
+            "next_cursor": next,
+        })
+        .to_string()
+    };
+    let server = Scripted::start(vec![
+        (200, None, page("a", "c1")),
+        (200, None, page("b", "c2")),
+        (200, None, page("c", "c1")),
+        (200, None, page("d", "c1")),
+    ])
+    .await;
+    let api = Client::builder(&server.address).token("t").build().unwrap();
+    let listed = tokio::time::timeout(
+        Duration::from_secs(10),
+        api.all_services(&ServiceQuery::default()),
+    )
+    .await
+    .expect("the listing ends");
+    let Err(Error::Decode { reason, .. }) = &listed else {
+        panic!("{listed:?}");
+    };
+    assert!(reason.contains("c1"), "{reason}");
+    assert_eq!(server.requests(), 3);
+}
+
 /// An ingress that redirects (to HTTPS, to a login page) did nothing: only a
 /// 2xx is a success, and the redirect's target is named without its query.
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! the conveniences every caller writes otherwise (all pages, a service by
 //! name).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -84,16 +85,31 @@ impl Client {
     }
 
     /// Every service matching `query`, following `next_cursor` to the end.
+    /// A `next_cursor` the server gave before (the listing would never end)
+    /// is [`Error::Decode`].
     pub async fn all_services(&self, query: &ServiceQuery) -> Result<Vec<Service>, Error> {
         let mut query = ServiceQuery {
             limit: query.limit.or(Some(100)),
             ..query.clone()
         };
         let mut services = Vec::new();
+        let mut seen = HashSet::new();
+        if let Some(cursor) = &query.cursor {
+            seen.insert(cursor.clone());
+        }
         loop {
             let page = self.list_services(&query).await?;
             services.extend(page.services);
             match page.next_cursor {
+                Some(cursor) if !seen.insert(cursor.clone()) => {
+                    let url = request::list_services(&query)?.url(self.base_url())?;
+                    return Err(Error::Decode {
+                        url: shown_url(&url),
+                        reason: format!(
+                            "next_cursor '{cursor}' was given before: the listing would not end"
+                        ),
+                    });
+                }
                 Some(cursor) => query.cursor = Some(cursor),
                 None => return Ok(services),
             }
