@@ -84,7 +84,12 @@ impl ClientBuilder {
         self
     }
 
-    /// The longest a call may take, retries' waits apart (default 30 s).
+    /// The longest one attempt may take, from connecting until its answer's
+    /// body is read (a [`crate::ProxyResponse`]'s streamed body included);
+    /// default 30 s. It applies to each attempt: a call sent again (after a
+    /// retryable refusal, [`RetryPolicy`], or a 401) may take that long per
+    /// attempt, plus the `Retry-After` waits, plus the time the token source
+    /// takes.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
