@@ -1710,6 +1710,41 @@ async fn a_rotated_token_file_is_read_by_the_running_client() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A refused token from a file that has not changed since it was read is
+/// not sent again: the 401 comes back after one request.
+#[tokio::test]
+async fn a_refused_token_from_an_unchanged_file_is_sent_once() {
+    let unauthorized =
+        json!({"error": {"code": "UNAUTHORIZED", "message": "The token has expired"}}).to_string();
+    let server = Scripted::start(vec![
+        (401, None, unauthorized.clone()),
+        (401, None, unauthorized.clone()),
+        (401, None, unauthorized.clone()),
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("exsvc-client-e2e-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("token");
+    std::fs::write(&path, "expired\n").unwrap();
+    let api = Client::builder(&server.address)
+        .token_file(&path)
+        .build()
+        .unwrap();
+    let first = api.debug_auth().await;
+    assert_eq!(first.unwrap_err().api().map(|e| e.status), Some(401));
+    assert_eq!(server.requests(), 1);
+    // Rotated: the next call reads the new token, and that one refused is
+    // not sent again either (a rotation while a call is in flight is
+    // exsvc-client's own token test).
+    let aside = dir.join("token.new");
+    std::fs::write(&aside, "rotated\n").unwrap();
+    std::fs::rename(&aside, &path).unwrap();
+    let token = api.debug_auth().await;
+    assert_eq!(token.unwrap_err().api().map(|e| e.status), Some(401));
+    assert_eq!(server.requests(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn a_refused_refreshing_token_is_refreshed_once_and_the_call_sent_again() {
     let app = TestApp::spawn().await;

@@ -117,12 +117,20 @@ impl TokenSource for TokenFile {
         Ok(token)
     }
 
+    /// Whether the file changed since the cached token was read: only then
+    /// may asking again give another token. Unchanged, the cache is dropped
+    /// all the same, so the next call reads the file anew (a rewrite within
+    /// one timestamp tick and of the same length has the same stamp).
     fn refused(&self) -> bool {
-        // Rewritten within the same timestamp tick and length: read it again.
-        if let Ok(mut cached) = self.cached.lock() {
-            *cached = None;
+        let Ok(mut cached) = self.cached.lock() else {
+            return false;
+        };
+        let read_with = cached.take().map(|(stamp, _)| stamp);
+        match Self::stamp(&self.path) {
+            Ok(now) => read_with != Some(now),
+            // Gone or unreadable: no other token to try; the 401 stands.
+            Err(_) => false,
         }
-        true
     }
 }
 
@@ -231,6 +239,19 @@ mod tests {
             source.token().await.unwrap().expose_secret(),
             "second-token"
         );
+
+        // Refused: worth asking again only when the file changed since.
+        assert!(!source.refused());
+        assert_eq!(
+            source.token().await.unwrap().expose_secret(),
+            "second-token"
+        );
+        let aside = dir.join("token.new");
+        std::fs::write(&aside, "third\n").unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+        assert!(source.refused());
+        assert_eq!(source.token().await.unwrap().expose_secret(), "third");
+        assert!(!source.refused());
 
         std::fs::write(&path, "  \n").unwrap();
         assert!(matches!(source.token().await, Err(Error::Token(_))));
