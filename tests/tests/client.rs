@@ -1062,6 +1062,45 @@ async fn the_upstreams_answers_come_back_whatever_their_status_and_exsvcs_own_ar
     assert_eq!(upstream.request_count(), before + 1);
     assert!(started.elapsed() < Duration::from_secs(1), "it waited");
 
+    // The same through `execute` of a proxied request, as a raw caller sends
+    // it: a relayed answer is the upstream's, even when it looks like exsvc's
+    // envelope, and is not retried whatever the method.
+    upstream.push(Reply::json(
+        404,
+        &json!({"error": {"code": "NOT_FOUND", "message": "theirs"}}),
+    ));
+    let raw = api
+        .execute(&exsvc_client::request::proxy(
+            Method::GET,
+            service.id,
+            "v1/missing",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 404);
+    assert_eq!(raw.json::<Value>().unwrap()["error"]["message"], "theirs");
+    // (A POST: exsvc itself retries a GET that the upstream refuses so.)
+    let before = upstream.request_count();
+    upstream.push(
+        Reply::json(
+            503,
+            &json!({"error": {"code": "UPSTREAM_UNAVAILABLE", "message": "theirs"}}),
+        )
+        .header("retry-after", "1"),
+    );
+    let started = Instant::now();
+    let raw = api
+        .execute(&exsvc_client::request::proxy(
+            Method::POST,
+            service.id,
+            "v1/busy",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(raw.status, 503);
+    assert_eq!(upstream.request_count(), before + 1);
+    assert!(started.elapsed() < Duration::from_secs(1), "it waited");
+
     // exsvc's own refusals are errors.
     refused(
         api.proxy(Method::GET, Uuid::now_v7(), "x", HeaderMap::new(), None)
@@ -1278,8 +1317,28 @@ struct Scripted {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// One scripted answer: status, extra header lines, body.
+type ScriptedAnswer = (u16, Vec<(&'static str, String)>, String);
+
 impl Scripted {
     async fn start(answers: Vec<(u16, Option<&'static str>, String)>) -> Self {
+        Self::start_with(
+            answers
+                .into_iter()
+                .map(|(status, retry_after, body)| {
+                    let headers = retry_after
+                        .map(|wait| ("retry-after", wait.to_owned()))
+                        .into_iter()
+                        .collect();
+                    (status, headers, body)
+                })
+                .collect(),
+        )
+        .await
+    }
+
+    /// [`Scripted::start`], each answer with the header lines given.
+    async fn start_with(answers: Vec<ScriptedAnswer>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
@@ -1313,11 +1372,13 @@ impl Scripted {
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let next = answers.lock().unwrap().next();
-                let (status, retry_after, body) = next.unwrap_or((500, None, String::new()));
-                let retry_after =
-                    retry_after.map_or(String::new(), |s| format!("retry-after: {s}\r\n"));
+                let (status, headers, body) = next.unwrap_or((500, Vec::new(), String::new()));
+                let headers: String = headers
+                    .iter()
+                    .map(|(name, value)| format!("{name}: {value}\r\n"))
+                    .collect();
                 let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-request-id: r-{n}\r\n{retry_after}\
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-request-id: r-{n}\r\n{headers}\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
@@ -1460,6 +1521,112 @@ async fn answers_that_are_not_the_apis_and_no_answer_at_all() {
     assert!(matches!(bad, Err(Error::InvalidInput(_))), "{bad:?}");
 }
 
+/// A server that hands back a cursor it gave before would page forever: the
+/// listing stops with an error instead.
+#[tokio::test]
+async fn a_repeated_cursor_ends_the_listing_with_an_error() {
+    let page = |name: &str, next: &str| {
+        json!({
+            "services": [{
+                "id": Uuid::now_v7(), "name": name, "description": "", "type": "payment",
+                "status": "active", "base_url": "https://s.example", "api_version": null,
+                "tenant_id": "acme", "metadata": {}, "created_at": Utc::now(),
+                "updated_at": Utc::now(), "version": 1, "auth_type": null,
+                "credential_expires_at": null
+            }],
+            "next_cursor": next,
+        })
+        .to_string()
+    };
+    let server = Scripted::start(vec![
+        (200, None, page("a", "c1")),
+        (200, None, page("b", "c2")),
+        (200, None, page("c", "c1")),
+        (200, None, page("d", "c1")),
+    ])
+    .await;
+    let api = Client::builder(&server.address).token("t").build().unwrap();
+    let listed = tokio::time::timeout(
+        Duration::from_secs(10),
+        api.all_services(&ServiceQuery::default()),
+    )
+    .await
+    .expect("the listing ends");
+    let Err(Error::Decode { reason, .. }) = &listed else {
+        panic!("{listed:?}");
+    };
+    assert!(reason.contains("c1"), "{reason}");
+    assert_eq!(server.requests(), 3);
+}
+
+/// An ingress that redirects (to HTTPS, to a login page) did nothing: only a
+/// 2xx is a success, and the redirect's target is named without its query.
+#[tokio::test]
+async fn a_redirect_is_no_success() {
+    let moved = |status: u16, location: &str| -> ScriptedAnswer {
+        (
+            status,
+            vec![("location", location.to_owned())],
+            String::new(),
+        )
+    };
+    let server = Scripted::start_with(vec![
+        moved(301, "https://login.example/sso?next=%2Fx&ticket=SECRET"),
+        moved(308, "/exsvc/api/v1/services"),
+        (302, Vec::new(), String::new()),
+        moved(307, "https://login.example/sso?ticket=SECRET"),
+    ])
+    .await;
+    let api = Client::builder(&server.address).token("t").build().unwrap();
+    let deleted = api.delete_service(Uuid::now_v7(), &none()).await;
+    let Err(Error::UnexpectedStatus {
+        status: 301,
+        location: Some(location),
+        ..
+    }) = &deleted
+    else {
+        panic!("{deleted:?}");
+    };
+    assert_eq!(location, "https://login.example/sso?…");
+    let shown = format!("{} {deleted:?}", deleted.as_ref().unwrap_err());
+    assert!(shown.contains("https://login.example/sso"), "{shown}");
+    assert!(!shown.contains("SECRET"), "{shown}");
+
+    // A relative Location is named as resolved against the request.
+    let listed = api.list_services(&ServiceQuery::default()).await;
+    let Err(Error::UnexpectedStatus {
+        status: 308,
+        location: Some(location),
+        ..
+    }) = &listed
+    else {
+        panic!("not a Decode error: {listed:?}");
+    };
+    assert_eq!(
+        location,
+        &format!("{}/exsvc/api/v1/services", server.address)
+    );
+    let bare = api.healthz().await;
+    assert!(
+        matches!(
+            bare,
+            Err(Error::UnexpectedStatus {
+                status: 302,
+                location: None,
+                ..
+            })
+        ),
+        "{bare:?}"
+    );
+    // Through execute too: a raw caller gets no 3xx Answer.
+    let raw = api.execute(&exsvc_client::request::debug_auth()).await;
+    assert!(
+        matches!(raw, Err(Error::UnexpectedStatus { status: 307, .. })),
+        "{raw:?}"
+    );
+    assert_eq!(server.requests(), 4);
+}
+
 #[tokio::test]
 async fn a_base_path_prefixes_every_call() {
     let app = TestApp::spawn_with(TestOptions {
@@ -1540,6 +1707,41 @@ async fn a_rotated_token_file_is_read_by_the_running_client() {
         ["B-one", "B-two"]
     );
     assert_eq!(api.debug_auth().await.unwrap().tenant_id, "tenant-b");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A refused token from a file that has not changed since it was read is
+/// not sent again: the 401 comes back after one request.
+#[tokio::test]
+async fn a_refused_token_from_an_unchanged_file_is_sent_once() {
+    let unauthorized =
+        json!({"error": {"code": "UNAUTHORIZED", "message": "The token has expired"}}).to_string();
+    let server = Scripted::start(vec![
+        (401, None, unauthorized.clone()),
+        (401, None, unauthorized.clone()),
+        (401, None, unauthorized.clone()),
+    ])
+    .await;
+    let dir = std::env::temp_dir().join(format!("exsvc-client-e2e-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("token");
+    std::fs::write(&path, "expired\n").unwrap();
+    let api = Client::builder(&server.address)
+        .token_file(&path)
+        .build()
+        .unwrap();
+    let first = api.debug_auth().await;
+    assert_eq!(first.unwrap_err().api().map(|e| e.status), Some(401));
+    assert_eq!(server.requests(), 1);
+    // Rotated: the next call reads the new token, and that one refused is
+    // not sent again either (a rotation while a call is in flight is
+    // exsvc-client's own token test).
+    let aside = dir.join("token.new");
+    std::fs::write(&aside, "rotated\n").unwrap();
+    std::fs::rename(&aside, &path).unwrap();
+    let token = api.debug_auth().await;
+    assert_eq!(token.unwrap_err().api().map(|e| e.status), Some(401));
+    assert_eq!(server.requests(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1708,6 +1910,102 @@ async fn a_canary_secret_never_shows_in_debug_output() {
     );
     for error in &errors {
         let shown = format!("{error:?} {error}");
+        assert!(!shown.contains(CANARY), "{shown}");
+    }
+}
+
+/// A proxied query is the caller's own and may hold its secret: it shows in
+/// no answer's `Debug` nor any error's, whatever happened to the call.
+#[tokio::test]
+async fn a_secret_in_a_proxied_query_never_shows_in_answers_or_errors() {
+    let egress = LocalEgress::new();
+    let upstream = UpstreamServer::https(&egress.ca).await;
+    let app = TestApp::spawn_with(egress.options()).await;
+    let api = client_of(&app, admin("acme"));
+    let service = service_with(&api, &upstream.base_url(), &bearer("up-token")).await;
+    let path = format!("v1/x?key={CANARY}");
+    let proxied = || exsvc_client::request::proxy(Method::GET, service.id, &path);
+    let mut shown = Vec::new();
+
+    // The upstream echoes the target (query and all) in a header.
+    upstream.push(Reply::echo());
+    let streamed = api
+        .proxy(Method::GET, service.id, &path, HeaderMap::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    assert!(streamed.headers()["x-echo-target"]
+        .to_str()
+        .unwrap()
+        .contains(CANARY));
+    shown.push(format!("{streamed:?} {streamed:#?}"));
+    assert!(shown[0].contains("x-echo-target"), "{}", shown[0]);
+    upstream.push(Reply::echo());
+    let answer = api.execute(&proxied()).await.unwrap();
+    shown.push(format!("{answer:?} {answer:#?}"));
+    // Not a service: a Decode error naming the proxied URL.
+    upstream.push(Reply::text(200, "not json"));
+    let answer = api.execute(&proxied()).await.unwrap();
+    let decode = answer.json::<exsvc_client::types::Service>().unwrap_err();
+    assert!(matches!(decode, Error::Decode { .. }), "{decode:?}");
+    assert!(decode.to_string().contains("/proxy/v1/x?…"), "{decode}");
+    let mut errors = vec![decode];
+    // exsvc's own refusal of a proxied call (the upstream unreachable).
+    let closed = service_with(
+        &api,
+        &format!("https://127.0.0.1:{}", closed_port()),
+        &bearer("t"),
+    )
+    .await;
+    errors.push(
+        api.proxy(Method::GET, closed.id, &path, HeaderMap::new(), None)
+            .await
+            .unwrap_err(),
+    );
+
+    // Something in front of exsvc: an error page, a redirect, silence, nothing.
+    let front = Scripted::start_with(vec![
+        (502, Vec::new(), "<html>bad gateway</html>".to_owned()),
+        (
+            302,
+            vec![("location", format!("https://login.example/?next={CANARY}"))],
+            String::new(),
+        ),
+    ])
+    .await;
+    let fronted = Client::builder(&front.address).token("t").build().unwrap();
+    for _ in 0..2 {
+        let error = fronted.execute(&proxied()).await.unwrap_err();
+        assert!(matches!(error, Error::UnexpectedStatus { .. }), "{error:?}");
+        errors.push(error);
+    }
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = Client::builder(format!("http://{}", silent.local_addr().unwrap()))
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let timeout = slow
+        .proxy(Method::GET, service.id, &path, HeaderMap::new(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(timeout, Error::Timeout { .. }), "{timeout:?}");
+    errors.push(timeout);
+    let unreachable = Client::builder(format!("http://127.0.0.1:{}", closed_port()))
+        .build()
+        .unwrap()
+        .execute(&proxied())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unreachable, Error::Connect { .. }),
+        "{unreachable:?}"
+    );
+    errors.push(unreachable);
+
+    for error in &errors {
+        shown.push(format!("{error:?} {error:#?} {error}"));
+    }
+    for shown in &shown {
         assert!(!shown.contains(CANARY), "{shown}");
     }
 }

@@ -2,11 +2,15 @@
 //! the conveniences every caller writes otherwise (all pages, a service by
 //! name).
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
+use crate::client::{shown_url, transport_error};
 use crate::request;
 use crate::types::{
     AccessReview, AuditEventList, AuditQuery, Credential, CredentialMeta, CredentialVersions,
@@ -17,10 +21,25 @@ use crate::types::{
 use crate::{Client, Error};
 
 /// A proxied request's answer from the upstream (docs/api.md §10.2): its
-/// status, headers and body, streamed.
-#[derive(Debug)]
+/// status, headers and body, streamed. `Debug` gives the status and the
+/// headers' names: a header may echo what the caller sent, its proxied query
+/// among it.
 pub struct ProxyResponse {
     response: reqwest::Response,
+    /// The client's timeout, which the body's reading is within too.
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ProxyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyResponse")
+            .field("status", &self.response.status())
+            .field(
+                "headers",
+                &self.response.headers().keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxyResponse {
@@ -34,19 +53,21 @@ impl ProxyResponse {
 
     /// The next chunk of the body, `None` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        self.response.chunk().await.map_err(|e| Error::Connect {
-            url: self.response.url().to_string(),
-            reason: e.to_string(),
-        })
+        let url = shown_url(self.response.url());
+        let timeout = self.timeout;
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&url, timeout, e))
     }
 
     /// The whole body.
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        let url = self.response.url().to_string();
-        self.response.bytes().await.map_err(|e| Error::Connect {
-            url,
-            reason: e.to_string(),
-        })
+        let url = shown_url(self.response.url());
+        self.response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&url, self.timeout, e))
     }
 }
 
@@ -64,16 +85,31 @@ impl Client {
     }
 
     /// Every service matching `query`, following `next_cursor` to the end.
+    /// A `next_cursor` the server gave before (the listing would never end)
+    /// is [`Error::Decode`].
     pub async fn all_services(&self, query: &ServiceQuery) -> Result<Vec<Service>, Error> {
         let mut query = ServiceQuery {
             limit: query.limit.or(Some(100)),
             ..query.clone()
         };
         let mut services = Vec::new();
+        let mut seen = HashSet::new();
+        if let Some(cursor) = &query.cursor {
+            seen.insert(cursor.clone());
+        }
         loop {
             let page = self.list_services(&query).await?;
             services.extend(page.services);
             match page.next_cursor {
+                Some(cursor) if !seen.insert(cursor.clone()) => {
+                    let url = request::list_services(&query)?.url(self.base_url())?;
+                    return Err(Error::Decode {
+                        url: shown_url(&url),
+                        reason: format!(
+                            "next_cursor '{cursor}' was given before: the listing would not end"
+                        ),
+                    });
+                }
                 Some(cursor) => query.cursor = Some(cursor),
                 None => return Ok(services),
             }
@@ -229,8 +265,11 @@ impl Client {
         } else if !crate::client::is_bodiless(request.method()) {
             request = request.body(Bytes::new(), "application/octet-stream");
         }
-        let response = self.send(&request, true).await?;
-        Ok(ProxyResponse { response })
+        let response = self.send(&request).await?;
+        Ok(ProxyResponse {
+            response,
+            timeout: self.timeout(),
+        })
     }
 
     /// Who can reach the service's secret and who did (docs/api.md §4.6).

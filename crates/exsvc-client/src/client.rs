@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -84,7 +84,12 @@ impl ClientBuilder {
         self
     }
 
-    /// The longest a call may take, retries' waits apart (default 30 s).
+    /// The longest one attempt may take, from connecting until its answer's
+    /// body is read (a [`crate::ProxyResponse`]'s streamed body included);
+    /// default 30 s. It applies to each attempt: a call sent again (after a
+    /// retryable refusal, [`RetryPolicy`], or a 401) may take that long per
+    /// attempt, plus the `Retry-After` waits, plus the time the token source
+    /// takes.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -187,13 +192,17 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A success answer: status, headers and the body as the server sent it.
-/// The body may be a revealed credential, so `Debug` gives only its length.
+/// A success answer (or an upstream's, relayed): status, headers and the
+/// body as the server sent it. The body may be a revealed credential, a
+/// relayed header may echo what the caller sent, and a proxied query may hold
+/// the caller's secret, so `Debug` gives the body's length, the headers'
+/// names and the URL without its query.
 #[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The URL without its query ([`shown_url`]).
     url: String,
 }
 
@@ -201,7 +210,7 @@ impl std::fmt::Debug for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Answer")
             .field("status", &self.status)
-            .field("headers", &self.headers)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .field("url", &self.url)
             .finish()
@@ -244,19 +253,26 @@ impl Client {
         &self.inner.base
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// Sends one request: with the token, within the timeout, sent again after
     /// a retryable refusal (see [`RetryPolicy`]) or, once, after a 401 when the
     /// token source may have a newer token. A success comes back whole; an
-    /// error answer as [`Error::Api`].
+    /// error answer as [`Error::Api`]. An answer that exsvc relayed from a
+    /// service's upstream (a proxied request's, with `Proxy-Status: …;
+    /// received-status`) comes back whole whatever its status, never read as
+    /// exsvc's error nor retried.
     pub async fn execute(&self, request: &ApiRequest) -> Result<Answer, Error> {
-        let response = self.send(request, false).await?;
+        let response = self.send(request).await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let url = response.url().to_string();
+        let url = shown_url(response.url());
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(&url, self.inner.timeout, &e))?;
+            .map_err(|e| transport_error(&url, self.inner.timeout, e))?;
         Ok(Answer {
             status,
             headers,
@@ -275,24 +291,20 @@ impl Client {
         self.execute(&request).await.map(|_| ())
     }
 
-    /// The answer's head, its body left to stream. With `upstream_answers`,
-    /// an answer exsvc relayed from the upstream (`Proxy-Status` with
-    /// `received-status`) is returned whatever its status.
-    pub(crate) async fn send(
-        &self,
-        request: &ApiRequest,
-        upstream_answers: bool,
-    ) -> Result<reqwest::Response, Error> {
+    /// The answer's head, its body left to stream: a success, or an answer
+    /// exsvc relayed from the upstream (`Proxy-Status` with
+    /// `received-status`) whatever its status and the request's method, since
+    /// it is the upstream's, not exsvc's error nor its `Retry-After`.
+    pub(crate) async fn send(&self, request: &ApiRequest) -> Result<reqwest::Response, Error> {
         let url = request.url(&self.inner.base)?;
         let mut retries = 0;
         let mut token_refreshed = false;
         loop {
             let response = self.attempt(request, &url).await?;
             let status = response.status();
-            if status.is_success()
-                || status.is_redirection()
-                || (upstream_answers && relayed(response.headers()))
-            {
+            // Only a 2xx is a success: exsvc never redirects, and the client
+            // follows no redirect, so a 3xx (an ingress's) did nothing.
+            if status.is_success() || relayed(response.headers()) {
                 return Ok(response);
             }
             let error = error_of(response, self.inner.timeout).await;
@@ -339,7 +351,7 @@ impl Client {
         builder
             .send()
             .await
-            .map_err(|e| transport_error(url.as_str(), self.inner.timeout, &e))
+            .map_err(|e| transport_error(&shown_url(url), self.inner.timeout, e))
     }
 }
 
@@ -353,15 +365,18 @@ fn relayed(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("received-status="))
 }
 
-fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Error {
+/// The error of a request that got no (whole) answer; `url` as
+/// [`shown_url`] gives it.
+pub(crate) fn transport_error(url: &str, timeout: Duration, error: reqwest::Error) -> Error {
     let url = url.to_owned();
     if error.is_timeout() {
         return Error::Timeout { url, timeout };
     }
     // The innermost cause says what happened ("Connection refused"); reqwest's
-    // own message only says that a request failed.
+    // own message only says that a request failed, naming the whole URL.
+    let error = error.without_url();
     let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         reason = cause.to_string();
         source = cause.source();
@@ -369,26 +384,65 @@ fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Erro
     Error::Connect { url, reason }
 }
 
+/// `url` as errors and `Debug` show it: without its query (a proxied one is
+/// the caller's own and may hold a secret), `?…` marking that it had one.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    shown.set_query(None);
+    let mut shown = shown.to_string();
+    if url.query().is_some() {
+        shown.push_str("?…");
+    }
+    shown
+}
+
+/// The answer's `Location`, resolved against the request's URL, without its
+/// query.
+fn location_of(headers: &HeaderMap, url: &Url) -> Option<String> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    match url.join(location) {
+        Ok(target) => Some(shown_url(&target)),
+        Err(_) => {
+            let cut = location.split(['?', '#']).next().unwrap_or_default();
+            Some(if cut.len() < location.len() {
+                format!("{cut}?…")
+            } else {
+                cut.to_owned()
+            })
+        }
+    }
+}
+
 /// The error an answer carries: the envelope when it has one.
 async fn error_of(response: reqwest::Response, timeout: Duration) -> Error {
     let status = response.status().as_u16();
-    let url = response.url().to_string();
+    let url = shown_url(response.url());
     let headers = response.headers().clone();
+    let location = location_of(&headers, response.url());
     let body = match read_limited(response, ERROR_BODY_LIMIT).await {
         Ok(body) => body,
-        Err(error) => return transport_error(&url, timeout, &error),
+        Err(error) => return transport_error(&url, timeout, error),
     };
     let Some(error) = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|mut v| v.get_mut("error").map(Value::take))
     else {
-        return Error::UnexpectedStatus { status, url };
+        return Error::UnexpectedStatus {
+            status,
+            url,
+            location,
+        };
     };
     let (Some(code), Some(message)) = (
         error.get("code").and_then(Value::as_str),
         error.get("message").and_then(Value::as_str),
     ) else {
-        return Error::UnexpectedStatus { status, url };
+        return Error::UnexpectedStatus {
+            status,
+            url,
+            location,
+        };
     };
     Error::Api(Box::new(ApiError {
         status,
@@ -443,6 +497,23 @@ pub(crate) fn is_bodiless(method: &Method) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_query() {
+        let url = Url::parse("https://h.example/api/v1/services/x/proxy/a?key=SECRET#f").unwrap();
+        assert_eq!(
+            shown_url(&url),
+            "https://h.example/api/v1/services/x/proxy/a?…"
+        );
+        let plain = Url::parse("https://h.example/healthz").unwrap();
+        assert_eq!(shown_url(&plain), "https://h.example/healthz");
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_static("../login?t=SECRET"));
+        assert_eq!(
+            location_of(&headers, &url).as_deref(),
+            Some("https://h.example/api/v1/services/x/login?…")
+        );
+    }
 
     #[test]
     fn the_address_keeps_a_base_path_and_refuses_what_is_not_a_base() {

@@ -98,8 +98,11 @@ impl ErrorCode {
         }
     }
 
-    /// exsvc refused before doing anything, and says when to come back: a
-    /// retry after `Retry-After` is safe even for a write.
+    /// exsvc refused and says when to come back (`Retry-After`). A 429 and
+    /// a 503 `UPSTREAM_UNAVAILABLE` come before anything is done, so even a
+    /// write may be sent again; a 503 `SERVICE_UNAVAILABLE` may follow a write
+    /// that was stored, so the client sends only a `GET`, `HEAD` or `OPTIONS`
+    /// again after it ([`crate::RetryPolicy`]).
     fn retryable(&self) -> bool {
         matches!(
             self,
@@ -157,17 +160,28 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// Why a call failed.
+/// Why a call failed. A `url` is the request's without its query (`…?…`):
+/// a proxied query is the caller's own, and may hold its secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The server answered with the error envelope.
     #[error("{0}")]
     Api(Box<ApiError>),
-    /// An error status without the envelope (not exsvc, or a proxy in front
-    /// of it); the body is not kept, it could hold anything.
-    #[error("unexpected answer {status} from {url} (not the exsvc error envelope)")]
-    UnexpectedStatus { status: u16, url: String },
+    /// A status that is neither a success (2xx) nor the error envelope: not
+    /// exsvc, or a proxy in front of it, a redirect among them (exsvc never
+    /// redirects, and the client follows none: a 3xx means nothing was done).
+    /// The body is not kept, it could hold anything; `location` is the
+    /// answer's `Location`, resolved against the request, without its query.
+    #[error(
+        "unexpected answer {status} from {url} (not the exsvc error envelope){}",
+        .location.as_ref().map(|l| format!("; it redirects to {l}")).unwrap_or_default()
+    )]
+    UnexpectedStatus {
+        status: u16,
+        url: String,
+        location: Option<String>,
+    },
     /// A success whose body is not what the API documents.
     #[error("cannot read the answer of {url}: {reason}")]
     Decode { url: String, reason: String },

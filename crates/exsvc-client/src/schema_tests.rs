@@ -31,6 +31,7 @@ use crate::types::*;
     RoleList,
     RoleCreate,
     RoleReplace,
+    SubjectType,
     Subject,
     RoleBinding,
     RoleBindingList,
@@ -89,8 +90,24 @@ const TYPES: [(&str, Direction); 28] = [
 /// of their properties with the requirements they share.
 #[derive(Debug, Default)]
 struct Shape {
-    properties: BTreeMap<String, BTreeSet<String>>,
+    properties: BTreeMap<String, Kinds>,
     required: BTreeSet<String>,
+}
+
+/// The JSON types a property may take, `null` apart; `types` empty means any.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Kinds {
+    types: BTreeSet<String>,
+    /// `null` is one of them: `type` lists it, a `oneOf`/`anyOf` branch is
+    /// it, or (OpenAPI 3.0) `nullable: true`.
+    nullable: bool,
+}
+
+impl Kinds {
+    fn merge(&mut self, other: &Kinds) {
+        self.types.extend(other.types.iter().cloned());
+        self.nullable |= other.nullable;
+    }
 }
 
 fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
@@ -103,38 +120,52 @@ fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
     }
 }
 
-/// The JSON types a property may take, `null` left out; empty means any.
-fn kinds(document: &Value, schema: &Value) -> BTreeSet<String> {
+/// The JSON types a property may take.
+fn kinds(document: &Value, schema: &Value) -> Kinds {
     let schema = resolve(document, schema);
-    let mut kinds = BTreeSet::new();
+    let mut types = BTreeSet::new();
     match schema.get("type") {
         Some(Value::String(kind)) => {
-            kinds.insert(kind.clone());
+            types.insert(kind.clone());
         }
         Some(Value::Array(list)) => {
-            kinds.extend(list.iter().filter_map(|k| k.as_str().map(str::to_owned)))
+            types.extend(list.iter().filter_map(|k| k.as_str().map(str::to_owned)))
         }
         _ => {}
     }
-    for key in ["oneOf", "anyOf", "allOf"] {
+    let mut kinds = Kinds {
+        nullable: types.remove("null") || schema.get("nullable") == Some(&Value::Bool(true)),
+        types,
+    };
+    for key in ["oneOf", "anyOf"] {
         for branch in schema
             .get(key)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            kinds.extend(kinds_of_branch(document, branch));
+            // Any branch may be taken: null when one of them is.
+            kinds.merge(&self::kinds(document, branch));
         }
     }
-    if kinds.is_empty() && schema.get("properties").is_some() {
-        kinds.insert("object".into());
+    let all: Vec<Kinds> = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|part| self::kinds(document, part))
+        .collect();
+    for part in &all {
+        kinds.types.extend(part.types.iter().cloned());
     }
-    kinds.remove("null");
+    // Every part must hold: null only when each allows it.
+    if !all.is_empty() && all.iter().all(|part| part.nullable) {
+        kinds.nullable = true;
+    }
+    if kinds.types.is_empty() && schema.get("properties").is_some() {
+        kinds.types.insert("object".into());
+    }
     kinds
-}
-
-fn kinds_of_branch(document: &Value, branch: &Value) -> BTreeSet<String> {
-    kinds(document, branch)
 }
 
 fn shape(document: &Value, schema: &Value) -> Shape {
@@ -189,7 +220,7 @@ fn shape(document: &Value, schema: &Value) -> Shape {
                         .properties
                         .entry(name.clone())
                         .or_default()
-                        .extend(kinds.iter().cloned());
+                        .merge(kinds);
                 }
             }
             shape.required.extend(shared);
@@ -205,7 +236,12 @@ fn client_document() -> Value {
 #[test]
 fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
     let served = exsvc_app::openapi_document("");
-    let client = client_document();
+    let problems = problems(&served, &client_document());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Where the client's types differ from the served schemas.
+fn problems(served: &Value, client: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, direction) in TYPES {
         let theirs = &served["components"]["schemas"][name];
@@ -215,7 +251,7 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
         );
         let ours = &client["components"]["schemas"][name];
         assert!(!ours.is_null(), "the client declares no schema {name}");
-        let (theirs, ours) = (shape(&served, theirs), shape(&client, ours));
+        let (theirs, ours) = (shape(served, theirs), shape(client, ours));
 
         let their_names: BTreeSet<&String> = theirs.properties.keys().collect();
         let our_names: BTreeSet<&String> = ours.properties.keys().collect();
@@ -230,9 +266,16 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
                 continue;
             };
             // Either side may leave a property open (any JSON value).
-            if !their_kinds.is_empty() && !our_kinds.is_empty() && their_kinds != our_kinds {
+            let (theirs, ours) = (&their_kinds.types, &our_kinds.types);
+            if !theirs.is_empty() && !ours.is_empty() && theirs != ours {
                 problems.push(format!(
-                    "{name}.{property}: served as {their_kinds:?}, the client has {our_kinds:?}"
+                    "{name}.{property}: served as {theirs:?}, the client has {ours:?}"
+                ));
+            }
+            // A null the server may send must decode (an `Option`).
+            if direction == Direction::Response && their_kinds.nullable && !our_kinds.nullable {
+                problems.push(format!(
+                    "{name}.{property}: served as nullable, the client's is not"
                 ));
             }
         }
@@ -251,7 +294,28 @@ fn every_type_has_the_properties_types_and_requirements_of_the_served_schema() {
             });
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    problems
+}
+
+#[test]
+fn a_null_the_server_may_send_must_be_one_the_client_takes() {
+    let served = exsvc_app::openapi_document("");
+    let mut client = client_document();
+    let service = &mut client["components"]["schemas"]["Service"]["properties"];
+    // `api_version: String` and `auth_type: AuthType`, not `Option`s.
+    service["api_version"] = serde_json::json!({"type": "string"});
+    service["auth_type"] = serde_json::json!({"$ref": "#/components/schemas/AuthType"});
+    let problems = problems(&served, &client);
+    assert_eq!(
+        problems,
+        [
+            "Service.api_version: served as nullable, the client's is not",
+            "Service.auth_type: served as nullable, the client's is not",
+        ]
+    );
+    let shape = shape(&served, &served["components"]["schemas"]["Service"]);
+    assert!(shape.properties["credential_expires_at"].nullable);
+    assert!(!shape.properties["name"].nullable);
 }
 
 #[test]
@@ -272,6 +336,51 @@ fn the_enums_carry_the_served_values() {
     }
 }
 
+/// `SubjectType`'s values are those the server takes: the served
+/// `Subject.type` (an enum, or a string with an example) and the
+/// `subject_type` filter of the binding listing.
+#[test]
+fn the_subject_types_are_the_served_ones() {
+    let served = exsvc_app::openapi_document("");
+    let client = client_document();
+    let strings = |values: &Value| -> BTreeSet<String> {
+        values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let ours = strings(&client["components"]["schemas"]["SubjectType"]["enum"]);
+    assert_eq!(
+        ours,
+        BTreeSet::from(["sub".to_owned(), "client_id".to_owned(), "role".to_owned()])
+    );
+    let subject = &client["components"]["schemas"]["Subject"]["properties"]["type"];
+    assert_eq!(
+        resolve(&client, subject)["enum"],
+        client["components"]["schemas"]["SubjectType"]["enum"],
+        "Subject.type is a SubjectType: {subject}"
+    );
+    let theirs = resolve(
+        &served,
+        &served["components"]["schemas"]["Subject"]["properties"]["type"],
+    );
+    if theirs.get("enum").is_some() {
+        assert_eq!(strings(&theirs["enum"]), ours);
+    }
+    if let Some(example) = theirs.get("example").and_then(Value::as_str) {
+        assert!(ours.contains(example), "{example}");
+    }
+    let filter = operation(&served, "listRoleBindings")["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "subject_type")
+        .expect("listRoleBindings filters by subject_type");
+    assert_eq!(strings(&filter["schema"]["enum"]), ours);
+}
+
 #[test]
 fn the_comparison_sees_a_difference() {
     // The check itself: a schema that drops, adds or retypes a property
@@ -280,7 +389,7 @@ fn the_comparison_sees_a_difference() {
     let service = shape(&served, &served["components"]["schemas"]["Service"]);
     assert!(service.properties.contains_key("credential_expires_at"));
     assert_eq!(
-        service.properties["version"],
+        service.properties["version"].types,
         BTreeSet::from(["integer".to_owned()])
     );
     let create = shape(&served, &served["components"]["schemas"]["ServiceCreate"]);
@@ -291,58 +400,178 @@ fn the_comparison_sees_a_difference() {
     );
 }
 
-/// Every operation of the served document has a method of the client.
+/// The operationIds the client sends, each with the `request` function that
+/// builds it and the `Client` method that sends it: a name that is no
+/// function fails to compile.
+macro_rules! operations {
+    ($($id:literal => $request:path, $method:path;)*) => {{
+        $(
+            let _: &dyn std::any::Any = &$request;
+            let _: &dyn std::any::Any = &$method;
+        )*
+        let ids: Vec<&str> = vec![$($id),*];
+        ids
+    }};
+}
+
+/// The served document's operations are exactly those the client sends:
+/// none without a method, and none the client knows that is not served.
 #[test]
 fn every_served_operation_has_a_client_method() {
-    // operationId → the `request` function (and `Client` method) that sends it.
-    let covered: BTreeMap<&str, &str> = BTreeMap::from([
-        ("healthz", "healthz"),
-        ("readyz", "readyz"),
-        ("metrics", "metrics"),
-        ("debugAuth", "debug_auth"),
-        ("listServices", "list_services"),
-        ("createService", "create_service"),
-        ("getService", "get_service"),
-        ("replaceService", "replace_service"),
-        ("patchService", "patch_service"),
-        ("deleteService", "delete_service"),
-        ("getCredentials", "get_credential"),
-        ("putCredentials", "put_credential"),
-        ("deleteCredentials", "delete_credential"),
-        ("listCredentialVersions", "credential_versions"),
-        ("listAuditEvents", "list_audit_events"),
-        ("getServiceToken", "service_token"),
-        ("proxyGet", "proxy"),
-        ("proxyPost", "proxy"),
-        ("proxyPut", "proxy"),
-        ("proxyPatch", "proxy"),
-        ("proxyDelete", "proxy"),
-        ("proxyOptions", "proxy"),
-        ("reviewServiceAccess", "service_access"),
-        ("listRoles", "list_roles"),
-        ("createRole", "create_role"),
-        ("getRole", "get_role"),
-        ("replaceRole", "replace_role"),
-        ("deleteRole", "delete_role"),
-        ("listRoleBindings", "list_role_bindings"),
-        ("createRoleBinding", "create_role_binding"),
-        ("getRoleBinding", "get_role_binding"),
-        ("deleteRoleBinding", "delete_role_binding"),
-    ]);
+    use crate::{request, Client};
+    let ids = operations! {
+        "healthz" => request::healthz, Client::healthz;
+        "readyz" => request::readyz, Client::readyz;
+        "metrics" => request::metrics, Client::metrics;
+        "debugAuth" => request::debug_auth, Client::debug_auth;
+        "listServices" => request::list_services, Client::list_services;
+        "createService" => request::create_service, Client::create_service;
+        "getService" => request::get_service, Client::get_service;
+        "replaceService" => request::replace_service, Client::replace_service;
+        "patchService" => request::patch_service, Client::patch_service;
+        "deleteService" => request::delete_service, Client::delete_service;
+        "getCredentials" => request::get_credential, Client::get_credential;
+        "putCredentials" => request::put_credential, Client::put_credential;
+        "deleteCredentials" => request::delete_credential, Client::delete_credential;
+        "listCredentialVersions" => request::credential_versions, Client::credential_versions;
+        "listAuditEvents" => request::list_audit_events, Client::list_audit_events;
+        "getServiceToken" => request::service_token, Client::service_token;
+        "proxyGet" => request::proxy, Client::proxy;
+        "proxyPost" => request::proxy, Client::proxy;
+        "proxyPut" => request::proxy, Client::proxy;
+        "proxyPatch" => request::proxy, Client::proxy;
+        "proxyDelete" => request::proxy, Client::proxy;
+        "proxyOptions" => request::proxy, Client::proxy;
+        "reviewServiceAccess" => request::service_access, Client::service_access;
+        "listRoles" => request::list_roles, Client::list_roles;
+        "createRole" => request::create_role, Client::create_role;
+        "getRole" => request::get_role, Client::get_role;
+        "replaceRole" => request::replace_role, Client::replace_role;
+        "deleteRole" => request::delete_role, Client::delete_role;
+        "listRoleBindings" => request::list_role_bindings, Client::list_role_bindings;
+        "createRoleBinding" => request::create_role_binding, Client::create_role_binding;
+        "getRoleBinding" => request::get_role_binding, Client::get_role_binding;
+        "deleteRoleBinding" => request::delete_role_binding, Client::delete_role_binding;
+    };
+    let covered: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(covered.len(), ids.len(), "an operationId listed twice");
     let served = exsvc_app::openapi_document("");
-    let mut uncovered = Vec::new();
-    for (path, operations) in served["paths"].as_object().into_iter().flatten() {
-        for (method, operation) in operations.as_object().into_iter().flatten() {
-            if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
-                if !covered.contains_key(id) {
-                    uncovered.push(format!("{} {path} ({id})", method.to_uppercase()));
+    let mut operations = BTreeSet::new();
+    let mut without_id = Vec::new();
+    for (path, methods) in served["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in methods.as_object().into_iter().flatten() {
+            const METHODS: [&str; 8] = [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ];
+            if !METHODS.contains(&method.as_str()) {
+                continue; // `parameters`, `summary` … of the path item
+            }
+            match operation.get("operationId").and_then(Value::as_str) {
+                Some(id) => {
+                    operations.insert(id);
                 }
+                None => without_id.push(format!("{} {path}", method.to_uppercase())),
             }
         }
     }
     assert!(
-        uncovered.is_empty(),
-        "no client method for: {}",
-        uncovered.join(", ")
+        without_id.is_empty(),
+        "served without an operationId: {without_id:?}"
     );
+    let uncovered: Vec<_> = operations.difference(&covered).collect();
+    let stale: Vec<_> = covered.difference(&operations).collect();
+    assert!(
+        uncovered.is_empty() && stale.is_empty(),
+        "no client method for {uncovered:?}; not served: {stale:?}"
+    );
+}
+
+/// The served operation of `operation_id`.
+fn operation<'a>(document: &'a Value, operation_id: &str) -> &'a Value {
+    document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, operations)| operations.as_object().into_iter().flatten())
+        .map(|(_, operation)| operation)
+        .find(|operation| operation["operationId"] == operation_id)
+        .unwrap_or_else(|| panic!("the served document has no operation {operation_id}"))
+}
+
+/// Each query type, every field set, sends exactly the served operation's
+/// query parameters: a filter added, renamed or dropped on one side fails.
+#[test]
+fn every_query_sends_the_served_operations_query_parameters() {
+    use crate::request;
+    let served = exsvc_app::openapi_document("");
+    let base = url::Url::parse("http://h.example/").expect("a URL");
+    let at = chrono::Utc::now();
+    let cursor = || Some("c".to_owned());
+    let requests = [
+        (
+            "listServices",
+            request::list_services(&ServiceQuery {
+                service_type: Some("payment".into()),
+                status: Some(ServiceStatus::Active),
+                q: Some("s".into()),
+                credential_expires_before: Some(at),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listAuditEvents",
+            request::list_audit_events(&AuditQuery {
+                service_id: Some(uuid::Uuid::nil()),
+                action: Some("service.create".into()),
+                actor: Some("a".into()),
+                since: Some(at),
+                until: Some(at),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listRoleBindings",
+            request::list_role_bindings(&RoleBindingQuery {
+                role: Some("r".into()),
+                subject_type: Some(SubjectType::Sub),
+                subject_value: Some("v".into()),
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "listRoles",
+            request::list_roles(&PageQuery {
+                limit: Some(5),
+                cursor: cursor(),
+            }),
+        ),
+        (
+            "getCredentials",
+            request::get_credential(uuid::Uuid::nil(), Some(2)),
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (operation_id, request) in requests {
+        let url = request
+            .expect("the query serializes")
+            .url(&base)
+            .expect("a URL");
+        let sent: BTreeSet<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let parameters: BTreeSet<String> = operation(&served, operation_id)["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        if sent != parameters {
+            problems.push(format!(
+                "{operation_id}: the client sends {sent:?}, the server takes {parameters:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

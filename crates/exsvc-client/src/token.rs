@@ -117,12 +117,20 @@ impl TokenSource for TokenFile {
         Ok(token)
     }
 
+    /// Whether the file changed since the cached token was read: only then
+    /// may asking again give another token. Unchanged, the cache is dropped
+    /// all the same, so the next call reads the file anew (a rewrite within
+    /// one timestamp tick and of the same length has the same stamp).
     fn refused(&self) -> bool {
-        // Rewritten within the same timestamp tick and length: read it again.
-        if let Ok(mut cached) = self.cached.lock() {
-            *cached = None;
+        let Ok(mut cached) = self.cached.lock() else {
+            return false;
+        };
+        let read_with = cached.take().map(|(stamp, _)| stamp);
+        match Self::stamp(&self.path) {
+            Ok(now) => read_with != Some(now),
+            // Gone or unreadable: no other token to try; the 401 stands.
+            Err(_) => false,
         }
-        true
     }
 }
 
@@ -158,7 +166,8 @@ impl RefreshingToken {
         }
     }
 
-    /// How long before its expiry a token is replaced.
+    /// How long before its expiry a token is replaced. A token whose expiry
+    /// less `margin` is out of range (chrono's) is replaced on every call.
     pub fn with_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self
@@ -169,9 +178,12 @@ impl RefreshingToken {
 impl TokenSource for RefreshingToken {
     async fn token(&self) -> Result<SecretString, Error> {
         let mut current = self.current.lock().await;
-        let margin = chrono::Duration::from_std(self.margin).unwrap_or(chrono::Duration::zero());
         if let Some(fresh) = current.as_ref() {
-            if fresh.expires_at - margin > Utc::now() {
+            // An expiry or margin out of chrono's range counts as expired.
+            let renew_at = chrono::Duration::from_std(self.margin)
+                .ok()
+                .and_then(|margin| fresh.expires_at.checked_sub_signed(margin));
+            if renew_at.is_some_and(|at| at > Utc::now()) {
                 return Ok(fresh.token.clone());
             }
         }
@@ -228,6 +240,19 @@ mod tests {
             "second-token"
         );
 
+        // Refused: worth asking again only when the file changed since.
+        assert!(!source.refused());
+        assert_eq!(
+            source.token().await.unwrap().expose_secret(),
+            "second-token"
+        );
+        let aside = dir.join("token.new");
+        std::fs::write(&aside, "third\n").unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+        assert!(source.refused());
+        assert_eq!(source.token().await.unwrap().expose_secret(), "third");
+        assert!(!source.refused());
+
         std::fs::write(&path, "  \n").unwrap();
         assert!(matches!(source.token().await, Err(Error::Token(_))));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -264,5 +289,41 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(source.refused());
         assert_eq!(source.token().await.unwrap().expose_secret(), "token-2");
+    }
+
+    #[tokio::test]
+    async fn an_expiry_out_of_range_is_refreshed_not_a_panic() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        // The earliest instant there is: less the margin, it overflows.
+        let source = RefreshingToken::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                Ok(FreshToken {
+                    token: SecretString::from("t".to_owned()),
+                    expires_at: DateTime::<Utc>::MIN_UTC,
+                })
+            }
+        });
+        source.token().await.unwrap();
+        source.token().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        // A margin too long for a chrono duration: every token is too close.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let source = RefreshingToken::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                Ok(FreshToken {
+                    token: SecretString::from("t".to_owned()),
+                    expires_at: DateTime::<Utc>::MAX_UTC,
+                })
+            }
+        })
+        .with_margin(Duration::MAX);
+        source.token().await.unwrap();
+        source.token().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

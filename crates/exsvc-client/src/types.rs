@@ -407,6 +407,7 @@ pub struct RoleReplace {
 
 /// Whom a binding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectType {
     /// The token's `sub`.
@@ -431,7 +432,6 @@ impl SubjectType {
 #[cfg_attr(test, derive(utoipa::ToSchema))]
 pub struct Subject {
     #[serde(rename = "type")]
-    #[cfg_attr(test, schema(value_type = String))]
     pub kind: SubjectType,
     pub value: String,
 }
