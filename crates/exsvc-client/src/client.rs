@@ -358,11 +358,17 @@ impl Client {
 /// Whether exsvc relayed this answer from the upstream (RFC 9209
 /// `received-status`), rather than answering itself.
 fn relayed(headers: &HeaderMap) -> bool {
+    // A list of members, one per proxy; only exsvc's own says it relayed
+    // (an ingress in front may add a member of its own).
     headers
         .get_all(HeaderName::from_static("proxy-status"))
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("received-status="))
+        .flat_map(|v| v.split(','))
+        .any(|member| {
+            let mut parts = member.split(';').map(str::trim);
+            parts.next() == Some("exsvc") && parts.any(|p| p.starts_with("received-status="))
+        })
 }
 
 /// The error of a request that got no (whole) answer; `url` as
@@ -513,6 +519,26 @@ mod tests {
             location_of(&headers, &url).as_deref(),
             Some("https://h.example/api/v1/services/x/login?…")
         );
+    }
+
+    #[test]
+    fn only_exsvcs_own_proxy_status_member_says_it_relayed() {
+        let headers = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for v in values {
+                map.append("proxy-status", HeaderValue::from_str(v).unwrap());
+            }
+            map
+        };
+        assert!(relayed(&headers(&["exsvc; received-status=404"])));
+        assert!(relayed(&headers(&["exsvc; received-status=200, ingress"])));
+        assert!(relayed(&headers(&["ingress", "exsvc;received-status=503"])));
+        assert!(!relayed(&headers(&["exsvc"])));
+        assert!(!relayed(&headers(&["exsvc; error=dns_error"])));
+        assert!(!relayed(&headers(&[
+            "ingress; received-status=404",
+            "exsvc"
+        ])));
     }
 
     #[test]
