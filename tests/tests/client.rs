@@ -2009,3 +2009,37 @@ async fn a_secret_in_a_proxied_query_never_shows_in_answers_or_errors() {
         assert!(!shown.contains(CANARY), "{shown}");
     }
 }
+
+/// Something posing as exsvc that sends an answer without end: the client
+/// stops reading at its limit instead of filling the memory.
+#[tokio::test]
+async fn an_answer_without_end_is_refused_at_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, " ".repeat(1 << 20));
+        // Far more than the limit, unless the client hangs up first.
+        for _ in 0..200 {
+            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let endless = Client::builder(format!("http://{address}"))
+        .build()
+        .unwrap()
+        .list_services(&ServiceQuery::default())
+        .await;
+    match endless {
+        Err(Error::Decode { reason, .. }) => assert!(reason.contains("larger than"), "{reason}"),
+        other => panic!("expected the limit: {other:?}"),
+    }
+}

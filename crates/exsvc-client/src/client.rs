@@ -18,6 +18,11 @@ use crate::token::{bearer, StaticToken, TokenFile, TokenSource};
 /// The address `exsvc serve` listens on by default.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
 
+/// The largest answer [`Client::execute`] reads: far above any page of the
+/// API (100 services with 16 KiB of metadata each); a proxied answer streams
+/// and is not bound by it.
+const ANSWER_LIMIT: usize = 32 << 20;
+
 /// The largest error body read to find the envelope in.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
@@ -269,10 +274,18 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         let url = shown_url(response.url());
-        let body = response
-            .bytes()
+        let body = read_limited(response, ANSWER_LIMIT + 1)
             .await
             .map_err(|e| transport_error(&url, self.inner.timeout, e))?;
+        if body.len() > ANSWER_LIMIT {
+            // A server (or something posing as one) that sends without end
+            // must not fill the caller's memory.
+            return Err(Error::Decode {
+                url,
+                reason: format!("the answer is larger than {} MiB", ANSWER_LIMIT >> 20),
+            });
+        }
+        let body = Bytes::from(body);
         Ok(Answer {
             status,
             headers,

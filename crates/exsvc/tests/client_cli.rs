@@ -1653,3 +1653,99 @@ async fn audit_list_takes_the_id_of_a_deleted_service() {
         .collect();
     assert_eq!(actions, ["service.delete", "service.create"]);
 }
+
+#[tokio::test]
+async fn output_that_cannot_be_written_fails_the_command() {
+    let setup = Setup::start().await;
+    setup
+        .create(
+            json!({"name": "Stripe", "type": "payment", "base_url": "https://api.stripe.com",
+            "auth_type": "api_key", "credentials": {"key": "sk_full"}}),
+        )
+        .await;
+    for args in [
+        &["credentials", "get", "Stripe", "--field", "key"][..],
+        &["-o", "json", "services", "list", "--all"],
+        &["services", "list"],
+        &["completions", "bash"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = setup
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(full))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write standard output"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("sk_full"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn stored_control_characters_cannot_act_on_the_terminal() {
+    let setup = Setup::start().await;
+    // Names refuse control characters; metadata and credentials hold any text.
+    setup
+        .create(json!({"name": "evil", "type": "t", "base_url": "https://e.example",
+            "metadata": {"note": "a\u{1b}]0;owned\u{7}b\rc"},
+            "auth_type": "custom", "credentials": {"token": "x\u{1b}[2Jy"}}))
+        .await;
+    for args in [&["services", "get", "evil"][..], &["credentials", "get", "evil"]] {
+        let shown = setup.run(args).ok();
+        for control in ['\u{1b}', '\u{7}', '\r'] {
+            assert!(!shown.stdout.contains(control), "{args:?}: {shown:?}");
+        }
+    }
+    // Metadata is shown as JSON (which escapes); a credential's value as
+    // text, its control characters written as escapes.
+    let revealed = setup.run(&["credentials", "get", "evil"]).ok();
+    assert!(revealed.stdout.contains(r"x\u{1b}[2Jy"), "{revealed:?}");
+    // --field is for scripts: the value exactly as stored.
+    let field = setup
+        .run(&["credentials", "get", "evil", "--field", "token"])
+        .ok();
+    assert_eq!(field.stdout, "x\u{1b}[2Jy\n");
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_json_is_no_success_with_json_output() {
+    // Something that is not exsvc, on the address the client is given.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<html>a login page</html>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    for args in [
+        &["-o", "json", "services", "list"][..],
+        &["services", "list"],
+    ] {
+        let out = finish(
+            bare(args)
+                .env("EXSVC_ADDR", format!("http://{address}"))
+                .env("EXSVC_TOKEN", "t"),
+            None,
+        );
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "", "{out:?}");
+    }
+}

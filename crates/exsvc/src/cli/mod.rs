@@ -114,6 +114,12 @@ pub fn run(args: &ClientArgs, command: ClientCommand) -> ExitCode {
             ClientCommand::Run(args) => run::run(&context, args).await,
         }
     });
+    let outcome = outcome.and_then(|()| match output::write_failure() {
+        Some(reason) => Err(Failure::Other(format!(
+            "cannot write standard output: {reason}"
+        ))),
+        None => Ok(()),
+    });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => report(&out, context.has_token, failure),
@@ -161,8 +167,11 @@ fn report(out: &output::Output, has_token: bool, failure: Failure) -> ExitCode {
                     let reason = reason
                         .as_str()
                         .map_or_else(|| reason.to_string(), str::to_owned);
-                    note!("  {field}: {reason}");
+                    note!("  {}: {}", output::visible(field), output::visible(&reason));
                 }
+            }
+            if error.code == exsvc_client::ErrorCode::NotFound {
+                note!("  no such route here: --addr is the server's root (with its base path, if any), not …/api/v1");
             }
             if error.status == 401 && !has_token {
                 note!("  no token was sent: set EXSVC_TOKEN (`exsvc serve` prints one in development), --token or --token-file");
@@ -187,7 +196,14 @@ pub fn completions(shell: clap_complete::Shell, command: &mut clap::Command) -> 
     let mut script = Vec::new();
     clap_complete::generate(shell, command, "exsvc", &mut script);
     output::raw(&script);
-    ExitCode::SUCCESS
+    match output::write_failure() {
+        Some(reason) => report(
+            &output::Output::new(Format::Table),
+            false,
+            Failure::Other(format!("cannot write standard output: {reason}")),
+        ),
+        None => ExitCode::SUCCESS,
+    }
 }
 
 /// The subcommands of `exsvc services`, `credentials` and `audit` share

@@ -33,6 +33,10 @@ impl Output {
         render: impl FnOnce(T),
     ) -> Result<(), Failure> {
         if self.json() {
+            // Printed as it came, but only if it is the JSON the API sends.
+            serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).map_err(|_| {
+                Failure::Other("the answer is not JSON: is --addr an exsvc?".to_owned())
+            })?;
             raw(&answer.body);
         } else {
             render(answer.json()?);
@@ -49,6 +53,7 @@ impl Output {
         } else {
             anstyle::Style::new()
         };
+        let message = visible(message);
         let _ = writeln!(stderr.lock(), "{style}error{style:#}: {message}");
     }
 }
@@ -63,7 +68,27 @@ macro_rules! say {
 pub(crate) use say;
 
 pub fn write_line(text: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    let written = writeln!(std::io::stdout().lock(), "{text}");
+    remember(written);
+}
+
+/// The first failure to write standard output other than a closed pipe (a
+/// full disk, a closed descriptor): the command then fails, so that
+/// `exsvc … -o json > backup.json` on a full disk is not a success.
+static WRITE_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn remember(written: std::io::Result<()>) {
+    if let Err(error) = written {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = WRITE_FAILURE.set(error.to_string());
+        }
+    }
+}
+
+/// Flushes standard output; why it could not be written, if it could not.
+pub fn write_failure() -> Option<String> {
+    remember(std::io::stdout().lock().flush());
+    WRITE_FAILURE.get().cloned()
 }
 
 /// Prints a line on standard error: a note beside the output, or an error's
@@ -83,10 +108,11 @@ pub fn write_note(text: std::fmt::Arguments<'_>) {
 /// Bytes of the API, printed as they came, ending in a newline.
 pub fn raw(body: &[u8]) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(body);
-    if !body.ends_with(b"\n") {
-        let _ = stdout.write_all(b"\n");
+    let mut written = stdout.write_all(body);
+    if written.is_ok() && !body.ends_with(b"\n") {
+        written = stdout.write_all(b"\n");
     }
+    remember(written);
 }
 
 /// A table of rows under `headers`: no borders, two spaces between columns,
@@ -98,12 +124,33 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
         .load_preset(presets::NOTHING)
         .set_header(headers.iter().map(|h| heading(h)));
     for row in rows {
-        table.add_row(row);
+        table.add_row(row.iter().map(|cell| visible(cell).into_owned()));
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
     print(&mut table);
+}
+
+/// `text` as it may reach a terminal: a control character that stored data
+/// or a server's message holds (an escape sequence, a carriage return) is
+/// written as its escape (`\u{1b}`) and cannot act on the terminal; line
+/// breaks stay, as a cell may have several lines.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A header or field name: bold on a terminal, unless `NO_COLOR` is set
@@ -122,7 +169,7 @@ pub fn record(fields: Vec<(&str, String)>) {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     for (field, value) in fields {
-        table.add_row(vec![heading(field), Cell::new(value)]);
+        table.add_row(vec![heading(field), Cell::new(visible(&value))]);
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
@@ -220,6 +267,16 @@ pub fn or_dash(value: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_cannot_act_on_the_terminal() {
+        assert_eq!(visible("plain\nlines"), "plain\nlines");
+        assert_eq!(
+            visible("a\u{1b}]0;owned\u{7}b\rc"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{d}c"
+        );
+        assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
+    }
 
     #[test]
     fn an_expiry_reads_as_people_say_it() {

@@ -93,23 +93,77 @@ pub(super) async fn run(context: &Context, args: RunArgs) -> Outcome {
     exec(command, program)
 }
 
-/// Variables that change how a program is loaded or started, rather than
-/// being read by it: a name built from stored data (a service called `Ld`
-/// with a key `preload`) must not be able to set one.
-const LOADER_PREFIXES: [&str; 6] = ["LD_", "DYLD_", "PYTHON", "PERL5", "RUBY", "GIT_"];
-const LOADER_VARIABLES: [&str; 12] = [
+/// Variables that change how a program is loaded or started, or where it
+/// connects, rather than being read by it: a name built from stored data (a
+/// service called `Ld` with a key `preload`, `Https` with `proxy`) must not
+/// set one. A list is never complete; an explicit PREFIX of the user's own
+/// keeps every name in the user's namespace.
+const LOADER_PREFIXES: [&str; 35] = [
+    // Dynamic loaders and the C library.
+    "LD_",
+    "DYLD_",
+    "GLIBC_",
+    "MALLOC_",
+    "GCONV_",
+    "RES_",
+    // Interpreters, runtimes and their package managers.
+    "PYTHON",
+    "PERL",
+    "RUBY",
+    "NODE_",
+    "NPM_",
+    "YARN_",
+    "JAVA_",
+    "JDK_",
+    "_JAVA_",
+    "CARGO_",
+    "RUSTC",
+    "RUSTUP_",
+    "PIP_",
+    "PHP",
+    "LUA_",
+    "DOTNET_",
+    // TLS, proxies and the tools that talk to other hosts for the command.
+    "OPENSSL_",
+    "SSL_",
+    "CURL_",
+    "REQUESTS_",
+    "GIT_",
+    "SSH_",
+    "DOCKER_",
+    "KUBE",
+    "AWS_",
+    "GOOGLE_",
+    "AZURE_",
+    "XDG_",
+    "EXSVC_",
+];
+const LOADER_VARIABLES: [&str; 25] = [
     "BASH_ENV",
     "ENV",
-    "NODE_OPTIONS",
-    "JAVA_TOOL_OPTIONS",
-    "_JAVA_OPTIONS",
-    "GCONV_PATH",
+    "CDPATH",
     "PATH",
     "HOME",
     "SHELL",
     "IFS",
     "PS4",
     "PROMPT_COMMAND",
+    "TMPDIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "FTP_PROXY",
+    "LOCALDOMAIN",
+    "HOSTALIASES",
+    "LOCPATH",
+    "NLSPATH",
+    "EDITOR",
+    "GOFLAGS",
+    "GOPATH",
+    "GOROOT",
+    "GOPROXY",
+    "GOTOOLCHAIN",
 ];
 
 /// Refuses a variable that would change how COMMAND runs, or one the

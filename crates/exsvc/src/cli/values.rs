@@ -43,11 +43,7 @@ impl Sources {
             // Not echoed by us; the terminal shows what is typed.
             note!("reading the value from standard input: type it, then Enter and Ctrl-D");
         }
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::Other(format!("cannot read standard input: {e}")))?;
-        Ok(strip_newline(text))
+        read_capped(std::io::stdin().lock(), "standard input").map(strip_newline)
     }
 
     /// A JSON object from a file (`-`: standard input).
@@ -113,9 +109,28 @@ fn typed(text: String, json: bool, option: &str) -> Result<Value, Failure> {
 }
 
 fn read_file(path: &str) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map(strip_newline)
-        .map_err(|e| Failure::Other(format!("cannot read {path}: {e}")))
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?;
+    read_capped(file, path).map(strip_newline)
+}
+
+/// The most a value may be: no request body of the API is larger.
+const VALUE_LIMIT: u64 = 64 * 1024;
+
+/// The text `source` holds, refused past [`VALUE_LIMIT`] (`/dev/zero` would
+/// otherwise fill the memory) or when it is not UTF-8.
+fn read_capped(source: impl Read, what: &str) -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    source
+        .take(VALUE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Usage(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > VALUE_LIMIT {
+        return Err(Failure::Usage(format!(
+            "{what} holds more than 64 KiB, more than any request may carry"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Failure::Usage(format!("{what} is not UTF-8 text")))
 }
 
 /// One trailing newline, as `echo` and editors leave it, is not part of a value.
@@ -178,6 +193,8 @@ mod tests {
         );
         std::fs::remove_file(&file).unwrap();
         assert!(usage(sources.secret("=x")).contains("key"));
+        assert!(usage(sources.secret("key=@/dev/zero")).contains("64 KiB"));
+        assert!(usage(sources.secret("key=@/no/such/file")).contains("/no/such/file"));
         let message = usage(sources.secret("sk_live_SECRET"));
         assert!(!message.contains("sk_live_SECRET"), "{message}");
         let message = usage(sources.secret("s3cr3t value!"));
