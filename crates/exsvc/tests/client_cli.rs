@@ -1695,11 +1695,16 @@ async fn stored_control_characters_cannot_act_on_the_terminal() {
     let setup = Setup::start().await;
     // Names refuse control characters; metadata and credentials hold any text.
     setup
-        .create(json!({"name": "evil", "type": "t", "base_url": "https://e.example",
+        .create(
+            json!({"name": "evil", "type": "t", "base_url": "https://e.example",
             "metadata": {"note": "a\u{1b}]0;owned\u{7}b\rc"},
-            "auth_type": "custom", "credentials": {"token": "x\u{1b}[2Jy"}}))
+            "auth_type": "custom", "credentials": {"token": "x\u{1b}[2Jy"}}),
+        )
         .await;
-    for args in [&["services", "get", "evil"][..], &["credentials", "get", "evil"]] {
+    for args in [
+        &["services", "get", "evil"][..],
+        &["credentials", "get", "evil"],
+    ] {
         let shown = setup.run(args).ok();
         for control in ['\u{1b}', '\u{7}', '\r'] {
             assert!(!shown.stdout.contains(control), "{args:?}: {shown:?}");
