@@ -57,7 +57,11 @@
 //! use exsvc_client::token::{FreshToken, RefreshingToken};
 //! use exsvc_client::Client;
 //!
-//! # async fn ask_the_auth_manager() -> Result<(String, chrono::DateTime<chrono::Utc>), exsvc_client::Error> { unimplemented!() }
+//! # // Stands in for a call to the Auth Manager's token endpoint.
+//! # async fn ask_the_auth_manager() -> Result<(String, chrono::DateTime<chrono::Utc>), exsvc_client::Error> {
+//! #     let token = std::env::var("EXSVC_TOKEN").map_err(|_| exsvc_client::Error::Token("no EXSVC_TOKEN".into()))?;
+//! #     Ok((token, chrono::Utc::now() + chrono::Duration::hours(1)))
+//! # }
 //! # fn demo() -> Result<(), exsvc_client::Error> {
 //! let client = Client::builder("https://exsvc.internal")
 //!     .token_source(RefreshingToken::new(|| async {

@@ -43,8 +43,8 @@ pub struct ListArgs {
     #[arg(long = "type", value_name = "T")]
     service_type: Option<String>,
     /// Only active or only inactive services.
-    #[arg(long, value_name = "S", value_parser = ["active", "inactive"])]
-    status: Option<String>,
+    #[arg(long, value_name = "S")]
+    status: Option<ServiceStatus>,
     /// A case-insensitive part of the name.
     #[arg(long, value_name = "TEXT")]
     q: Option<String>,
@@ -93,8 +93,8 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// active or inactive.
-    #[arg(long, value_name = "S", value_parser = ["active", "inactive"])]
-    status: Option<String>,
+    #[arg(long, value_name = "S")]
+    status: Option<ServiceStatus>,
     /// A new description.
     #[arg(long, value_name = "D")]
     description: Option<String>,
@@ -107,16 +107,17 @@ pub struct UpdateArgs {
     metadata: Vec<String>,
 }
 
-fn status(text: Option<&str>) -> Result<Option<ServiceStatus>, Failure> {
-    text.map(|s| s.parse().map_err(Failure::Usage)).transpose()
-}
-
 pub(super) async fn run(context: &Context, command: ServicesCommand) -> Outcome {
     let client = &context.client;
     match command {
         ServicesCommand::List(args) => list(context, args).await,
         ServicesCommand::Get { reference } => {
             let found = service(context, &reference).await?;
+            if !context.out.json() {
+                show(&found);
+                return Ok(());
+            }
+            // The API's own bytes: the service as its GET answers it.
             let answer = client.execute(&request::get_service(found.id)).await?;
             context.out.answer(&answer, |s: Service| show(&s))
         }
@@ -140,7 +141,7 @@ pub(super) async fn run(context: &Context, command: ServicesCommand) -> Outcome 
                 name: args.name,
                 service_type: args.service_type,
                 base_url: args.base_url,
-                status: status(args.status.as_deref())?,
+                status: args.status,
                 description: args.description.map(Some),
                 api_version: args.api_version.map(Some),
                 metadata: values::metadata(&args.metadata)?,
@@ -188,7 +189,7 @@ pub(super) async fn run(context: &Context, command: ServicesCommand) -> Outcome 
 async fn list(context: &Context, args: ListArgs) -> Outcome {
     let query = ServiceQuery {
         service_type: args.service_type,
-        status: status(args.status.as_deref())?,
+        status: args.status,
         q: args.q,
         limit: args.limit,
         ..ServiceQuery::default()
